@@ -1,0 +1,60 @@
+#pragma once
+// The experiment config, read from TOML. Every setting, its default and its check is in
+// one place (src/core/config.cpp); a bad config is refused before anything runs, with a
+// message naming the file, the field and the reason.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbt/hyperparams.hpp"
+#include "pbt/space.hpp"
+#include "pbt/strategy.hpp"
+
+namespace pbt {
+
+struct ExperimentConfig {
+  std::string origin;            // file the config came from (for messages)
+  std::string text;              // the TOML text as given (stored with the experiment)
+
+  std::string name;              // experiment name
+  std::uint64_t seed = 0;
+  int population = 0;            // members
+  std::vector<Hyperparams> initial;  // explicit initial h for the first members (rest sampled)
+
+  std::string trainable;         // trainable kind
+  nlohmann::json trainable_options = nlohmann::json::object();
+
+  std::int64_t budget_steps = 0;             // steps per member
+  std::optional<double> target_score;        // stop the run when a member reaches it
+
+  Ready ready;
+  std::int64_t eval_every = 0;   // steps between evals inside an interval (0: once per interval)
+
+  std::string exploit = "truncation";
+  nlohmann::json exploit_options = nlohmann::json::object();
+  std::string copy = "all";      // what a copy takes: "all", "weights", "hyperparameters"
+  int window = 10;               // scores kept per member for the t-test
+
+  std::string explore = "perturb";
+  nlohmann::json explore_options = nlohmann::json::object();
+  bool explore_always = false;   // explore even without a copy (the paper's "explore only")
+
+  SearchSpace space;
+
+  int workers = 1;               // local worker processes for `pbt run`
+  double lease_seconds = 30;     // a silent worker's member is free again after this
+  std::string store;             // store URI; empty: <run dir>/store.db
+};
+
+// Parses and checks a config. `origin` names it in error messages.
+ExperimentConfig parse_config(const std::string& toml_text, const std::string& origin);
+ExperimentConfig load_config(const std::string& path);
+
+// The initial h of every member: explicit ones first, the rest drawn from the prior
+// with a generator seeded by (seed, member).
+std::vector<Hyperparams> initial_hyperparams(const ExperimentConfig& config);
+
+}  // namespace pbt

@@ -1,0 +1,142 @@
+#pragma once
+// The store: the only state the workers share. One interface, several backends
+// (memory for unit tests, SQLite on one machine; PostgreSQL later), chosen by URI.
+//
+// Guarantees every backend keeps (design.md §3):
+//  1. publish is atomic: score, h, step, checkpoint, score points and events of one
+//     interval become visible in one transaction;
+//  2. checkpoints are immutable and content-addressed (SHA-256 of the bytes), verified on read;
+//  3. hyperparameters live in the store; the store's h is the h in force;
+//  4. a checkpoint is deleted only when no member refers to it (reference, not "last N");
+//  5. leases carry a version; every write checks it (compare-and-set), heartbeats
+//     extend the lease by the store's clock, an expired lease can be taken over;
+//  6. the schema version is recorded and checked when the store is opened.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbt/hyperparams.hpp"
+
+namespace pbt {
+
+struct MemberState {
+  int id = 0;
+  std::int64_t step = 0;             // training steps done and published
+  std::int64_t last_ready_step = 0;  // step at which the member was last ready
+  std::optional<double> score;       // last published score (none before the first interval)
+  std::vector<double> samples;       // the t-test's window for this member
+  Hyperparams h;                     // the hyperparameters in force
+  std::string checkpoint;            // checkpoint id (hex SHA-256); empty before the first publish
+  bool done = false;                 // reached the budget
+  std::int64_t version = 0;          // bumped by every lease and publish
+  std::string owner;                 // worker holding the lease; empty when free
+  double lease_expires = 0;          // store clock, seconds since the epoch
+  std::string last_owner;            // the last worker that held it (for affinity)
+  nlohmann::json metrics = nlohmann::json::object();
+};
+
+// Proof of holding a member. `version` is what the next write must find.
+struct Lease {
+  std::string experiment;
+  int member = 0;
+  std::string worker;
+  std::int64_t version = 0;
+};
+
+struct Leased {
+  Lease lease;
+  MemberState member;
+};
+
+// One eval result (for score curves): every eval, not only the published ones.
+struct ScorePoint {
+  int member = 0;
+  std::int64_t step = 0;
+  double score = 0;
+};
+
+// One lineage entry: an exploit (copy, then explore) or an explore without a copy.
+struct Event {
+  int member = 0;
+  std::int64_t step = 0;
+  std::string kind;           // "exploit" or "explore"
+  int donor = -1;             // member copied from; -1 when nothing was copied
+  std::string copied;         // "all", "weights", "hyperparameters" or "" (no copy)
+  std::string donor_checkpoint;
+  Hyperparams old_h, new_h;
+  double old_score = 0;       // the member's own score before the copy
+  double donor_score = 0;     // the donor's published score
+  std::optional<double> new_score;  // eval after explore
+  std::string worker;
+  double time = 0;            // store clock, set by the store on publish
+};
+
+// Everything one interval produces, published at once.
+struct Publication {
+  std::int64_t step = 0;
+  std::int64_t last_ready_step = 0;
+  double score = 0;
+  std::vector<double> samples;
+  Hyperparams h;
+  std::string checkpoint_bytes;  // stored under its hash
+  bool done = false;
+  nlohmann::json metrics = nlohmann::json::object();
+  std::vector<ScorePoint> scores;
+  std::vector<Event> events;
+};
+
+struct ExperimentInfo {
+  std::string name;
+  std::string config;     // the config's TOML text, as given
+  std::string origin;     // where it came from (a file path), for messages
+  int population = 0;
+  bool finished = false;  // a member reached the target score: nobody leases any more
+  double created = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates the experiment and its members (with their initial h). Throws if it exists.
+  virtual void create_experiment(const ExperimentInfo& info, const std::vector<MemberState>& members) = 0;
+  virtual std::optional<ExperimentInfo> experiment(const std::string& name) = 0;
+  virtual std::vector<std::string> experiments() = 0;
+
+  // Leases the member furthest behind (fewest steps) that is not done and not held by a
+  // live lease, preferring one this worker held last; none when nothing is free.
+  virtual std::optional<Leased> lease(const std::string& experiment, const std::string& worker,
+                                      double lease_seconds) = 0;
+  // Extends the lease; throws LeaseLost when the member has moved on.
+  virtual void heartbeat(const Lease& lease, double lease_seconds) = 0;
+  // Publishes one interval atomically and keeps the lease; throws LeaseLost (and changes
+  // nothing) when the lease's version is no longer current. Updates lease.version.
+  virtual void publish(Lease& lease, const Publication& pub) = 0;
+  // Gives the member back; a lost lease is not an error here.
+  virtual void release(const Lease& lease) = 0;
+  // Marks the experiment finished (target reached): no more leases are granted.
+  virtual void finish(const std::string& experiment) = 0;
+
+  virtual std::vector<MemberState> population(const std::string& experiment) = 0;
+  // The bytes of a checkpoint, verified against its id; throws CheckpointError.
+  virtual std::string checkpoint(const std::string& id) = 0;
+  virtual std::vector<Event> events(const std::string& experiment) = 0;
+  virtual std::vector<ScorePoint> scores(const std::string& experiment) = 0;
+
+  // Deletes checkpoints no member refers to; returns how many went.
+  virtual std::size_t collect_garbage() = 0;
+  // The store's clock, in seconds since the epoch (leases are judged by it).
+  virtual double now() = 0;
+};
+
+// "memory:" (this process only), "sqlite:PATH" or a path ending in .db / .sqlite.
+std::unique_ptr<Store> open_store(const std::string& uri);
+
+// Hex SHA-256 of bytes: the id of a checkpoint.
+std::string checkpoint_id(const std::string& bytes);
+
+}  // namespace pbt

@@ -1,0 +1,70 @@
+#pragma once
+// The parts of PBT that vary: ready, exploit, explore. Each is a small interface,
+// built by name from the config, so new strategies (PB2, ...) plug in without
+// touching the worker loop.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbt/hyperparams.hpp"
+#include "pbt/rng.hpp"
+#include "pbt/space.hpp"
+
+namespace pbt {
+
+// A member as the exploit step sees it: its last published score and recent history.
+struct Candidate {
+  int id = 0;
+  double score = 0;
+  std::vector<double> samples;  // what the t-test compares (score history or eval samples)
+  std::int64_t step = 0;
+};
+
+// Ranking order used everywhere: higher score first, ties broken by lower member id,
+// so that equal scores still give a strict order (the toy's two members copy).
+bool ranks_above(const Candidate& a, const Candidate& b);
+
+class Exploit {
+ public:
+  virtual ~Exploit() = default;
+  // The id of the member to copy, or nothing to keep our own θ and h.
+  // `population` holds every scored member, `self` included.
+  virtual std::optional<int> choose(const Candidate& self, const std::vector<Candidate>& population,
+                                    Rng& rng) const = 0;
+  // Smallest population this strategy can work with.
+  virtual int min_population() const { return 2; }
+  virtual std::string name() const = 0;
+};
+
+class Explore {
+ public:
+  virtual ~Explore() = default;
+  // A new h near `h` (or from the prior). Every value stays inside `space`.
+  virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const = 0;
+  virtual std::string name() const = 0;
+};
+
+// Ready: enough steps since the member was last ready, and past a minimum step.
+struct Ready {
+  std::int64_t interval = 1;
+  std::int64_t min_step = 0;
+  bool is_ready(std::int64_t step, std::int64_t last_ready_step) const {
+    return step - last_ready_step >= interval && step >= min_step;
+  }
+};
+
+// Factories: `options` is the config's table for the strategy (without `strategy`);
+// unknown or ill-typed options throw ConfigError naming `where`.
+std::unique_ptr<Exploit> make_exploit(const std::string& name, const nlohmann::json& options,
+                                      const std::string& where);
+std::unique_ptr<Explore> make_explore(const std::string& name, const nlohmann::json& options,
+                                      const std::string& where);
+
+// Welch's two-sample t-test: two-sided p-value for equal means. Needs >= 2 samples each.
+double welch_p_value(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace pbt

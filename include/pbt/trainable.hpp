@@ -1,0 +1,63 @@
+#pragma once
+// What a user implements to put a model under PBT: step, eval, save, load.
+// The engine applies h before every interval (so an optimizer's learning rate can be
+// changed in place), decides everything else, and never looks inside the model.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbt/checkpoint_io.hpp"
+#include "pbt/hyperparams.hpp"
+
+namespace pbt {
+
+// The result of eval. `value` is what PBT maximises. `samples`, when given, are the
+// raw observations behind it (e.g. the last episodic returns) that the t-test compares;
+// without them the t-test compares the member's recent published scores.
+struct Score {
+  double value = 0;
+  std::vector<double> samples;
+  nlohmann::json metrics = nlohmann::json::object();  // extra named figures, reported only
+};
+
+// What a trainable learns about the member it is built for.
+struct TrainableContext {
+  int member = 0;                // member id, 0-based
+  std::uint64_t seed = 0;        // derived from (experiment seed, member): for the model's init
+  nlohmann::json options;        // the config's [trainable] table, minus `kind`
+};
+
+class Trainable {
+ public:
+  virtual ~Trainable() = default;
+  // Called before every interval and after every explore, with the h in force.
+  virtual void apply(const Hyperparams& h) = 0;
+  // Train for n steps under the last applied h.
+  virtual void step(std::int64_t n) = 0;
+  // Score the model on the objective we care about (higher is better).
+  virtual Score eval() = 0;
+  // The whole training state (weights, optimizer, data position) in one blob.
+  virtual void save(CheckpointWriter& out) const = 0;
+  virtual void load(CheckpointReader& in) = 0;
+};
+
+using TrainableFactory = std::function<std::unique_ptr<Trainable>(const TrainableContext&)>;
+
+// Trainables are chosen by name from the config ([trainable] kind = "toy").
+// `check` validates the options before anything runs (may be empty).
+void register_trainable(const std::string& kind, TrainableFactory factory,
+                        std::function<void(const nlohmann::json& options, const std::string& where)> check = {});
+std::unique_ptr<Trainable> make_trainable(const std::string& kind, const TrainableContext& ctx);
+void check_trainable_options(const std::string& kind, const nlohmann::json& options,
+                             const std::string& where);
+std::vector<std::string> trainable_kinds();
+
+// Registers the trainables built into this library (the toy problem, ...). Idempotent.
+void register_builtin_trainables();
+
+}  // namespace pbt

@@ -1,0 +1,41 @@
+#pragma once
+// A worker: a plain process that repeats "lease a member, run Algorithm 1 for one
+// interval, publish, release" until every member is done. Nothing orchestrates it.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pbt/config.hpp"
+#include "pbt/store.hpp"
+
+namespace pbt {
+
+struct WorkerOptions {
+  std::string id;                 // unique per process (host:pid by default)
+  double idle_sleep_seconds = 0.05;  // wait when every free member is held by others
+  std::int64_t max_intervals = -1;   // stop after this many intervals (-1: until done)
+  std::atomic<bool>* stop = nullptr; // set to ask the worker to stop after its interval
+  std::function<void(const std::string&)> log;  // one line per event worth a log line
+};
+
+struct WorkerStats {
+  std::int64_t intervals = 0;
+  std::int64_t exploits = 0;
+  std::int64_t lost_leases = 0;
+  std::int64_t failed_intervals = 0;
+};
+
+// Creates the experiment in the store from the config unless it exists already (then
+// checks the stored config is the same text). Returns true when it was created.
+bool create_or_join(Store& store, const ExperimentConfig& config);
+
+// Runs until the experiment is done (or max_intervals / stop). The config is read from
+// the store, so any process that can reach the store can join.
+WorkerStats run_worker(Store& store, const std::string& experiment, const WorkerOptions& options);
+
+// A unique worker id for this process: "host:pid".
+std::string default_worker_id();
+
+}  // namespace pbt

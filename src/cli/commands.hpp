@@ -1,0 +1,21 @@
+#pragma once
+// The `pbt` subcommands. Each returns the process exit status.
+#include <string>
+
+namespace pbt::cli {
+
+struct Target {          // where to find a run: a run directory or a store URI
+  std::string run_dir;
+  std::string store;
+  std::string experiment;  // may be empty when the store holds exactly one
+};
+
+int run(const std::string& config_path, const std::string& run_dir, int workers, bool quiet,
+        const std::string& self_exe);
+int worker(const std::string& store, const std::string& experiment, const std::string& id,
+           const std::string& log_path, long max_intervals);
+int status(const Target& target, bool json);
+int best(const Target& target, bool json, const std::string& export_path);
+int events(const Target& target, bool json);
+
+}  // namespace pbt::cli

@@ -1,0 +1,78 @@
+// pbt: the command line. Thin: parse, dispatch, report errors.
+#include <unistd.h>
+
+#include <climits>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "pbt/error.hpp"
+
+namespace {
+std::string self_exe(const char* argv0) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, n);
+  return argv0;
+}
+
+void add_target(CLI::App* cmd, pbt::cli::Target& t) {
+  cmd->add_option("--run", t.run_dir, "run directory (holds store.db)");
+  cmd->add_option("--store", t.store, "store URI instead of a run directory (sqlite:PATH)");
+  cmd->add_option("--experiment", t.experiment, "experiment name (needed when the store holds several)");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pbt: Population Based Training (Jaderberg et al., 2017)"};
+  app.require_subcommand(1);
+
+  std::string config, run_dir, store, experiment, id, log_path, export_path;
+  int workers = 0;
+  long max_intervals = -1;
+  bool quiet = false, json = false;
+  pbt::cli::Target target;
+
+  auto* run = app.add_subcommand("run", "create (or resume) a run and train it with local worker processes");
+  run->add_option("config", config, "experiment config (TOML)")->required();
+  run->add_option("--run", run_dir, "run directory (default: runs/<name>)");
+  run->add_option("--workers", workers, "local worker processes (default: the config's workers.count)");
+  run->add_flag("--quiet", quiet, "no progress line");
+
+  auto* worker = app.add_subcommand("worker", "join an existing experiment as one worker process");
+  worker->add_option("--store", store, "store URI (sqlite:PATH)")->required();
+  worker->add_option("--experiment", experiment, "experiment name")->required();
+  worker->add_option("--id", id, "worker id (default host:pid)");
+  worker->add_option("--log", log_path, "append log lines to this file (default: stderr)");
+  worker->add_option("--max-intervals", max_intervals, "stop after this many intervals");
+
+  auto* status = app.add_subcommand("status", "the population now: step, score, h, who holds each member");
+  add_target(status, target);
+  status->add_flag("--json", json, "machine-readable output");
+
+  auto* best = app.add_subcommand("best", "the best member: score, h, checkpoint");
+  add_target(best, target);
+  best->add_flag("--json", json, "machine-readable output");
+  best->add_option("--export", export_path, "write the best member's checkpoint bytes to this file");
+
+  auto* events = app.add_subcommand("events", "the lineage: every exploit and explore");
+  add_target(events, target);
+  events->add_flag("--json", json, "machine-readable output (JSON lines)");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*run) return pbt::cli::run(config, run_dir, workers, quiet, self_exe(argv[0]));
+    if (*worker) return pbt::cli::worker(store, experiment, id, log_path, max_intervals);
+    if (*status) return pbt::cli::status(target, json);
+    if (*best) return pbt::cli::best(target, json, export_path);
+    if (*events) return pbt::cli::events(target, json);
+  } catch (const pbt::ConfigError& e) {
+    std::cerr << "pbt: config error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "pbt: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,409 @@
+// The worker loop: Algorithm 1 for one member per interval, over the shared store.
+#include "pbt/worker.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "pbt/error.hpp"
+#include "pbt/trainable.hpp"
+
+namespace pbt {
+
+namespace {
+
+// Keeps a lease alive from a background thread while the main thread trains.
+class Heartbeat {
+ public:
+  Heartbeat(Store& store, const Lease& lease, double lease_seconds,
+            const std::function<void(const std::string&)>& log)
+      : store_(store), lease_(lease), lease_seconds_(lease_seconds), log_(log) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Heartbeat() { stop(); }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool lost() const { return lost_; }
+
+ private:
+  void loop() {
+    const auto period = std::chrono::duration<double>(lease_seconds_ / 3.0);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+      try {
+        store_.heartbeat(lease_, lease_seconds_);
+      } catch (const LeaseLost&) {
+        lost_ = true;
+        return;
+      } catch (const std::exception& e) {
+        // The store may be briefly unreachable: keep trying until the lease runs out.
+        log_(std::string("heartbeat failed (will retry): ") + e.what());
+      }
+    }
+  }
+
+  Store& store_;
+  Lease lease_;
+  double lease_seconds_;
+  const std::function<void(const std::string&)>& log_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::atomic<bool> lost_{false};
+};
+
+// The trainable this worker worked on last, kept in memory so that a worker that gets
+// the same member back (the usual case with one worker per member) does not reload it.
+struct Cached {
+  int member = -1;
+  std::int64_t step = -1;
+  std::unique_ptr<Trainable> trainable;
+  void reset() { *this = Cached{}; }
+};
+
+std::vector<double> last_n(std::vector<double> v, std::size_t n) {
+  if (v.size() > n) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(n));
+  return v;
+}
+
+class IntervalRunner {
+ public:
+  IntervalRunner(Store& store, const ExperimentConfig& cfg, const Exploit& exploit,
+                 const Explore& explore, const WorkerOptions& opt, WorkerStats& stats)
+      : store_(store), cfg_(cfg), exploit_(exploit), explore_(explore), opt_(opt), stats_(stats) {}
+
+  void run(Leased& leased, Cached& cache, const Heartbeat& hb) {
+    const MemberState& m = leased.member;
+    Trainable& t = trainable_for(m, cache);
+    cache.reset();  // from here until publish succeeds, memory and store differ
+
+    Hyperparams h = m.h;
+    t.apply(h);
+    std::int64_t step = m.step;
+    std::vector<ScorePoint> points;
+    Score score;
+    bool evaluated = false;
+
+    // step until ready (or the budget), evaluating every eval_every steps.
+    const std::int64_t ready_at = std::max(m.last_ready_step + cfg_.ready.interval, cfg_.ready.min_step);
+    const std::int64_t until = std::min(ready_at, cfg_.budget_steps);
+    while (step < until) {
+      if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(m.id) + " during training");
+      std::int64_t n = until - step;
+      if (cfg_.eval_every > 0) n = std::min(n, cfg_.eval_every);
+      t.step(n);
+      step += n;
+      score = checked_eval(t, m.id, step);
+      evaluated = true;
+      points.push_back({m.id, step, score.value});
+    }
+    if (!evaluated) {
+      score = checked_eval(t, m.id, step);
+      points.push_back({m.id, step, score.value});
+    }
+
+    std::vector<double> samples =
+        score.samples.empty() ? last_n(append(m.samples, points), cfg_.window) : score.samples;
+    std::int64_t last_ready = m.last_ready_step;
+    const bool done = step >= cfg_.budget_steps;
+    std::vector<Event> events;
+
+    if (cfg_.ready.is_ready(step, m.last_ready_step) && !done) {
+      last_ready = step;
+      exploit_and_explore(m, t, step, h, score, samples, events);
+    }
+
+    if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(m.id));
+    CheckpointWriter w;
+    t.save(w);
+    Publication pub;
+    pub.step = step;
+    pub.last_ready_step = last_ready;
+    pub.score = score.value;
+    pub.samples = samples;
+    pub.h = h;
+    pub.checkpoint_bytes = w.take();
+    pub.done = done;
+    pub.metrics = score.metrics;
+    pub.scores = std::move(points);
+    pub.events = events;
+    published_ = std::move(pub);
+    member_ = m.id;
+    step_ = step;
+  }
+
+  // Publishes what run() produced; on success the trainable is kept for next time.
+  void publish(Lease& lease, Cached& cache) {
+    store_.publish(lease, published_);
+    cache.member = member_;
+    cache.step = step_;
+    cache.trainable = std::move(current_);
+    stats_.intervals++;
+    if (cfg_.target_score && published_.score >= *cfg_.target_score) {
+      store_.finish(cfg_.name);
+      log("member " + std::to_string(member_) + " reached the target score " + std::to_string(*cfg_.target_score));
+    }
+  }
+
+ private:
+  Trainable& trainable_for(const MemberState& m, Cached& cache) {
+    if (cache.trainable && cache.member == m.id && cache.step == m.step) {
+      current_ = std::move(cache.trainable);
+      return *current_;
+    }
+    TrainableContext ctx;
+    ctx.member = m.id;
+    ctx.seed = derive_seed(cfg_.seed, m.id, 0, kTrain);
+    ctx.options = cfg_.trainable_options;
+    current_ = make_trainable(cfg_.trainable, ctx);
+    if (!m.checkpoint.empty()) {
+      const std::string bytes = store_.checkpoint(m.checkpoint);
+      CheckpointReader r(bytes);
+      current_->load(r);
+    }
+    return *current_;
+  }
+
+  static std::vector<double> append(std::vector<double> v, const std::vector<ScorePoint>& points) {
+    for (const auto& p : points) v.push_back(p.score);
+    return v;
+  }
+
+  Score checked_eval(Trainable& t, int member, std::int64_t step) {
+    Score s = t.eval();
+    if (!std::isfinite(s.value)) {
+      // A diverged model ranks last, so exploit replaces it; the run goes on.
+      log("member " + std::to_string(member) + " at step " + std::to_string(step) +
+          ": eval returned a non-finite score; ranking it last");
+      s.metrics["non_finite_score"] = true;
+      s.value = std::numeric_limits<double>::lowest();
+    }
+    for (double& x : s.samples)
+      if (!std::isfinite(x)) x = std::numeric_limits<double>::lowest();
+    return s;
+  }
+
+  void exploit_and_explore(const MemberState& m, Trainable& t, std::int64_t step, Hyperparams& h,
+                           Score& score, std::vector<double>& samples, std::vector<Event>& events) {
+    std::vector<MemberState> pop = store_.population(cfg_.name);
+    std::vector<Candidate> candidates;
+    Candidate self{m.id, score.value, samples, step};
+    for (const auto& o : pop) {
+      if (o.id == m.id) candidates.push_back(self);
+      else if (o.score) candidates.push_back({o.id, *o.score, o.samples, o.step});
+    }
+    Rng rng = make_rng(cfg_.seed, m.id, step, kExploit);
+    Rng explore_rng = make_rng(cfg_.seed, m.id, step, kExplore);
+    std::optional<int> donor = exploit_.choose(self, candidates, rng);
+
+    Event ev;
+    ev.member = m.id;
+    ev.step = step;
+    ev.old_h = h;
+    ev.old_score = score.value;
+    Hyperparams base = h;
+    if (donor) {
+      const MemberState* d = find(pop, *donor);
+      if (cfg_.copy != "hyperparameters" && !load_donor(t, *donor, pop, d)) return;
+      ev.kind = "exploit";
+      ev.donor = *donor;
+      ev.copied = cfg_.copy;
+      ev.donor_checkpoint = d->checkpoint;
+      ev.donor_score = d->score.value_or(0);
+      if (cfg_.copy != "weights") base = d->h;
+      if (cfg_.copy != "hyperparameters") samples = d->samples;  // the donor's evidence comes with its θ
+      stats_.exploits++;
+    } else if (cfg_.explore_always) {
+      ev.kind = "explore";
+    } else {
+      return;  // kept its own θ, so it keeps its own h (explore only after a copy)
+    }
+    h = explore_.explore(base, cfg_.space, explore_rng);
+    t.apply(h);
+    ev.new_h = h;
+    if (donor) {
+      score = checked_eval(t, m.id, step);  // θ changed: score it again
+      samples = score.samples.empty() ? last_n(samples, cfg_.window) : score.samples;
+    }
+    ev.new_score = score.value;
+    ev.worker = opt_.id;
+    events.push_back(ev);
+  }
+
+  static const MemberState* find(const std::vector<MemberState>& pop, int id) {
+    for (const auto& m : pop)
+      if (m.id == id) return &m;
+    return nullptr;
+  }
+
+  // Loads the donor's published checkpoint. The donor may publish (and its old checkpoint
+  // be collected) between our read of the population and this fetch: read it once more.
+  bool load_donor(Trainable& t, int donor, std::vector<MemberState>& pop, const MemberState*& d) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        const std::string bytes = store_.checkpoint(d->checkpoint);
+        CheckpointReader r(bytes);
+        t.load(r);
+        return true;
+      } catch (const CheckpointError& e) {
+        if (attempt == 1) {
+          log("member " + std::to_string(donor) + "'s checkpoint could not be loaded (" + e.what() +
+              "); not copying");
+          return false;
+        }
+        pop = store_.population(cfg_.name);
+        d = find(pop, donor);
+      }
+    }
+    return false;
+  }
+
+  void log(const std::string& line) const {
+    if (opt_.log) opt_.log(line);
+  }
+
+  Store& store_;
+  const ExperimentConfig& cfg_;
+  const Exploit& exploit_;
+  const Explore& explore_;
+  const WorkerOptions& opt_;
+  WorkerStats& stats_;
+  std::unique_ptr<Trainable> current_;
+  Publication published_;
+  int member_ = -1;
+  std::int64_t step_ = 0;
+};
+
+bool all_done(const std::vector<MemberState>& pop) {
+  for (const auto& m : pop)
+    if (!m.done) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string default_worker_id() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+bool create_or_join(Store& store, const ExperimentConfig& config) {
+  if (auto existing = store.experiment(config.name)) {
+    if (existing->config != config.text)
+      throw Error("the store already holds an experiment named '" + config.name +
+                  "' with a different config (from " + existing->origin +
+                  "); give this one another name or another run directory");
+    return false;
+  }
+  std::vector<MemberState> members;
+  auto hs = initial_hyperparams(config);
+  for (int i = 0; i < config.population; ++i) {
+    MemberState m;
+    m.id = i;
+    m.h = hs[i];
+    members.push_back(m);
+  }
+  ExperimentInfo info;
+  info.name = config.name;
+  info.config = config.text;
+  info.origin = config.origin;
+  info.population = config.population;
+  store.create_experiment(info, members);
+  return true;
+}
+
+WorkerStats run_worker(Store& store, const std::string& experiment, const WorkerOptions& options) {
+  auto info = store.experiment(experiment);
+  if (!info) throw Error("the store has no experiment named '" + experiment + "'");
+  const ExperimentConfig cfg = parse_config(info->config, info->origin);
+  const auto exploit = make_exploit(cfg.exploit, cfg.exploit_options, cfg.origin + ": exploit");
+  const auto explore = make_explore(cfg.explore, cfg.explore_options, cfg.origin + ": explore");
+
+  WorkerOptions opt = options;
+  if (opt.id.empty()) opt.id = default_worker_id();
+  if (!opt.log) opt.log = [](const std::string&) {};
+
+  WorkerStats stats;
+  Cached cache;
+  int consecutive_failures = 0;
+  int store_failures = 0;
+  constexpr int kMaxFailures = 3;        // a member that fails this often in a row stops the worker
+  constexpr int kMaxStoreFailures = 60;  // ~1 minute of an unreachable store
+
+  while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
+    if (opt.stop && opt.stop->load()) break;
+    std::optional<Leased> leased;
+    try {
+      leased = store.lease(experiment, opt.id, cfg.lease_seconds);
+      if (!leased) {
+        auto now = store.experiment(experiment);
+        if (!now || now->finished || all_done(store.population(experiment))) break;
+        std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds));
+        continue;
+      }
+      store_failures = 0;
+    } catch (const StoreError& e) {
+      if (++store_failures > kMaxStoreFailures) throw;
+      opt.log(std::string("store unavailable, retrying: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+
+    const int member = leased->member.id;
+    IntervalRunner runner(store, cfg, *exploit, *explore, opt, stats);
+    try {
+      {
+        Heartbeat hb(store, leased->lease, cfg.lease_seconds, opt.log);
+        runner.run(*leased, cache, hb);
+        hb.stop();
+        if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(member));
+      }
+      runner.publish(leased->lease, cache);
+      consecutive_failures = 0;
+    } catch (const LeaseLost& e) {
+      stats.lost_leases++;
+      cache.reset();
+      opt.log(std::string("dropped an interval: ") + e.what());
+      continue;  // someone else holds the member now: nothing to release
+    } catch (const StoreError& e) {
+      cache.reset();
+      opt.log("member " + std::to_string(member) + ": store error, interval dropped: " + e.what());
+      try { store.release(leased->lease); } catch (const std::exception&) {}
+      if (++store_failures > kMaxStoreFailures) throw;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    } catch (const std::exception& e) {
+      stats.failed_intervals++;
+      cache.reset();
+      opt.log("member " + std::to_string(member) + " at step " + std::to_string(leased->member.step) +
+              ": interval failed: " + e.what());
+      try { store.release(leased->lease); } catch (const std::exception&) {}
+      if (++consecutive_failures >= kMaxFailures)
+        throw Error("member " + std::to_string(member) + " at step " + std::to_string(leased->member.step) +
+                    ": " + std::to_string(kMaxFailures) + " intervals failed in a row; last error: " + e.what());
+      continue;
+    }
+    try {
+      store.release(leased->lease);
+    } catch (const std::exception& e) {
+      opt.log(std::string("release failed (the lease will expire): ") + e.what());
+    }
+  }
+  return stats;
+}
+
+}  // namespace pbt

@@ -1,0 +1,59 @@
+#pragma once
+// The SQLite store: the embedded default. One file, many processes on one machine.
+//  - WAL journal, busy_timeout, BEGIN IMMEDIATE for every read-modify-write; transient
+//    SQLITE_BUSY / SQLITE_LOCKED are retried with jittered backoff for a bounded time,
+//    then reported as StoreError (path and SQLite's message).
+//  - The clock is SQLite's: lease expiry is computed and compared inside SQL.
+//  - One object may be used from several threads of one process (a mutex serializes
+//    them). Do not carry an open SqliteStore across fork(): open a new one in the child.
+#include <memory>
+#include <string>
+
+#include "pbt/store.hpp"
+
+namespace pbt {
+
+class SqliteStore : public Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  struct Options {
+    int busy_timeout_ms = 10000;  // SQLite's own wait for a lock, per attempt
+    double retry_seconds = 30;    // how long transient errors are retried in all
+  };
+
+  // Opens (or creates) the store in the file at `path`; throws StoreError naming the path
+  // when it cannot be opened, is not a pbt store, or has another schema version.
+  explicit SqliteStore(const std::string& path);
+  SqliteStore(const std::string& path, Options options);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  const std::string& path() const;
+
+  void create_experiment(const ExperimentInfo& info, const std::vector<MemberState>& members) override;
+  std::optional<ExperimentInfo> experiment(const std::string& name) override;
+  std::vector<std::string> experiments() override;
+
+  std::optional<Leased> lease(const std::string& experiment, const std::string& worker,
+                              double lease_seconds) override;
+  void heartbeat(const Lease& lease, double lease_seconds) override;
+  void publish(Lease& lease, const Publication& pub) override;
+  void release(const Lease& lease) override;
+  void finish(const std::string& experiment) override;
+
+  std::vector<MemberState> population(const std::string& experiment) override;
+  std::string checkpoint(const std::string& id) override;
+  std::vector<Event> events(const std::string& experiment) override;
+  std::vector<ScorePoint> scores(const std::string& experiment) override;
+
+  std::size_t collect_garbage() override;
+  double now() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pbt

@@ -1,0 +1,13 @@
+#include <mutex>
+
+#include "pbt/trainable.hpp"
+#include "trainables/toy/toy.hpp"
+
+namespace pbt {
+
+void register_builtin_trainables() {
+  static std::once_flag once;
+  std::call_once(once, [] { register_toy_trainable(); });
+}
+
+}  // namespace pbt

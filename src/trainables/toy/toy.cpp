@@ -1,0 +1,75 @@
+#include "trainables/toy/toy.hpp"
+
+#include <cmath>
+
+#include "core/options.hpp"
+
+namespace pbt {
+
+namespace {
+constexpr std::uint32_t kToyMagic = 0x31594f54;  // "TOY1": refuse someone else's bytes
+
+struct ToyOptions {
+  double eta;
+  std::array<double, 2> theta;
+};
+
+ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
+  Options o(j, where);
+  ToyOptions t;
+  t.eta = o.number("eta", 0.05);
+  if (!(t.eta > 0) || !std::isfinite(t.eta)) throw ConfigError(o.path("eta"), "must be a positive number");
+  auto theta = o.numbers("theta", {0.9, 0.9});
+  if (theta.size() != 2) throw ConfigError(o.path("theta"), "must have exactly 2 numbers");
+  t.theta = {theta[0], theta[1]};
+  o.finish();
+  return t;
+}
+}  // namespace
+
+void ToyTrainable::apply(const Hyperparams& h) {
+  auto get = [&](const char* name) {
+    auto it = h.find(name);
+    if (it == h.end())
+      throw ConfigError("trainable", std::string("the toy problem needs hyperparameters h0 and h1 in [space]; '") +
+                                         name + "' is missing");
+    return as_double(it->second);
+  };
+  h_ = {get("h0"), get("h1")};
+}
+
+void ToyTrainable::step(std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < 2; ++k) theta_[k] += eta_ * (-2.0 * h_[k] * theta_[k]);  // ascent on Q̂
+}
+
+Score ToyTrainable::eval() {
+  Score s;
+  s.value = 1.2 - (theta_[0] * theta_[0] + theta_[1] * theta_[1]);
+  s.metrics = {{"theta0", theta_[0]}, {"theta1", theta_[1]}};
+  return s;
+}
+
+void ToyTrainable::save(CheckpointWriter& out) const {
+  out.write(kToyMagic);
+  out.write(theta_);
+}
+
+void ToyTrainable::load(CheckpointReader& in) {
+  if (in.read<std::uint32_t>() != kToyMagic) throw CheckpointError("not a toy checkpoint");
+  theta_ = in.read<std::array<double, 2>>();
+}
+
+void register_toy_trainable() {
+  register_trainable(
+      "toy",
+      [](const TrainableContext& ctx) {
+        auto o = read_options(ctx.options, "trainable");
+        return std::make_unique<ToyTrainable>(o.eta, o.theta);
+      },
+      [](const nlohmann::json& j, const std::string& where) {
+        read_options(j, where);
+      });
+}
+
+}  // namespace pbt

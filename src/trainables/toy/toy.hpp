@@ -1,0 +1,30 @@
+#pragma once
+// The paper's toy problem (Figure 2): maximise Q(θ) = 1.2 − (θ₀² + θ₁²) while training
+// by gradient ascent on the surrogate Q̂(θ|h) = 1.2 − (h₀θ₀² + h₁θ₁²).
+// eval returns the true Q; the hyperparameters are h0 and h1.
+#include <array>
+
+#include "pbt/trainable.hpp"
+
+namespace pbt {
+
+class ToyTrainable : public Trainable {
+ public:
+  ToyTrainable(double eta, std::array<double, 2> theta) : eta_(eta), theta_(theta) {}
+  void apply(const Hyperparams& h) override;
+  void step(std::int64_t n) override;
+  Score eval() override;
+  void save(CheckpointWriter& out) const override;
+  void load(CheckpointReader& in) override;
+
+  const std::array<double, 2>& theta() const { return theta_; }
+
+ private:
+  double eta_;
+  std::array<double, 2> theta_;
+  std::array<double, 2> h_{0, 0};
+};
+
+void register_toy_trainable();
+
+}  // namespace pbt

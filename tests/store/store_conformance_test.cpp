@@ -1,0 +1,659 @@
+// One suite, every backend: the guarantees of store.hpp (design.md §3).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <thread>
+
+#include "store/memory_store.hpp"
+#include "store/sqlite_store.hpp"
+#include "store_test_util.hpp"
+
+namespace pbt {
+namespace {
+
+using test::contains;
+using test::message_of;
+using test::TempDir;
+
+// Raw access to an SQLite file, bypassing the store (to corrupt it on purpose).
+void raw_exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
+}
+
+std::int64_t raw_count(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::int64_t n = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return n;
+}
+
+struct MemoryBackend {
+  static std::unique_ptr<Store> open(const TempDir&) { return std::make_unique<MemoryStore>(); }
+  static void pass_time(Store& s, double seconds) { static_cast<MemoryStore&>(s).advance_clock(seconds); }
+  static std::string add_orphan(Store& s, const TempDir&, const std::string& bytes) {
+    return static_cast<MemoryStore&>(s).put_orphan_checkpoint(bytes);
+  }
+  static void corrupt(Store& s, const TempDir&, const std::string& id) {
+    static_cast<MemoryStore&>(s).corrupt_checkpoint(id, "tampered");
+  }
+  static std::size_t checkpoint_count(Store& s, const TempDir&) {
+    return static_cast<MemoryStore&>(s).checkpoint_count();
+  }
+};
+
+struct SqliteBackend {
+  static std::string db(const TempDir& dir) { return dir.file("store.db"); }
+  static std::unique_ptr<Store> open(const TempDir& dir) { return std::make_unique<SqliteStore>(db(dir)); }
+  static void pass_time(Store&, double seconds) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  }
+  static std::string add_orphan(Store&, const TempDir& dir, const std::string& bytes) {
+    std::string id = checkpoint_id(bytes);
+    raw_exec(db(dir), "INSERT INTO checkpoints(id, bytes, size, created) VALUES ('" + id + "', CAST('" + bytes +
+                          "' AS BLOB), " + std::to_string(bytes.size()) + ", 0)");
+    return id;
+  }
+  static void corrupt(Store&, const TempDir& dir, const std::string& id) {
+    raw_exec(db(dir), "UPDATE checkpoints SET bytes = CAST('tampered' AS BLOB) WHERE id = '" + id + "'");
+  }
+  static std::size_t checkpoint_count(Store&, const TempDir& dir) {
+    return static_cast<std::size_t>(raw_count(db(dir), "SELECT count(*) FROM checkpoints"));
+  }
+};
+
+template <class Backend>
+class StoreConformance : public ::testing::Test {
+ protected:
+  void SetUp() override { store = Backend::open(dir); }
+  void TearDown() override { store.reset(); }
+
+  void create(const std::string& name, int n, std::vector<std::int64_t> steps = {}) {
+    store->create_experiment(test::info(name, n), test::members(n, std::move(steps)));
+  }
+  Leased must_lease(const std::string& worker, double seconds = 30, const std::string& exp = "e") {
+    auto l = store->lease(exp, worker, seconds);
+    if (!l) throw std::runtime_error("expected a lease for " + worker);
+    return *l;
+  }
+  MemberState member(int id, const std::string& exp = "e") { return store->population(exp).at(id); }
+  void pass_time(double seconds) { Backend::pass_time(*store, seconds); }
+  std::size_t checkpoint_count() { return Backend::checkpoint_count(*store, dir); }
+
+  TempDir dir;
+  std::unique_ptr<Store> store;
+};
+
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+class BackendNames {
+ public:
+  template <class T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, MemoryBackend> ? "Memory" : "Sqlite";
+  }
+};
+TYPED_TEST_SUITE(StoreConformance, Backends, BackendNames);
+
+TYPED_TEST(StoreConformance, CreateAndReadExperiment) {
+  auto& s = *this->store;
+  EXPECT_TRUE(s.experiments().empty());
+  EXPECT_FALSE(s.experiment("e").has_value());
+  const double before = s.now();
+  this->create("e", 3);
+  this->create("a", 1);
+  EXPECT_EQ(s.experiments(), (std::vector<std::string>{"a", "e"}));
+  auto info = s.experiment("e");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->name, "e");
+  EXPECT_EQ(info->config, test::info("e", 3).config);
+  EXPECT_EQ(info->origin, "/tmp/e.toml");
+  EXPECT_EQ(info->population, 3);
+  EXPECT_FALSE(info->finished);
+  EXPECT_GE(info->created, before - 1);
+  EXPECT_LE(info->created, s.now() + 1);
+
+  auto pop = s.population("e");
+  ASSERT_EQ(pop.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(pop[i].id, i);
+    EXPECT_EQ(pop[i].step, 0);
+    EXPECT_FALSE(pop[i].score.has_value());
+    EXPECT_EQ(pop[i].h, test::h_for(i));  // doubles exactly
+    EXPECT_EQ(pop[i].checkpoint, "");
+    EXPECT_FALSE(pop[i].done);
+    EXPECT_EQ(pop[i].owner, "");
+  }
+  EXPECT_TRUE(s.events("e").empty());
+  EXPECT_TRUE(s.scores("e").empty());
+}
+
+TYPED_TEST(StoreConformance, DuplicateCreateThrows) {
+  this->create("e", 2);
+  std::string m = message_of<StoreError>([&] { this->create("e", 2); });
+  EXPECT_TRUE(contains(m, "'e'")) << m;
+  EXPECT_EQ(this->store->population("e").size(), 2u);
+}
+
+TYPED_TEST(StoreConformance, UnknownExperimentIsAnError) {
+  auto& s = *this->store;
+  EXPECT_TRUE(contains(message_of<StoreError>([&] { s.lease("nope", "w", 10); }), "nope"));
+  EXPECT_TRUE(contains(message_of<StoreError>([&] { s.population("nope"); }), "nope"));
+  EXPECT_TRUE(contains(message_of<StoreError>([&] { s.finish("nope"); }), "nope"));
+}
+
+TYPED_TEST(StoreConformance, LeasesFurthestBehindFirstTiesById) {
+  this->create("e", 4, {5, 2, 2, 7});
+  EXPECT_EQ(this->must_lease("a").lease.member, 1);
+  EXPECT_EQ(this->must_lease("b").lease.member, 2);
+  EXPECT_EQ(this->must_lease("c").lease.member, 0);
+  EXPECT_EQ(this->must_lease("d").lease.member, 3);
+  EXPECT_FALSE(this->store->lease("e", "f", 30).has_value());
+}
+
+TYPED_TEST(StoreConformance, LeasePrefersTheLastOwnerAmongEquals) {
+  this->create("e", 3);
+  auto a = this->must_lease("a");
+  auto b = this->must_lease("b");
+  EXPECT_EQ(a.lease.member, 0);
+  EXPECT_EQ(b.lease.member, 1);
+  EXPECT_EQ(a.member.owner, "a");
+  EXPECT_EQ(a.member.last_owner, "a");
+  this->store->release(a.lease);
+  this->store->release(b.lease);
+  EXPECT_EQ(this->member(1).last_owner, "b");
+  EXPECT_EQ(this->member(1).owner, "");
+  auto b2 = this->must_lease("b");
+  EXPECT_EQ(b2.lease.member, 1);  // affinity beats the lower id
+  auto c = this->must_lease("c");
+  EXPECT_EQ(c.lease.member, 0);  // no affinity: lowest id
+  this->store->release(b2.lease);
+  this->store->release(c.lease);
+  // Affinity never beats being further behind.
+  auto a2 = this->must_lease("a");
+  ASSERT_EQ(a2.lease.member, 0);
+  this->store->publish(a2.lease, test::publication(3, 0.5, "x"));
+  this->store->release(a2.lease);
+  EXPECT_NE(this->must_lease("a").lease.member, 0);
+}
+
+TYPED_TEST(StoreConformance, LeaseSkipsHeldAndDoneMembers) {
+  auto ms = test::members(3);
+  ms[1].done = true;
+  this->store->create_experiment(test::info("e", 3), ms);
+  auto a = this->must_lease("a");
+  auto b = this->must_lease("b");
+  EXPECT_EQ(a.lease.member, 0);
+  EXPECT_EQ(b.lease.member, 2);
+  EXPECT_FALSE(this->store->lease("e", "c", 30).has_value());
+  auto pub = test::publication(10, 1.0, "final");
+  pub.done = true;
+  this->store->publish(a.lease, pub);
+  this->store->release(a.lease);
+  EXPECT_TRUE(this->member(0).done);
+  EXPECT_FALSE(this->store->lease("e", "c", 30).has_value());
+}
+
+TYPED_TEST(StoreConformance, LeaseVersionAndExpiry) {
+  this->create("e", 1);
+  auto& s = *this->store;
+  const double before = s.now();
+  auto a = this->must_lease("a", 30);
+  EXPECT_EQ(a.lease.experiment, "e");
+  EXPECT_EQ(a.lease.worker, "a");
+  EXPECT_EQ(a.lease.version, 1);
+  EXPECT_EQ(a.member.version, 1);
+  EXPECT_GE(a.member.lease_expires, before + 29);
+  EXPECT_LE(a.member.lease_expires, s.now() + 31);
+  EXPECT_EQ(this->member(0).owner, "a");
+}
+
+TYPED_TEST(StoreConformance, ExpiredLeaseIsTakenOverAndTheZombieFails) {
+  this->create("e", 1);
+  auto& s = *this->store;
+  auto a = this->must_lease("a", 0.2);
+  EXPECT_FALSE(s.lease("e", "b", 30).has_value());
+  this->pass_time(0.4);
+  auto b = this->must_lease("b", 30);
+  EXPECT_EQ(b.lease.member, 0);
+  EXPECT_GT(b.lease.version, a.lease.version);
+  EXPECT_EQ(b.member.owner, "b");
+
+  std::string hb = message_of<LeaseLost>([&] { s.heartbeat(a.lease, 30); });
+  EXPECT_TRUE(contains(hb, "member 0")) << hb;
+  EXPECT_TRUE(contains(hb, "'a'")) << hb;
+
+  const auto before = this->member(0);
+  Lease zombie = a.lease;
+  auto pub = test::publication(99, 9.0, "zombie weights");
+  pub.scores = {{0, 99, 9.0}};
+  Event ev;
+  ev.kind = "explore";
+  pub.events = {ev};
+  message_of<LeaseLost>([&] { s.publish(zombie, pub); });
+  EXPECT_EQ(zombie.version, a.lease.version);
+  const auto after = this->member(0);
+  EXPECT_EQ(after.step, before.step);
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(after.owner, "b");
+  EXPECT_FALSE(after.score.has_value());
+  EXPECT_EQ(after.checkpoint, "");
+  EXPECT_TRUE(s.events("e").empty());
+  EXPECT_TRUE(s.scores("e").empty());
+  EXPECT_EQ(this->checkpoint_count(), 0u);
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(checkpoint_id("zombie weights")); }),
+                       "missing"));
+
+  s.release(a.lease);  // a lost lease: no error, no change
+  EXPECT_EQ(this->member(0).owner, "b");
+  s.heartbeat(b.lease, 30);
+  s.publish(b.lease, test::publication(1, 0.5, "b weights"));
+  EXPECT_EQ(this->member(0).step, 1);
+}
+
+TYPED_TEST(StoreConformance, HeartbeatExtendsTheLease) {
+  this->create("e", 1);
+  auto& s = *this->store;
+  auto a = this->must_lease("a", 0.3);
+  this->pass_time(0.15);
+  s.heartbeat(a.lease, 30);
+  EXPECT_GT(this->member(0).lease_expires, s.now() + 25);
+  this->pass_time(0.3);
+  EXPECT_FALSE(s.lease("e", "b", 30).has_value());
+  s.heartbeat(a.lease, 30);
+  auto pub = test::publication(1, 0.1, "w");
+  s.publish(a.lease, pub);
+  s.heartbeat(a.lease, 30);  // the lease's version followed the publish
+}
+
+TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
+  this->create("e", 2);
+  auto& s = *this->store;
+  auto l = this->must_lease("w1");
+  const std::int64_t v0 = l.lease.version;
+
+  Publication pub;
+  pub.step = 10;
+  pub.last_ready_step = 8;
+  pub.score = 1.0 / 3.0;
+  pub.samples = {0.1, 1.0 / 3.0, 1e-300, -2.5, std::numeric_limits<double>::infinity()};
+  pub.h = Hyperparams{{"lr", 0.1 + 0.2}, {"layers", std::int64_t{1} << 40}, {"act", std::string("gelu")}};
+  pub.checkpoint_bytes = std::string("weights\0with\0zeros", 18);
+  pub.metrics = {{"loss", 0.25}, {"note", "x"}};
+  pub.scores = {{0, 9, 0.3}, {0, 10, 1.0 / 3.0}};
+  Event ev;
+  ev.member = 0;
+  ev.step = 10;
+  ev.kind = "exploit";
+  ev.donor = 1;
+  ev.copied = "all";
+  ev.donor_checkpoint = "abc";
+  ev.old_h = test::h_for(0);
+  ev.new_h = pub.h;
+  ev.old_score = 0.125;
+  ev.donor_score = 0.5;
+  ev.new_score = 1.0 / 3.0;
+  Event ev2;
+  ev2.member = 0;
+  ev2.step = 10;
+  ev2.kind = "explore";
+  ev2.worker = "someone-else";
+  pub.events = {ev, ev2};
+
+  const double t0 = s.now();
+  s.publish(l.lease, pub);
+  const double t1 = s.now();
+  EXPECT_EQ(l.lease.version, v0 + 1);
+
+  auto m = this->member(0);
+  EXPECT_EQ(m.step, 10);
+  EXPECT_EQ(m.last_ready_step, 8);
+  ASSERT_TRUE(m.score.has_value());
+  EXPECT_EQ(*m.score, 1.0 / 3.0);
+  EXPECT_EQ(m.samples, pub.samples);
+  EXPECT_EQ(m.h, pub.h);
+  EXPECT_EQ(m.checkpoint, checkpoint_id(pub.checkpoint_bytes));
+  EXPECT_EQ(m.metrics, pub.metrics);
+  EXPECT_EQ(m.version, l.lease.version);
+  EXPECT_EQ(m.owner, "w1");  // the lease is kept
+  EXPECT_FALSE(m.done);
+  EXPECT_EQ(s.checkpoint(m.checkpoint), pub.checkpoint_bytes);
+
+  auto events = s.events("e");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "exploit");
+  EXPECT_EQ(events[0].member, 0);
+  EXPECT_EQ(events[0].step, 10);
+  EXPECT_EQ(events[0].donor, 1);
+  EXPECT_EQ(events[0].copied, "all");
+  EXPECT_EQ(events[0].donor_checkpoint, "abc");
+  EXPECT_EQ(events[0].old_h, ev.old_h);
+  EXPECT_EQ(events[0].new_h, ev.new_h);
+  EXPECT_EQ(events[0].old_score, 0.125);
+  EXPECT_EQ(events[0].donor_score, 0.5);
+  ASSERT_TRUE(events[0].new_score.has_value());
+  EXPECT_EQ(*events[0].new_score, 1.0 / 3.0);
+  EXPECT_EQ(events[0].worker, "w1");
+  EXPECT_GE(events[0].time, t0 - 0.01);
+  EXPECT_LE(events[0].time, t1 + 0.01);
+  EXPECT_EQ(events[1].kind, "explore");
+  EXPECT_EQ(events[1].worker, "someone-else");
+  EXPECT_FALSE(events[1].new_score.has_value());
+  EXPECT_EQ(events[1].donor, -1);
+
+  auto scores = s.scores("e");
+  ASSERT_EQ(scores.size(), 2u);
+  EXPECT_EQ(scores[0].step, 9);
+  EXPECT_EQ(scores[1].score, 1.0 / 3.0);
+
+  // Still held: nobody else gets member 0.
+  auto other = this->must_lease("w2");
+  EXPECT_EQ(other.lease.member, 1);
+  EXPECT_FALSE(s.lease("e", "w3", 30).has_value());
+
+  // No bytes: the checkpoint stays.
+  auto pub2 = test::publication(11, 0.5, "");
+  s.publish(l.lease, pub2);
+  EXPECT_EQ(this->member(0).checkpoint, checkpoint_id(pub.checkpoint_bytes));
+  EXPECT_EQ(this->member(0).step, 11);
+  s.release(l.lease);
+  EXPECT_EQ(this->member(0).owner, "");
+  EXPECT_EQ(this->member(0).last_owner, "w1");
+}
+
+TYPED_TEST(StoreConformance, ScoresAndEventsAreOrdered) {
+  this->create("e", 2);
+  auto& s = *this->store;
+  auto a = this->must_lease("a");
+  auto b = this->must_lease("b");
+  auto p1 = test::publication(5, 0.5, "1");
+  p1.scores = {{1, 5, 0.1}, {0, 3, 0.2}};
+  Event e1;
+  e1.kind = "explore";
+  e1.member = 0;
+  e1.step = 5;
+  p1.events = {e1};
+  s.publish(a.lease, p1);
+  auto p2 = test::publication(4, 0.5, "2");
+  p2.scores = {{0, 3, 0.3}, {0, 1, 0.4}};
+  Event e2 = e1;
+  e2.member = 1;
+  e2.step = 4;
+  p2.events = {e2};
+  s.publish(b.lease, p2);
+  auto p3 = test::publication(6, 0.5, "3");
+  Event e3 = e1;
+  e3.step = 6;
+  p3.events = {e3};
+  s.publish(a.lease, p3);
+
+  auto scores = s.scores("e");
+  ASSERT_EQ(scores.size(), 4u);
+  EXPECT_EQ(scores[0].score, 0.4);  // (0, 1)
+  EXPECT_EQ(scores[1].score, 0.2);  // (0, 3), first inserted
+  EXPECT_EQ(scores[2].score, 0.3);  // (0, 3), second
+  EXPECT_EQ(scores[3].score, 0.1);  // (1, 5)
+  auto events = s.events("e");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].step, 5);
+  EXPECT_EQ(events[1].step, 4);
+  EXPECT_EQ(events[2].step, 6);
+  EXPECT_LE(events[0].time, events[2].time);
+}
+
+TYPED_TEST(StoreConformance, CheckpointRoundTripAndVerification) {
+  EXPECT_EQ(checkpoint_id("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(checkpoint_id(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  this->create("e", 1);
+  auto& s = *this->store;
+  std::string bytes;
+  for (int i = 0; i < 3 * 256 + 7; ++i) bytes.push_back(static_cast<char>(i & 0xff));
+  auto l = this->must_lease("a");
+  s.publish(l.lease, test::publication(1, 0.0, bytes));
+  const std::string id = this->member(0).checkpoint;
+  EXPECT_EQ(id, checkpoint_id(bytes));
+  EXPECT_EQ(s.checkpoint(id), bytes);
+
+  std::string missing = message_of<CheckpointError>([&] { s.checkpoint(checkpoint_id("never stored")); });
+  EXPECT_TRUE(contains(missing, checkpoint_id("never stored"))) << missing;
+  EXPECT_TRUE(contains(missing, "missing")) << missing;
+
+  TypeParam::corrupt(s, this->dir, id);
+  std::string bad = message_of<CheckpointError>([&] { s.checkpoint(id); });
+  EXPECT_TRUE(contains(bad, id)) << bad;
+  EXPECT_TRUE(contains(bad, "does not match its hash")) << bad;
+}
+
+TYPED_TEST(StoreConformance, SharedCheckpointLivesWhileReferenced) {
+  this->create("e", 2);
+  this->create("f", 1);
+  auto& s = *this->store;
+  auto a = this->must_lease("a");
+  auto b = this->must_lease("b");
+  auto c = this->must_lease("c", 30, "f");
+  s.publish(a.lease, test::publication(1, 0.1, "X"));
+  s.publish(b.lease, test::publication(1, 0.2, "X"));
+  s.publish(c.lease, test::publication(1, 0.3, "X"));
+  const std::string x = checkpoint_id("X");
+  EXPECT_EQ(this->member(0).checkpoint, x);
+  EXPECT_EQ(this->member(1).checkpoint, x);
+  EXPECT_EQ(this->checkpoint_count(), 1u);  // identical bytes share one
+
+  s.publish(a.lease, test::publication(2, 0.1, "Y"));
+  EXPECT_EQ(s.checkpoint(x), "X");
+  s.publish(b.lease, test::publication(2, 0.2, "Z"));
+  EXPECT_EQ(s.checkpoint(x), "X");  // experiment f's member still refers to it
+  s.publish(c.lease, test::publication(2, 0.3, "Y"));
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(x); }), "missing"));
+  EXPECT_EQ(s.checkpoint(checkpoint_id("Y")), "Y");
+  EXPECT_EQ(s.checkpoint(checkpoint_id("Z")), "Z");
+  EXPECT_EQ(this->checkpoint_count(), 2u);
+
+  // Publishing the bytes a member already points to keeps them.
+  s.publish(a.lease, test::publication(3, 0.1, "Y"));
+  EXPECT_EQ(s.checkpoint(checkpoint_id("Y")), "Y");
+  EXPECT_EQ(s.collect_garbage(), 0u);
+}
+
+TYPED_TEST(StoreConformance, CollectGarbageRemovesOnlyUnreferenced) {
+  this->create("e", 1);
+  auto& s = *this->store;
+  auto a = this->must_lease("a");
+  s.publish(a.lease, test::publication(1, 0.1, "kept"));
+  EXPECT_EQ(s.collect_garbage(), 0u);
+  const std::string o1 = TypeParam::add_orphan(s, this->dir, "orphan one");
+  const std::string o2 = TypeParam::add_orphan(s, this->dir, "orphan two");
+  EXPECT_EQ(s.checkpoint(o1), "orphan one");
+  EXPECT_EQ(s.collect_garbage(), 2u);
+  EXPECT_EQ(s.collect_garbage(), 0u);
+  message_of<CheckpointError>([&] { s.checkpoint(o2); });
+  EXPECT_EQ(s.checkpoint(checkpoint_id("kept")), "kept");
+}
+
+TYPED_TEST(StoreConformance, FinishStopsLeasing) {
+  this->create("e", 2);
+  auto& s = *this->store;
+  auto a = this->must_lease("a");
+  s.finish("e");
+  EXPECT_TRUE(s.experiment("e")->finished);
+  EXPECT_FALSE(s.lease("e", "b", 30).has_value());
+  // The holder may still publish and release what it has.
+  s.publish(a.lease, test::publication(1, 0.9, "last"));
+  s.release(a.lease);
+  EXPECT_FALSE(s.lease("e", "a", 30).has_value());
+}
+
+TYPED_TEST(StoreConformance, HeartbeatFromAnotherThreadWhilePublishing) {
+  this->create("e", 1);
+  auto& s = *this->store;
+  auto l = this->must_lease("a");
+  std::atomic<std::int64_t> version{l.lease.version};
+  std::atomic<bool> stop{false};
+  std::atomic<int> beats{0}, lost{0};
+  std::thread heart([&] {
+    while (!stop) {
+      Lease copy = l.lease;
+      copy.version = version.load();
+      try {
+        s.heartbeat(copy, 30);
+        ++beats;
+      } catch (const LeaseLost&) {
+        ++lost;  // raced with a publish that bumped the version: fine, retry with the new one
+      }
+    }
+  });
+  Lease lease = l.lease;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int i = 0;
+  // Interleave for real: keep publishing until the heart has beaten a few times.
+  while (i < 40 || (beats.load() < 5 && std::chrono::steady_clock::now() < give_up)) {
+    ++i;
+    s.publish(lease, test::publication(i, i * 0.01, "w" + std::to_string(i % 3)));
+    version = lease.version;
+    if (i % 8 == 0) std::this_thread::yield();
+  }
+  stop = true;
+  heart.join();
+  EXPECT_GE(beats.load(), 5);
+  EXPECT_EQ(this->member(0).step, i);
+  EXPECT_EQ(this->member(0).version, lease.version);
+  EXPECT_EQ(this->member(0).owner, "a");
+}
+
+// ---- open_store ----
+
+TEST(OpenStore, AcceptsTheDocumentedForms) {
+  TempDir dir;
+  auto m = open_store("memory:");
+  ASSERT_TRUE(dynamic_cast<MemoryStore*>(m.get()));
+  for (const std::string& uri : {"sqlite:" + dir.file("a.db"), "sqlite://" + dir.file("b.db"), dir.file("c.db"),
+                                dir.file("d.sqlite"), dir.file("e.sqlite3"), "sqlite:" + dir.file("noext")}) {
+    auto s = open_store(uri);
+    auto* sq = dynamic_cast<SqliteStore*>(s.get());
+    ASSERT_TRUE(sq) << uri;
+    s->create_experiment(test::info("x", 1), test::members(1));
+    EXPECT_TRUE(std::filesystem::exists(sq->path())) << uri;
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir.file("b.db")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("noext")));
+}
+
+TEST(OpenStore, RejectsUnknownForms) {
+  std::string pg = message_of<StoreError>([] { open_store("postgresql://localhost/pbt"); });
+  EXPECT_TRUE(contains(pg, "PostgreSQL")) << pg;
+  EXPECT_TRUE(contains(pg, "postgresql://localhost/pbt")) << pg;
+  std::string other = message_of<StoreError>([] { open_store("results.txt"); });
+  EXPECT_TRUE(contains(other, "results.txt")) << other;
+  EXPECT_TRUE(contains(other, "memory:")) << other;
+  EXPECT_TRUE(contains(other, "sqlite:PATH")) << other;
+  message_of<StoreError>([] { open_store("sqlite:"); });
+  message_of<StoreError>([] { open_store(""); });
+  std::string missing = message_of<StoreError>([] { open_store("sqlite:/nonexistent-dir-pbt/x.db"); });
+  EXPECT_TRUE(contains(missing, "/nonexistent-dir-pbt/x.db")) << missing;
+}
+
+// ---- SQLite only ----
+
+TEST(SqliteStore, ReopenKeepsTheData) {
+  TempDir dir;
+  const std::string path = dir.file("s.db");
+  std::string id;
+  {
+    SqliteStore s(path);
+    s.create_experiment(test::info("e", 2), test::members(2));
+    auto l = s.lease("e", "a", 30);
+    ASSERT_TRUE(l);
+    auto pub = test::publication(7, 0.1 + 0.2, "persisted");
+    Event ev;
+    ev.kind = "explore";
+    pub.events = {ev};
+    pub.scores = {{0, 7, 0.1 + 0.2}};
+    s.publish(l->lease, pub);
+    id = checkpoint_id("persisted");
+  }
+  SqliteStore s(path);
+  EXPECT_EQ(s.experiments(), std::vector<std::string>{"e"});
+  auto m = s.population("e").at(0);
+  EXPECT_EQ(m.step, 7);
+  EXPECT_EQ(*m.score, 0.1 + 0.2);
+  EXPECT_EQ(m.owner, "a");
+  EXPECT_EQ(m.checkpoint, id);
+  EXPECT_EQ(s.checkpoint(id), "persisted");
+  EXPECT_EQ(s.events("e").size(), 1u);
+  EXPECT_EQ(s.scores("e").at(0).score, 0.1 + 0.2);
+}
+
+TEST(SqliteStore, TwoConnectionsSeeEachOther) {
+  TempDir dir;
+  SqliteStore a(dir.file("s.db"));
+  SqliteStore b(dir.file("s.db"));
+  a.create_experiment(test::info("e", 1), test::members(1));
+  auto la = a.lease("e", "a", 30);
+  ASSERT_TRUE(la);
+  EXPECT_FALSE(b.lease("e", "b", 30).has_value());
+  a.publish(la->lease, test::publication(3, 0.5, "bytes"));
+  EXPECT_EQ(b.population("e").at(0).step, 3);
+  EXPECT_EQ(b.checkpoint(checkpoint_id("bytes")), "bytes");
+  EXPECT_NEAR(a.now(), b.now(), 1.0);
+}
+
+TEST(SqliteStore, RefusesAnotherSchemaVersion) {
+  TempDir dir;
+  const std::string path = dir.file("s.db");
+  { SqliteStore s(path); }
+  raw_exec(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+  std::string m = message_of<StoreError>([&] { SqliteStore s(path); });
+  EXPECT_TRUE(contains(m, "schema version 99")) << m;
+  EXPECT_TRUE(contains(m, "schema version 1")) << m;
+  EXPECT_TRUE(contains(m, path)) << m;
+}
+
+TEST(SqliteStore, RefusesForeignFiles) {
+  TempDir dir;
+  const std::string other = dir.file("other.db");
+  raw_exec(other, "CREATE TABLE users(id INTEGER)");
+  std::string m = message_of<StoreError>([&] { SqliteStore s(other); });
+  EXPECT_TRUE(contains(m, "not a pbt store")) << m;
+  EXPECT_TRUE(contains(m, other)) << m;
+  EXPECT_EQ(raw_count(other, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 0);
+
+  const std::string text = dir.file("notes.db");
+  std::ofstream(text) << "these are not the droids you are looking for, this is plain text, long enough to fill a header\n";
+  std::string t = message_of<StoreError>([&] { SqliteStore s(text); });
+  EXPECT_TRUE(contains(t, text)) << t;
+}
+
+TEST(SqliteStore, NanScoreIsStoredAsNoScore) {
+  TempDir dir;
+  SqliteStore s(dir.file("s.db"));
+  s.create_experiment(test::info("e", 1), test::members(1));
+  auto l = s.lease("e", "a", 30);
+  auto pub = test::publication(1, std::numeric_limits<double>::quiet_NaN(), "b");
+  pub.samples = {1.0, std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity()};
+  s.publish(l->lease, pub);
+  auto m = s.population("e").at(0);
+  EXPECT_FALSE(m.score.has_value());
+  ASSERT_EQ(m.samples.size(), 3u);
+  EXPECT_TRUE(std::isnan(m.samples[1]));
+  EXPECT_EQ(m.samples[2], -std::numeric_limits<double>::infinity());
+}
+
+}  // namespace
+}  // namespace pbt

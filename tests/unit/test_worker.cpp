@@ -1,0 +1,235 @@
+// The worker loop (Algorithm 1) on the in-memory store, in this process.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "pbt/pbt.hpp"
+
+using namespace pbt;
+
+namespace {
+
+const char* kToy = R"(
+name = "toy"
+seed = 0
+population = 2
+[trainable]
+kind = "toy"
+[budget]
+steps = 100
+[ready]
+interval = 4
+eval_every = 1
+[exploit]
+strategy = "truncation"
+fraction = 0.5
+copy = "weights"
+[explore]
+strategy = "gaussian"
+sigma = 0.1
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[[initial]]
+h0 = 1.0
+h1 = 0.0
+[[initial]]
+h0 = 0.0
+h1 = 1.0
+)";
+
+std::string replace(std::string s, const std::string& a, const std::string& b) {
+  auto pos = s.find(a);
+  EXPECT_NE(pos, std::string::npos) << a;
+  return s.replace(pos, a.size(), b);
+}
+
+struct ToyRun {
+  std::unique_ptr<Store> store = open_store("memory:");
+  WorkerStats stats;
+  explicit ToyRun(const std::string& text) {
+    ExperimentConfig c = parse_config(text, "test.toml");
+    create_or_join(*store, c);
+    WorkerOptions opt;
+    opt.id = "w0";
+    stats = run_worker(*store, c.name, opt);
+  }
+  std::vector<MemberState> pop(const std::string& name = "toy") { return store->population(name); }
+};
+
+nlohmann::json comparable(const std::vector<Event>& evs) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& e : evs)
+    j.push_back({e.member, e.step, e.kind, e.donor, e.copied, to_json(e.old_h), to_json(e.new_h), e.old_score,
+                 e.donor_score, e.new_score.value_or(-1), e.donor_checkpoint});
+  return j;
+}
+
+}  // namespace
+
+TEST(Worker, ToyReachesTheOptimumAndEveryMemberReachesTheBudget) {
+  ToyRun r(kToy);
+  auto pop = r.pop();
+  ASSERT_EQ(pop.size(), 2u);
+  for (const auto& m : pop) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(m.step, 100);
+    EXPECT_FALSE(m.checkpoint.empty());
+    for (const auto& [k, v] : m.h) {
+      EXPECT_GE(std::get<double>(v), 0.0);
+      EXPECT_LE(std::get<double>(v), 1.0);
+    }
+  }
+  EXPECT_GE(std::max(*pop[0].score, *pop[1].score), 1.188);
+  EXPECT_GT(r.stats.exploits, 5);
+  EXPECT_EQ(r.stats.intervals, 50);  // 2 members x 100 steps / interval 4
+  // A score point for every eval (eval_every = 1).
+  EXPECT_EQ(r.store->scores("toy").size(), 2u * 100u + r.stats.exploits * 0);
+}
+
+TEST(Worker, GridSearchStallsAtPointThreeNine) {
+  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""), "strategy = \"gaussian\"\nsigma = 0.1",
+                "strategy = \"none\""));
+  for (const auto& m : r.pop()) EXPECT_NEAR(*m.score, 1.2 - 0.81, 1e-3);
+  EXPECT_TRUE(r.store->events("toy").empty());  // no copy, so no explore either
+}
+
+TEST(Worker, OneWorkerWithFixedSeedReplaysExactly) {
+  ToyRun a(kToy), b(kToy);
+  auto ea = a.store->events("toy"), eb = b.store->events("toy");
+  ASSERT_FALSE(ea.empty());
+  EXPECT_EQ(comparable(ea), comparable(eb));
+  ToyRun c(replace(kToy, "seed = 0", "seed = 1"));
+  EXPECT_NE(comparable(ea), comparable(c.store->events("toy")));
+}
+
+TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
+  ToyRun r(replace(kToy, "copy = \"weights\"", "copy = \"all\""));
+  auto evs = r.store->events("toy");
+  ASSERT_FALSE(evs.empty());
+  for (const auto& m : r.pop()) {
+    const Event* last = nullptr;
+    for (const auto& e : evs)
+      if (e.member == m.id) last = &e;
+    if (last) EXPECT_EQ(m.h, last->new_h);
+  }
+  for (const auto& e : evs) {
+    EXPECT_EQ(e.kind, "exploit");
+    EXPECT_GE(e.donor_score, e.old_score);  // only better (or tied, lower id) members are copied
+    EXPECT_NE(e.donor, e.member);
+  }
+}
+
+TEST(Worker, ExploreAlwaysExploresWithoutCopying) {
+  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""), "sigma = 0.1",
+                "sigma = 0.1\nalways = true"));
+  auto evs = r.store->events("toy");
+  EXPECT_EQ(evs.size(), 2u * 24u);  // every ready step but the last (no decision at the budget)
+  for (const auto& e : evs) {
+    EXPECT_EQ(e.kind, "explore");
+    EXPECT_EQ(e.donor, -1);
+  }
+}
+
+TEST(Worker, TargetScoreFinishesTheRun) {
+  ToyRun r(replace(kToy, "steps = 100", "steps = 1000\ntarget_score = 1.1"));
+  auto info = r.store->experiment("toy");
+  EXPECT_TRUE(info->finished);
+  double best = -1e9;
+  std::int64_t steps = 0;
+  for (const auto& m : r.pop()) {
+    best = std::max(best, *m.score);
+    steps = std::max(steps, m.step);
+  }
+  EXPECT_GE(best, 1.1);
+  EXPECT_LT(steps, 1000);
+}
+
+namespace {
+// A trainable that misbehaves on purpose: member 1 diverges (NaN) or throws.
+class Faulty : public Trainable {
+ public:
+  Faulty(int member, std::string mode) : member_(member), mode_(std::move(mode)) {}
+  void apply(const Hyperparams& h) override { x_ = std::get<double>(h.at("x")); }
+  void step(std::int64_t n) override {
+    if (mode_ == "throw" && member_ == 1) throw std::runtime_error("CUDA out of memory (pretend)");
+    steps_ += n;
+  }
+  Score eval() override {
+    if (mode_ == "nan" && member_ == 1 && !copied_) return {std::nan(""), {}, {}};
+    return {x_ + steps_ * 1e-3, {}, {}};
+  }
+  void save(CheckpointWriter& w) const override {
+    w.write(steps_);
+    w.write(copied_);
+  }
+  void load(CheckpointReader& r) override {
+    steps_ = r.read<std::int64_t>();
+    r.read<bool>();
+    copied_ = true;  // loaded from someone: no longer the diverged model
+  }
+
+ private:
+  int member_;
+  std::string mode_;
+  double x_ = 0;
+  std::int64_t steps_ = 0;
+  bool copied_ = false;
+};
+
+const char* kFaulty = R"(
+name = "faulty"
+population = 3
+[trainable]
+kind = "faulty"
+mode = "MODE"
+[budget]
+steps = 12
+[ready]
+interval = 4
+[exploit]
+strategy = "truncation"
+fraction = 0.34
+[explore]
+strategy = "none"
+[space.x]
+low = 0.0
+high = 1.0
+)";
+
+void register_faulty() {
+  register_trainable("faulty", [](const TrainableContext& ctx) {
+    return std::make_unique<Faulty>(ctx.member, ctx.options.at("mode").get<std::string>());
+  });
+}
+}  // namespace
+
+TEST(Worker, NonFiniteScoreRanksLastAndGetsReplaced) {
+  register_faulty();
+  ToyRun r(replace(kFaulty, "MODE", "nan"));
+  auto pop = r.pop("faulty");
+  for (const auto& m : pop) EXPECT_TRUE(m.done);
+  bool replaced = false;
+  for (const auto& e : r.store->events("faulty"))
+    if (e.member == 1) {
+      replaced = true;
+      EXPECT_EQ(e.old_score, std::numeric_limits<double>::lowest());
+    }
+  EXPECT_TRUE(replaced);
+  EXPECT_TRUE(std::isfinite(*pop[1].score));
+}
+
+TEST(Worker, CrashingTrainableStopsTheWorkerWithAClearError) {
+  register_faulty();
+  try {
+    ToyRun r(replace(kFaulty, "MODE", "throw"));
+    FAIL() << "expected the worker to give up";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("member 1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CUDA out of memory (pretend)"), std::string::npos) << e.what();
+  }
+}
