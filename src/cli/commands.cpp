@@ -141,24 +141,51 @@ void print_population(std::ostream& out, const std::vector<MemberState>& pop, do
 
 }  // namespace
 
+namespace {
+struct Prepared {
+  ExperimentConfig cfg;
+  std::string run_dir, uri;
+  std::unique_ptr<Store> store;
+  bool created = false;
+};
+
+// Reads the config, makes the run directory and creates (or finds) the experiment.
+Prepared prepare(const std::string& config_path, const std::string& run_dir_in, int workers) {
+  Prepared p;
+  p.cfg = load_config(config_path);
+  if (workers > 0) {
+    if (workers > p.cfg.population)
+      throw ConfigError("--workers", std::to_string(workers) + " workers for " + std::to_string(p.cfg.population) +
+                                         " members: at most one worker per member");
+    p.cfg.workers = workers;
+  }
+  p.run_dir = run_dir_in.empty() ? (fs::path("runs") / p.cfg.name).string() : run_dir_in;
+  fs::create_directories(fs::path(p.run_dir) / "logs");
+  p.uri = p.cfg.store.empty() ? sqlite_uri(p.run_dir) : p.cfg.store;
+  p.store = open_store(p.uri);
+  p.created = create_or_join(*p.store, p.cfg);
+  std::ofstream(fs::path(p.run_dir) / "config.toml") << p.cfg.text;
+  return p;
+}
+}  // namespace
+
+int create(const std::string& config_path, const std::string& run_dir) {
+  Prepared p = prepare(config_path, run_dir, 0);
+  std::cout << (p.created ? "created" : "already there:") << " experiment '" << p.cfg.name << "' ("
+            << p.cfg.population << " members) in " << p.uri << "\n"
+            << "join it from any process that reaches the store:\n"
+            << "  pbt worker --store " << p.uri << " --experiment " << p.cfg.name << "\n";
+  return 0;
+}
+
 int run(const std::string& config_path, const std::string& run_dir_in, int workers, bool quiet,
         const std::string& self_exe) {
-  ExperimentConfig cfg = load_config(config_path);
-  if (workers > 0) {
-    if (workers > cfg.population)
-      throw ConfigError("--workers", std::to_string(workers) + " workers for " + std::to_string(cfg.population) +
-                                         " members: at most one worker per member");
-    cfg.workers = workers;
-  }
-  const std::string run_dir = run_dir_in.empty() ? (fs::path("runs") / cfg.name).string() : run_dir_in;
-  fs::create_directories(fs::path(run_dir) / "logs");
-  const std::string uri = cfg.store.empty() ? sqlite_uri(run_dir) : cfg.store;
-  auto store = open_store(uri);
-  const bool created = create_or_join(*store, cfg);
-  {
-    std::ofstream(fs::path(run_dir) / "config.toml") << cfg.text;
-  }
-  std::cout << (created ? "created" : "resuming") << " experiment '" << cfg.name << "' (" << cfg.population
+  Prepared p = prepare(config_path, run_dir_in, workers);
+  const ExperimentConfig& cfg = p.cfg;
+  const std::string& run_dir = p.run_dir;
+  const std::string& uri = p.uri;
+  auto& store = p.store;
+  std::cout << (p.created ? "created" : "resuming") << " experiment '" << cfg.name << "' (" << cfg.population
             << " members, " << cfg.budget_steps << " steps each) in " << run_dir << "\n"
             << "starting " << cfg.workers << " worker process" << (cfg.workers == 1 ? "" : "es") << "; logs in "
             << (fs::path(run_dir) / "logs").string() << "\n"

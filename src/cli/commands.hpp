@@ -10,6 +10,7 @@ struct Target {          // where to find a run: a run directory or a store URI
   std::string experiment;  // may be empty when the store holds exactly one
 };
 
+int create(const std::string& config_path, const std::string& run_dir);
 int run(const std::string& config_path, const std::string& run_dir, int workers, bool quiet,
         const std::string& self_exe);
 int worker(const std::string& store, const std::string& experiment, const std::string& id,

@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   run->add_option("--workers", workers, "local worker processes (default: the config's workers.count)");
   run->add_flag("--quiet", quiet, "no progress line");
 
+  auto* create = app.add_subcommand("create", "create a run without starting workers (join with `pbt worker`)");
+  create->add_option("config", config, "experiment config (TOML)")->required();
+  create->add_option("--run", run_dir, "run directory (default: runs/<name>)");
+
   auto* worker = app.add_subcommand("worker", "join an existing experiment as one worker process");
   worker->add_option("--store", store, "store URI (sqlite:PATH)")->required();
   worker->add_option("--experiment", experiment, "experiment name")->required();
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) return pbt::cli::run(config, run_dir, workers, quiet, self_exe(argv[0]));
+    if (*create) return pbt::cli::create(config, run_dir);
     if (*worker) return pbt::cli::worker(store, experiment, id, log_path, max_intervals);
     if (*status) return pbt::cli::status(target, json);
     if (*best) return pbt::cli::best(target, json, export_path);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iomanip>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -157,6 +159,8 @@ TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
     }
   }
   const std::size_t total = published.size();
+  RecordProperty("publishes", static_cast<int>(total));
+  std::printf("%zu publishes by %d processes on %d members\n", total, kChildren, kMembers);
   EXPECT_GE(total, 20u) << "too few publishes to mean anything";
   std::set<double> unique(published.begin(), published.end());
   EXPECT_EQ(unique.size(), total);

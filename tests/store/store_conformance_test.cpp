@@ -640,6 +640,61 @@ TEST(SqliteStore, RefusesForeignFiles) {
   EXPECT_TRUE(contains(t, text)) << t;
 }
 
+// Another connection holding the write lock, as a busy worker in another process would.
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~WriteLockHolder() { sqlite3_close(db_); }
+  void release() { EXPECT_EQ(sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST(SqliteStore, RidesOutABriefLock) {
+  TempDir dir;
+  const std::string path = dir.file("s.db");
+  SqliteStore::Options options;
+  options.busy_timeout_ms = 50;  // so that our own retry loop does the waiting
+  options.retry_seconds = 10;
+  SqliteStore s(path, options);
+  s.create_experiment(test::info("e", 1), test::members(1));
+  WriteLockHolder holder(path);
+  std::thread unlock([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    holder.release();
+  });
+  auto l = s.lease("e", "a", 30);  // waits for the lock, does not fail
+  unlock.join();
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(s.population("e").at(0).owner, "a");
+}
+
+TEST(SqliteStore, GivesUpOnALongLockWithAClearError) {
+  TempDir dir;
+  const std::string path = dir.file("s.db");
+  SqliteStore::Options options;
+  options.busy_timeout_ms = 50;
+  options.retry_seconds = 0.3;
+  SqliteStore s(path, options);
+  s.create_experiment(test::info("e", 1), test::members(1));
+  WriteLockHolder holder(path);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string m = message_of<StoreError>([&] { s.lease("e", "a", 30); });
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(contains(m, path)) << m;
+  EXPECT_TRUE(contains(m, "locked")) << m;
+  EXPECT_GE(waited, 0.3);
+  EXPECT_LT(waited, 3.0);
+  // Readers are not blocked by a writer (WAL).
+  EXPECT_EQ(s.population("e").size(), 1u);
+  holder.release();
+  EXPECT_TRUE(s.lease("e", "a", 30).has_value());
+}
+
 TEST(SqliteStore, NanScoreIsStoredAsNoScore) {
   TempDir dir;
   SqliteStore s(dir.file("s.db"));

@@ -1,6 +1,8 @@
 #include "trainables/toy/toy.hpp"
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "core/options.hpp"
 
@@ -12,6 +14,7 @@ constexpr std::uint32_t kToyMagic = 0x31594f54;  // "TOY1": refuse someone else'
 struct ToyOptions {
   double eta;
   std::array<double, 2> theta;
+  double sleep_ms;
 };
 
 ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
@@ -22,6 +25,10 @@ ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
   auto theta = o.numbers("theta", {0.9, 0.9});
   if (theta.size() != 2) throw ConfigError(o.path("theta"), "must have exactly 2 numbers");
   t.theta = {theta[0], theta[1]};
+  // Pretend each step costs this long: lets a demo or a fault-tolerance test watch a
+  // run that would otherwise finish in milliseconds.
+  t.sleep_ms = o.number("sleep_ms", 0.0);
+  if (!(t.sleep_ms >= 0 && t.sleep_ms <= 60000)) throw ConfigError(o.path("sleep_ms"), "must be in [0, 60000]");
   o.finish();
   return t;
 }
@@ -39,6 +46,7 @@ void ToyTrainable::apply(const Hyperparams& h) {
 }
 
 void ToyTrainable::step(std::int64_t n) {
+  if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms_ * n));
   for (std::int64_t i = 0; i < n; ++i)
     for (int k = 0; k < 2; ++k) theta_[k] += eta_ * (-2.0 * h_[k] * theta_[k]);  // ascent on Q̂
 }
@@ -65,7 +73,7 @@ void register_toy_trainable() {
       "toy",
       [](const TrainableContext& ctx) {
         auto o = read_options(ctx.options, "trainable");
-        return std::make_unique<ToyTrainable>(o.eta, o.theta);
+        return std::make_unique<ToyTrainable>(o.eta, o.theta, o.sleep_ms);
       },
       [](const nlohmann::json& j, const std::string& where) {
         read_options(j, where);

@@ -10,7 +10,8 @@ namespace pbt {
 
 class ToyTrainable : public Trainable {
  public:
-  ToyTrainable(double eta, std::array<double, 2> theta) : eta_(eta), theta_(theta) {}
+  ToyTrainable(double eta, std::array<double, 2> theta, double sleep_ms = 0)
+      : eta_(eta), sleep_ms_(sleep_ms), theta_(theta) {}
   void apply(const Hyperparams& h) override;
   void step(std::int64_t n) override;
   Score eval() override;
@@ -21,6 +22,7 @@ class ToyTrainable : public Trainable {
 
  private:
   double eta_;
+  double sleep_ms_;
   std::array<double, 2> theta_;
   std::array<double, 2> h_{0, 0};
 };

@@ -1,0 +1,248 @@
+// End-to-end: the real `pbt` command, real worker processes on one SQLite store.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "process_util.hpp"
+#include "pbt/store.hpp"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+const std::string kToyConfig = std::string(PBT_SOURCE_DIR) + "/examples/toy.toml";
+
+std::vector<json> json_lines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+// The event log without what legitimately differs between runs (time, worker id).
+json comparable_events(const std::string& text) {
+  json out = json::array();
+  for (auto j : json_lines(text)) {
+    j.erase("time");
+    j.erase("worker");
+    out.push_back(j);
+  }
+  return out;
+}
+
+// A slower toy population for watching a run and killing workers in it.
+std::string slow_config(const std::string& dir, const std::string& name) {
+  std::string path = dir + "/" + name + ".toml";
+  std::ofstream(path) << "name = \"" << name << R"("
+seed = 5
+population = 4
+[trainable]
+kind = "toy"
+sleep_ms = 15
+[budget]
+steps = 80
+[ready]
+interval = 4
+eval_every = 1
+[exploit]
+strategy = "truncation"
+fraction = 0.25
+[explore]
+strategy = "perturb"
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[workers]
+count = 2
+lease_seconds = 1.0
+)";
+  return path;
+}
+
+// Every member reached the budget, with exactly one score point per step: nothing
+// was lost and nothing was published twice, even though a worker died mid-interval.
+void expect_complete_and_exactly_once(const std::string& store_path, const std::string& experiment,
+                                      int population, int steps) {
+  auto store = pbt::open_store("sqlite:" + store_path);
+  auto pop = store->population(experiment);
+  ASSERT_EQ(static_cast<int>(pop.size()), population);
+  for (const auto& m : pop) {
+    EXPECT_TRUE(m.done) << "member " << m.id;
+    EXPECT_EQ(m.step, steps) << "member " << m.id;
+    EXPECT_EQ(pbt::checkpoint_id(store->checkpoint(m.checkpoint)), m.checkpoint);
+  }
+  std::map<int, std::multiset<std::int64_t>> seen;
+  for (const auto& p : store->scores(experiment)) seen[p.member].insert(p.step);
+  for (int m = 0; m < population; ++m) {
+    ASSERT_EQ(static_cast<int>(seen[m].size()), steps) << "member " << m;
+    for (int s = 1; s <= steps; ++s) EXPECT_EQ(seen[m].count(s), 1u) << "member " << m << " step " << s;
+  }
+}
+
+// Waits until some member has made progress; returns the status JSON then.
+json wait_for_progress(const std::string& dir, const std::string& run_dir) {
+  for (int i = 0; i < 200; ++i) {
+    auto r = run_pbt({"status", "--run", run_dir, "--json"}, dir);
+    if (r.code == 0) {
+      json j = json::parse(r.out);
+      for (const auto& m : j["members"])
+        if (m["step"].get<int>() >= 8 && !m["held_by"].is_null()) return j;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return json();
+}
+
+pid_t pid_of(const std::string& worker_id) {
+  return static_cast<pid_t>(std::stol(worker_id.substr(worker_id.rfind(':') + 1)));
+}
+
+}  // namespace
+
+TEST(E2E, ToyRunEndsWithAReadableResult) {
+  std::string dir = temp_dir("toy");
+  std::string run_dir = dir + "/run";
+  auto r = run_pbt({"run", kToyConfig, "--run", run_dir}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("finished: experiment 'toy', 2/2 members reached the budget"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("best: member [01], score 1\\.1[89]"))) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(run_dir + "/store.db"));
+  EXPECT_TRUE(std::filesystem::exists(run_dir + "/logs/worker-0.log"));
+
+  auto status = run_pbt({"status", "--run", run_dir, "--json"}, dir);
+  ASSERT_EQ(status.code, 0) << status.err;
+  json s = json::parse(status.out);
+  ASSERT_EQ(s["members"].size(), 2u);
+  for (const auto& m : s["members"]) {
+    EXPECT_EQ(m["step"], 100);
+    EXPECT_TRUE(m["done"].get<bool>());
+    EXPECT_TRUE(m["held_by"].is_null());
+    EXPECT_TRUE(m["h"].contains("h0") && m["h"].contains("h1"));
+  }
+
+  std::string model = dir + "/model.bin";
+  auto best = run_pbt({"best", "--run", run_dir, "--json", "--export", model}, dir);
+  ASSERT_EQ(best.code, 0) << best.err;
+  json b = json::parse(best.out);
+  EXPECT_GE(b["score"].get<double>(), 1.18);
+  EXPECT_EQ(pbt::checkpoint_id(read_file(model)), b["checkpoint"].get<std::string>());
+
+  auto events = run_pbt({"events", "--run", run_dir, "--json"}, dir);
+  ASSERT_EQ(events.code, 0);
+  auto evs = json_lines(events.out);
+  ASSERT_FALSE(evs.empty());
+  for (const auto& e : evs) {
+    EXPECT_EQ(e["kind"], "exploit");
+    EXPECT_EQ(e["copied"], "weights");
+    EXPECT_NE(e["donor"], e["member"]);
+    EXPECT_EQ(e["step"].get<int>() % 4, 0);
+    EXPECT_GE(e["donor_score"].get<double>(), e["old_score"].get<double>());
+  }
+  auto text = run_pbt({"events", "--run", run_dir}, dir);
+  EXPECT_NE(text.out.find("copied member"), std::string::npos) << text.out;
+}
+
+TEST(E2E, OneWorkerAndAFixedSeedGiveTheSameEventLog) {
+  std::string dir = temp_dir("repro");
+  ASSERT_EQ(run_pbt({"run", kToyConfig, "--run", dir + "/a", "--workers", "1"}, dir).code, 0);
+  ASSERT_EQ(run_pbt({"run", kToyConfig, "--run", dir + "/b", "--workers", "1"}, dir).code, 0);
+  auto a = run_pbt({"events", "--run", dir + "/a", "--json"}, dir);
+  auto b = run_pbt({"events", "--run", dir + "/b", "--json"}, dir);
+  json ea = comparable_events(a.out), eb = comparable_events(b.out);
+  ASSERT_GT(ea.size(), 5u);
+  EXPECT_EQ(ea, eb);
+}
+
+TEST(E2E, ABadConfigIsRefusedBeforeAnythingRuns) {
+  std::string dir = temp_dir("badconfig");
+  std::string path = dir + "/bad.toml";
+  std::string text = read_file(kToyConfig);
+  text.replace(text.find("fraction = 0.5"), 14, "fraction = 0.5\nfractoin = 0.2");
+  std::ofstream(path) << text;
+  auto r = run_pbt({"run", path, "--run", dir + "/run"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("config error: " + path + ": exploit.fractoin: unknown key"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/run/store.db"));
+
+  auto missing = run_pbt({"status", "--run", dir + "/nowhere"}, dir);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("no run in '" + dir + "/nowhere'"), std::string::npos) << missing.err;
+}
+
+TEST(E2E, AWorkerKilledMidRunLosesNothing) {
+  // Two `pbt worker` processes and no supervisor: the killed worker's lease expires and
+  // the survivor resumes its member from the last published checkpoint.
+  std::string dir = temp_dir("kill");
+  std::string run_dir = dir + "/run";
+  std::string config = slow_config(dir, "slow");
+  ASSERT_EQ(run_pbt({"create", config, "--run", run_dir}, dir).code, 0);
+  const std::string uri = "sqlite:" + run_dir + "/store.db";
+  pid_t w1 = spawn({PBT_BINARY, "worker", "--store", uri, "--experiment", "slow"}, dir + "/w1.out", dir + "/w1.err");
+  pid_t w2 = spawn({PBT_BINARY, "worker", "--store", uri, "--experiment", "slow"}, dir + "/w2.out", dir + "/w2.err");
+
+  json live = wait_for_progress(dir, run_dir);
+  ASSERT_FALSE(live.is_null()) << "no progress seen";
+  // `pbt status` shows the run as it goes: some member is held and not finished.
+  std::string victim_id;
+  for (const auto& m : live["members"])
+    if (!m["held_by"].is_null() && m["step"].get<int>() < 80) victim_id = m["held_by"];
+  ASSERT_FALSE(victim_id.empty()) << live.dump();
+  pid_t victim = pid_of(victim_id);
+  ASSERT_TRUE(victim == w1 || victim == w2) << victim_id;
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  pid_t survivor = victim == w1 ? w2 : w1;
+  EXPECT_EQ(wait_exit(victim), 128 + SIGKILL);
+  EXPECT_EQ(wait_exit(survivor), 0) << read_file(dir + (survivor == w1 ? "/w1.err" : "/w2.err"));
+
+  expect_complete_and_exactly_once(run_dir + "/store.db", "slow", 4, 80);
+}
+
+TEST(E2E, PbtRunReplacesAKilledWorkerAndFinishes) {
+  std::string dir = temp_dir("runkill");
+  std::string run_dir = dir + "/run";
+  std::string config = slow_config(dir, "slowrun");
+  pid_t run = spawn({PBT_BINARY, "run", config, "--run", run_dir}, dir + "/run.out", dir + "/run.err");
+  json live = wait_for_progress(dir, run_dir);
+  ASSERT_FALSE(live.is_null());
+  std::string victim_id;
+  for (const auto& m : live["members"])
+    if (!m["held_by"].is_null() && m["step"].get<int>() < 80) victim_id = m["held_by"];
+  ASSERT_FALSE(victim_id.empty());
+  ASSERT_EQ(kill(pid_of(victim_id), SIGKILL), 0);
+  EXPECT_EQ(wait_exit(run), 0) << read_file(dir + "/run.out") << read_file(dir + "/run.err");
+  std::string out = read_file(dir + "/run.out");
+  EXPECT_NE(out.find("was killed by signal 9"), std::string::npos) << out;
+  EXPECT_NE(out.find("starting a replacement worker"), std::string::npos) << out;
+  EXPECT_NE(out.find("finished: experiment 'slowrun', 4/4 members reached the budget"), std::string::npos) << out;
+  // Not a terminal: progress lines at most every 10 s, not one per poll.
+  int progress_lines = 0;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) progress_lines += line.find("] members done") != std::string::npos;
+  EXPECT_LE(progress_lines, 4) << out;
+  expect_complete_and_exactly_once(run_dir + "/store.db", "slowrun", 4, 80);
+}
+
+TEST(E2E, RunningAgainResumesAndADifferentConfigIsRefused) {
+  std::string dir = temp_dir("resume");
+  std::string run_dir = dir + "/run";
+  ASSERT_EQ(run_pbt({"run", kToyConfig, "--run", run_dir}, dir).code, 0);
+  auto again = run_pbt({"run", kToyConfig, "--run", run_dir}, dir);
+  EXPECT_EQ(again.code, 0);
+  EXPECT_NE(again.out.find("resuming experiment 'toy'"), std::string::npos) << again.out;
+  std::string other = dir + "/other.toml";
+  std::string text = read_file(kToyConfig);
+  text.replace(text.find("seed = 0"), 8, "seed = 1");
+  std::ofstream(other) << text;
+  auto refused = run_pbt({"run", other, "--run", run_dir}, dir);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("already holds an experiment named 'toy' with a different config"), std::string::npos)
+      << refused.err;
+}
