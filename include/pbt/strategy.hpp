@@ -40,11 +40,25 @@ class Exploit {
   virtual std::string name() const = 0;
 };
 
+// What an explore strategy may look at beyond h: which member, when, and the population
+// as published (model-based strategies such as PB2 fit their model to it).
+struct ExploreContext {
+  int member = 0;
+  std::int64_t step = 0;
+  const std::vector<Candidate>* population = nullptr;
+  const std::vector<Hyperparams>* population_h = nullptr;  // h of each entry of `population`
+};
+
 class Explore {
  public:
   virtual ~Explore() = default;
   // A new h near `h` (or from the prior). Every value stays inside `space`.
   virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const = 0;
+  // The worker calls this one; strategies that need the population override it.
+  virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng,
+                              const ExploreContext&) const {
+    return explore(h, space, rng);
+  }
   virtual std::string name() const = 0;
 };
 

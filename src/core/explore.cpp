@@ -25,6 +25,7 @@ Value step_categorical(const Param& p, const Value& v, Rng& rng) {
 // redraw it from the prior instead (the paper's combination).
 class Perturb : public Explore {
  public:
+  using Explore::explore;
   Perturb(std::vector<double> factors, double resample_p) : factors_(std::move(factors)), resample_p_(resample_p) {}
   Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
     Hyperparams out = h;
@@ -51,6 +52,7 @@ class Perturb : public Explore {
 // Resample: each value redrawn from its prior with `probability`, else kept.
 class Resample : public Explore {
  public:
+  using Explore::explore;
   explicit Resample(double p) : p_(p) {}
   Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
     Hyperparams out = h;
@@ -68,6 +70,7 @@ class Resample : public Explore {
 // in log space; categoricals take a neighbour step.
 class Gaussian : public Explore {
  public:
+  using Explore::explore;
   explicit Gaussian(double sigma) : sigma_(sigma) {}
   Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
     Hyperparams out = h;
@@ -91,6 +94,7 @@ class Gaussian : public Explore {
 
 class NoExplore : public Explore {
  public:
+  using Explore::explore;
   Hyperparams explore(const Hyperparams& h, const SearchSpace&, Rng&) const override { return h; }
   std::string name() const override { return "none"; }
 };

@@ -200,10 +200,16 @@ class IntervalRunner {
                            Score& score, std::vector<double>& samples, std::vector<Event>& events) {
     std::vector<MemberState> pop = store_.population(cfg_.name);
     std::vector<Candidate> candidates;
+    std::vector<Hyperparams> candidate_h;
     Candidate self{m.id, score.value, samples, step};
     for (const auto& o : pop) {
-      if (o.id == m.id) candidates.push_back(self);
-      else if (o.score) candidates.push_back({o.id, *o.score, o.samples, o.step});
+      if (o.id == m.id) {
+        candidates.push_back(self);
+        candidate_h.push_back(h);
+      } else if (o.score) {
+        candidates.push_back({o.id, *o.score, o.samples, o.step});
+        candidate_h.push_back(o.h);
+      }
     }
     Rng rng = make_rng(cfg_.seed, m.id, step, kExploit);
     Rng explore_rng = make_rng(cfg_.seed, m.id, step, kExplore);
@@ -231,7 +237,8 @@ class IntervalRunner {
     } else {
       return;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
-    h = explore_.explore(base, cfg_.space, explore_rng);
+    ExploreContext ctx{m.id, step, &candidates, &candidate_h};
+    h = explore_.explore(base, cfg_.space, explore_rng, ctx);
     t.apply(h);
     ev.new_h = h;
     if (donor) {

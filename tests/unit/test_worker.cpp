@@ -115,7 +115,9 @@ TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
     const Event* last = nullptr;
     for (const auto& e : evs)
       if (e.member == m.id) last = &e;
-    if (last) EXPECT_EQ(m.h, last->new_h);
+    if (last) {
+      EXPECT_EQ(m.h, last->new_h);
+    }
   }
   for (const auto& e : evs) {
     EXPECT_EQ(e.kind, "exploit");
