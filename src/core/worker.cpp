@@ -349,7 +349,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   int consecutive_failures = 0;
   int store_failures = 0;
   constexpr int kMaxFailures = 3;        // a member that fails this often in a row stops the worker
-  constexpr int kMaxStoreFailures = 60;  // ~1 minute of an unreachable store
+  constexpr int kMaxStoreFailures = 60;  // in a row: ~1 minute of an unreachable store
 
   while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
     if (opt.stop && opt.stop->load()) break;
@@ -366,7 +366,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
     } catch (const StoreError& e) {
       if (++store_failures > kMaxStoreFailures) throw;
       opt.log(std::string("store unavailable, retrying: ") + e.what());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
       continue;
     }
 
@@ -381,6 +381,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       }
       runner.publish(leased->lease, cache);
       consecutive_failures = 0;
+      store_failures = 0;
     } catch (const LeaseLost& e) {
       stats.lost_leases++;
       cache.reset();
@@ -391,7 +392,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       opt.log("member " + std::to_string(member) + ": store error, interval dropped: " + e.what());
       try { store.release(leased->lease); } catch (const std::exception&) {}
       if (++store_failures > kMaxStoreFailures) throw;
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
       continue;
     } catch (const std::exception& e) {
       stats.failed_intervals++;
