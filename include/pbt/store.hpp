@@ -109,6 +109,8 @@ class Store {
 
   // Leases the member furthest behind (fewest steps) that is not done and not held by a
   // live lease, preferring one this worker held last; none when nothing is free.
+  // A worker holds one lease at a time, so a live lease under its own id is one it lost
+  // track of (a publish that committed but reported an error): it may take it again.
   virtual std::optional<Leased> lease(const std::string& experiment, const std::string& worker,
                                       double lease_seconds) = 0;
   // Extends the lease; throws LeaseLost when the member has moved on.

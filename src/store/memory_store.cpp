@@ -104,7 +104,7 @@ std::optional<Leased> MemoryStore::lease(const std::string& experiment, const st
   const double t = now_locked();
   MemberState* best = nullptr;
   for (auto& [id, m] : e.members) {  // ascending id
-    if (m.done || !(m.owner.empty() || m.lease_expires < t)) continue;
+    if (m.done || !(m.owner.empty() || m.owner == worker || m.lease_expires < t)) continue;
     if (!best || m.step < best->step ||
         (m.step == best->step && m.last_owner == worker && best->last_owner != worker))
       best = &m;

@@ -4,8 +4,8 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <climits>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -133,7 +133,9 @@ struct SqliteStore::Impl {
 
   [[noreturn]] void fail(int rc, const std::string& what) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    if (is_transient(rc)) throw Transient{what + ": " + message};
+    if (is_transient(rc)) throw Transient{message};
+    if ((rc & 0xff) == SQLITE_NOTADB)
+      throw StoreError("'" + path + "' is not an SQLite database, so not a pbt store (" + message + ")");
     throw StoreError("SQLite store '" + path + "': " + what + ": " + message);
   }
 
@@ -248,9 +250,12 @@ struct SqliteStore::Impl {
         const double elapsed =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (elapsed >= options.retry_seconds)
+        {
+          char seconds[32];
+          std::snprintf(seconds, sizeof seconds, "%.1f", elapsed);
           throw StoreError("SQLite store '" + path + "': " + what + ": still locked after " +
-                           std::to_string(attempt) + " attempts in " + std::to_string(elapsed) +
-                           " s: " + t.message);
+                           std::to_string(attempt) + " attempts in " + seconds + " s (" + t.message + ")");
+        }
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
         double pause;
         {
@@ -455,9 +460,9 @@ std::optional<Leased> SqliteStore::lease(const std::string& experiment, const st
     int id;
     {
       auto s = d.prepare(
-          "SELECT id FROM members WHERE experiment = ? AND done = 0 AND (owner = '' OR lease_expires < " PBT_SQL_NOW
-          ") ORDER BY step ASC, (last_owner = ?) DESC, id ASC LIMIT 1");
-      s.bind_all(experiment, worker);
+          "SELECT id FROM members WHERE experiment = ? AND done = 0 AND (owner = '' OR owner = ? OR lease_expires < "
+          PBT_SQL_NOW ") ORDER BY step ASC, (last_owner = ?) DESC, id ASC LIMIT 1");
+      s.bind_all(experiment, worker, worker);
       if (!s.step()) return std::nullopt;
       id = static_cast<int>(s.i64(0));
     }
