@@ -63,7 +63,7 @@ struct ScorePoint {
 struct Event {
   int member = 0;
   std::int64_t step = 0;
-  std::string kind;           // "exploit" or "explore"
+  std::string kind;           // "exploit", "explore", or "recover" (own checkpoint unreadable)
   int donor = -1;             // member copied from; -1 when nothing was copied
   std::string copied;         // "all", "weights", "hyperparameters" or "" (no copy)
   std::string donor_checkpoint;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -87,7 +88,8 @@ class IntervalRunner {
 
   void run(Leased& leased, Cached& cache, const Heartbeat& hb) {
     const MemberState& m = leased.member;
-    Trainable& t = trainable_for(m, cache);
+    std::vector<Event> events;
+    Trainable& t = trainable_for(m, cache, events);
     cache.reset();  // from here until publish succeeds, memory and store differ
 
     Hyperparams h = m.h;
@@ -119,7 +121,6 @@ class IntervalRunner {
         score.samples.empty() ? last_n(append(m.samples, points), cfg_.window) : score.samples;
     std::int64_t last_ready = m.last_ready_step;
     const bool done = step >= cfg_.budget_steps;
-    std::vector<Event> events;
 
     if (cfg_.ready.is_ready(step, m.last_ready_step) && !done) {
       last_ready = step;
@@ -159,7 +160,7 @@ class IntervalRunner {
   }
 
  private:
-  Trainable& trainable_for(const MemberState& m, Cached& cache) {
+  Trainable& trainable_for(const MemberState& m, Cached& cache, std::vector<Event>& events) {
     if (cache.trainable && cache.member == m.id && cache.step == m.step) {
       current_ = std::move(cache.trainable);
       return *current_;
@@ -170,11 +171,52 @@ class IntervalRunner {
     ctx.options = cfg_.trainable_options;
     current_ = make_trainable(cfg_.trainable, ctx);
     if (!m.checkpoint.empty()) {
-      const std::string bytes = store_.checkpoint(m.checkpoint);
-      CheckpointReader r(bytes);
-      current_->load(r);
+      try {
+        const std::string bytes = store_.checkpoint(m.checkpoint);
+        CheckpointReader r(bytes);
+        current_->load(r);
+      } catch (const CheckpointError& e) {
+        recover(m, e.what(), events);
+      }
     }
     return *current_;
+  }
+
+  // The member's own checkpoint is unreadable: the population goes on, and this member
+  // continues from the best member whose checkpoint loads, keeping its own h. Recorded
+  // as a "recover" event so the lineage shows it.
+  void recover(const MemberState& m, const std::string& why, std::vector<Event>& events) {
+    log("member " + std::to_string(m.id) + ": its checkpoint " + m.checkpoint + " cannot be used (" + why + ")");
+    std::vector<MemberState> pop = store_.population(cfg_.name);
+    std::sort(pop.begin(), pop.end(), [](const MemberState& a, const MemberState& b) {
+      return a.score.value_or(-HUGE_VAL) > b.score.value_or(-HUGE_VAL);
+    });
+    for (const auto& d : pop) {
+      if (d.id == m.id || d.checkpoint.empty() || d.checkpoint == m.checkpoint) continue;
+      try {
+        const std::string bytes = store_.checkpoint(d.checkpoint);
+        CheckpointReader r(bytes);
+        current_->load(r);
+      } catch (const CheckpointError&) {
+        continue;
+      }
+      log("member " + std::to_string(m.id) + ": continuing from member " + std::to_string(d.id) + "'s checkpoint");
+      Event ev;
+      ev.member = m.id;
+      ev.step = m.step;
+      ev.kind = "recover";
+      ev.donor = d.id;
+      ev.copied = "weights";
+      ev.donor_checkpoint = d.checkpoint;
+      ev.old_h = ev.new_h = m.h;
+      ev.old_score = m.score.value_or(0);
+      ev.donor_score = d.score.value_or(0);
+      ev.worker = opt_.id;
+      events.push_back(ev);
+      return;
+    }
+    throw CheckpointError("member " + std::to_string(m.id) + ": checkpoint " + m.checkpoint +
+                          " cannot be used (" + why + ") and no other member's checkpoint loads");
   }
 
   static std::vector<double> append(std::vector<double> v, const std::vector<ScorePoint>& points) {

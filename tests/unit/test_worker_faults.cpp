@@ -126,3 +126,44 @@ TEST(WorkerFaults, TransientStoreErrorsLoseNothingAndDuplicateNothing) {
   EXPECT_TRUE(logged);
   EXPECT_EQ(stats.failed_intervals, 0);
 }
+
+#include "store/memory_store.hpp"
+
+TEST(WorkerFaults, ACorruptCheckpointIsNamedAndTheMemberRecoversFromTheBest) {
+  MemoryStore store;
+  ExperimentConfig c = parse_config(kConfig, "flaky.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.max_intervals = 3;  // one interval per member: every member has a checkpoint
+  run_worker(store, "flaky", opt);
+  auto before = store.population("flaky");
+  store.corrupt_checkpoint(before[1].checkpoint, "not what was written");
+
+  std::vector<std::string> log;
+  opt.max_intervals = -1;
+  opt.log = [&](const std::string& l) { log.push_back(l); };
+  run_worker(store, "flaky", opt);  // a new worker process would start like this: nothing cached
+
+  bool named = false;
+  for (const auto& l : log) named |= l.find("member 1: its checkpoint " + before[1].checkpoint) != std::string::npos;
+  EXPECT_TRUE(named);
+  // Every member that pointed at the corrupt bytes (a copy shares its donor's checkpoint)
+  // recovers once, from a member whose checkpoint loads, keeping its own h.
+  std::set<int> sharing;
+  for (const auto& m : before)
+    if (m.checkpoint == before[1].checkpoint) sharing.insert(m.id);
+  std::set<int> recovered;
+  for (const auto& e : store.events("flaky"))
+    if (e.kind == "recover") {
+      EXPECT_TRUE(recovered.insert(e.member).second) << "member " << e.member << " recovered twice";
+      EXPECT_NE(e.donor_checkpoint, before[1].checkpoint);
+      EXPECT_EQ(e.new_h, before[e.member].h);  // the store's h is the h in force
+    }
+  EXPECT_EQ(recovered, sharing);
+  EXPECT_LT(sharing.size(), before.size());
+  for (const auto& m : store.population("flaky")) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(m.step, 24);
+  }
+}
