@@ -73,7 +73,14 @@ inline std::string field_of(const char* file, const std::string& key) {
 }
 
 // "nproc N, CPU <model>, memory <MemTotal>, date <UTC>, commit <sha>[ (+ local changes)]".
-inline std::string machine_markdown() {
+inline std::string loadavg() {
+  std::string load;
+  std::ifstream la("/proc/loadavg");
+  std::getline(la, load);
+  return load;
+}
+
+inline std::string machine_markdown(const std::string& load_at_start) {
   std::ostringstream o;
   const long nproc = sysconf(_SC_NPROCESSORS_ONLN);
   const std::string cpu = field_of("/proc/cpuinfo", "model name");
@@ -88,7 +95,8 @@ inline std::string machine_markdown() {
   const std::string dirty = shell_line("git status --porcelain --untracked-files=no -- src include 2>/dev/null | head -1");
   o << "- Machine: nproc " << nproc << "; CPU model \"" << cpu << "\"; memory " << mem_kb << " ("
     << fmt(mem_gib, 1) << " GiB)\n";
-  o << "- Date: " << date << "\n";
+  o << "- Date: " << date << "; /proc/loadavg at the start: " << load_at_start << ", at the end: " << loadavg()
+    << " (the cores are shared with other work, so timings carry noise)\n";
   o << "- Source: commit " << (commit.empty() ? "unknown" : commit)
     << (dirty.empty() ? "" : " with uncommitted changes in src/ or include/ (the tree as built)") << "\n";
   return o.str();
