@@ -9,6 +9,7 @@
 
 #include <toml++/toml.h>
 
+#include "core/options.hpp"
 #include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
 
@@ -34,111 +35,17 @@ nlohmann::json to_json_node(const toml::node& n) {
   return nullptr;  // dates and times: no option takes them; the option's check refuses null
 }
 
-const char* type_of(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date or time";
-  }
-}
-
-// A TOML table read field by field; keys never read are refused by finish().
-class Table {
- public:
-  Table(const toml::table* t, std::string origin, std::string prefix)
-      : t_(t), origin_(std::move(origin)), prefix_(std::move(prefix)) {}
-
-  std::string where(const std::string& key) const {
-    return origin_ + ": " + (prefix_.empty() ? key : prefix_ + "." + key);
-  }
-  std::string where() const { return origin_ + (prefix_.empty() ? "" : ": " + prefix_); }
-  bool has(const std::string& key) const { return t_ && t_->contains(key); }
-
-  const toml::node* get(const std::string& key) {
-    used_.insert(key);
-    return t_ ? t_->get(key) : nullptr;
-  }
-  std::int64_t integer(const std::string& key, std::optional<std::int64_t> def) {
-    const toml::node* n = get(key);
-    if (!n) return required(key, def);
-    if (auto v = n->as_integer()) return v->get();
-    throw ConfigError(where(key), std::string("expected an integer, got ") + type_of(*n));
-  }
-  double number(const std::string& key, std::optional<double> def) {
-    const toml::node* n = get(key);
-    if (!n) return required(key, def);
-    if (auto v = n->as_floating_point()) return v->get();
-    if (auto v = n->as_integer()) return static_cast<double>(v->get());
-    throw ConfigError(where(key), std::string("expected a number, got ") + type_of(*n));
-  }
-  std::string string(const std::string& key, std::optional<std::string> def) {
-    const toml::node* n = get(key);
-    if (!n) return required(key, def);
-    if (auto v = n->as_string()) return v->get();
-    throw ConfigError(where(key), std::string("expected a string, got ") + type_of(*n));
-  }
-  bool boolean(const std::string& key, bool def) {
-    const toml::node* n = get(key);
-    if (!n) return def;
-    if (auto v = n->as_boolean()) return v->get();
-    throw ConfigError(where(key), std::string("expected true or false, got ") + type_of(*n));
-  }
-  Table table(const std::string& key) {
-    const toml::node* n = get(key);
-    if (n && !n->is_table()) throw ConfigError(where(key), std::string("expected a table, got ") + type_of(*n));
-    return Table(n ? n->as_table() : nullptr, origin_, prefix_.empty() ? key : prefix_ + "." + key);
-  }
-  // Everything in the table except `skip`, as JSON (strategy and trainable options).
-  nlohmann::json rest(const std::set<std::string>& skip) {
-    nlohmann::json j = nlohmann::json::object();
-    if (!t_) return j;
-    for (const auto& [k, v] : *t_) {
-      std::string key(k.str());
-      used_.insert(key);
-      if (!skip.count(key)) j[key] = to_json_node(v);
-    }
-    return j;
-  }
-  void finish() const {
-    if (!t_) return;
-    for (const auto& [k, v] : *t_)
-      if (!used_.count(std::string(k.str()))) throw ConfigError(where(std::string(k.str())), "unknown key");
-  }
-  const toml::table* raw() const { return t_; }
-
- private:
-  template <class T>
-  T required(const std::string& key, const std::optional<T>& def) {
-    if (def) return *def;
-    throw ConfigError(where(key), "missing (required)");
-  }
-  const toml::table* t_;
-  std::string origin_, prefix_;
-  std::set<std::string> used_;
-};
-
-Param read_param(const std::string& name, Table t) {
+Param read_param(const std::string& name, Options t) {
   Param p;
   p.name = name;
   const std::string type = t.string("type", "float");
   if (type == "float") p.kind = Param::Kind::Float;
   else if (type == "int") p.kind = Param::Kind::Int;
   else if (type == "categorical") p.kind = Param::Kind::Categorical;
-  else throw ConfigError(t.where("type"), "unknown type '" + type + "' (known: float, int, categorical)");
+  else throw ConfigError(t.path("type"), "unknown type '" + type + "' (known: float, int, categorical)");
 
   if (p.kind == Param::Kind::Categorical) {
-    const toml::node* n = t.get("choices");
-    if (!n) throw ConfigError(t.where("choices"), "missing (required for a categorical)");
-    const toml::array* a = n->as_array();
-    if (!a) throw ConfigError(t.where("choices"), std::string("expected an array of strings, got ") + type_of(*n));
-    for (const auto& c : *a) {
-      if (!c.is_string()) throw ConfigError(t.where("choices"), "expected an array of strings");
-      p.choices.push_back(c.as_string()->get());
-    }
+    p.choices = t.strings("choices");
     p.ordered = t.boolean("ordered", false);
   } else {
     p.low = t.number("low", std::nullopt);
@@ -150,17 +57,12 @@ Param read_param(const std::string& name, Table t) {
   return p;
 }
 
-// A value from [[initial]] given as TOML, converted to the parameter's kind.
-Value read_value(const Param& p, const toml::node& n, const std::string& where) {
-  if (p.kind == Param::Kind::Categorical) {
-    if (auto s = n.as_string()) return s->get();
-  } else if (p.kind == Param::Kind::Int) {
-    if (auto i = n.as_integer()) return i->get();
-  } else {
-    if (auto f = n.as_floating_point()) return f->get();
-    if (auto i = n.as_integer()) return static_cast<double>(i->get());
-  }
-  throw ConfigError(where, std::string("expected a value of the parameter's type, got ") + type_of(n));
+// A value from [[initial]], converted to the parameter's kind.
+Value read_value(const Param& p, const nlohmann::json& v, const std::string& where) {
+  if (p.kind == Param::Kind::Categorical && v.is_string()) return v.get<std::string>();
+  if (p.kind == Param::Kind::Int && v.is_number_integer()) return v.get<std::int64_t>();
+  if (p.kind == Param::Kind::Float && v.is_number()) return v.get<double>();
+  throw ConfigError(where, std::string("expected a value of the parameter's type, got ") + json_type_name(v));
 }
 
 }  // namespace
@@ -178,33 +80,31 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   ExperimentConfig c;
   c.origin = origin;
   c.text = text;
-  Table top(&root, origin, "");
+  const nlohmann::json doc = to_json_node(root);
+  Options top(doc, origin, /*top_level=*/true);
 
   c.name = top.string("name", std::nullopt);
   if (!std::regex_match(c.name, std::regex("[A-Za-z0-9_.-]{1,100}")))
-    throw ConfigError(top.where("name"), "'" + c.name + "' must be 1-100 letters, digits, '_', '.' or '-'");
+    throw ConfigError(top.path("name"), "'" + c.name + "' must be 1-100 letters, digits, '_', '.' or '-'");
   const std::int64_t seed = top.integer("seed", 0);
-  if (seed < 0) throw ConfigError(top.where("seed"), "must be >= 0");
+  if (seed < 0) throw ConfigError(top.path("seed"), "must be >= 0");
   c.seed = static_cast<std::uint64_t>(seed);
   c.population = static_cast<int>(top.integer("population", std::nullopt));
   if (c.population < 1 || c.population > 100000)
-    throw ConfigError(top.where("population"), "must be between 1 and 100000, got " + std::to_string(c.population));
+    throw ConfigError(top.path("population"), "must be between 1 and 100000, got " + std::to_string(c.population));
 
   // [space.NAME]: the hyperparameters and their priors.
   {
-    Table space = top.table("space");
-    if (!space.raw() || space.raw()->empty()) throw ConfigError(top.where("space"), "missing: declare at least one hyperparameter");
+    Options space = top.table("space");
+    if (space.json().empty()) throw ConfigError(top.path("space"), "missing: declare at least one hyperparameter");
     std::vector<Param> params;
-    for (const auto& [k, v] : *space.raw()) {
-      std::string name(k.str());
-      params.push_back(read_param(name, space.table(name)));
-    }
+    for (const auto& [name, v] : space.json().items()) params.push_back(read_param(name, space.table(name)));
     c.space = SearchSpace(std::move(params));
   }
 
   // [trainable]
   {
-    Table t = top.table("trainable");
+    Options t = top.table("trainable");
     c.trainable = t.string("kind", std::nullopt);
     c.trainable_options = t.rest({"kind"});
     check_trainable_options(c.trainable, c.trainable_options, t.where());
@@ -212,45 +112,45 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
 
   // [budget]
   {
-    Table t = top.table("budget");
+    Options t = top.table("budget");
     c.budget_steps = t.integer("steps", std::nullopt);
-    if (c.budget_steps < 1) throw ConfigError(t.where("steps"), "must be >= 1");
+    if (c.budget_steps < 1) throw ConfigError(t.path("steps"), "must be >= 1");
     if (t.has("target_score")) c.target_score = t.number("target_score", std::nullopt);
     t.finish();
   }
 
   // [ready]
   {
-    Table t = top.table("ready");
+    Options t = top.table("ready");
     c.ready.interval = t.integer("interval", std::nullopt);
-    if (c.ready.interval < 1) throw ConfigError(t.where("interval"), "must be >= 1 step");
+    if (c.ready.interval < 1) throw ConfigError(t.path("interval"), "must be >= 1 step");
     c.ready.min_step = t.integer("min_step", 0);
-    if (c.ready.min_step < 0) throw ConfigError(t.where("min_step"), "must be >= 0");
+    if (c.ready.min_step < 0) throw ConfigError(t.path("min_step"), "must be >= 0");
     c.eval_every = t.integer("eval_every", 0);
-    if (c.eval_every < 0) throw ConfigError(t.where("eval_every"), "must be >= 0 (0: once per interval)");
+    if (c.eval_every < 0) throw ConfigError(t.path("eval_every"), "must be >= 0 (0: once per interval)");
     t.finish();
   }
 
   // [exploit]
   {
-    Table t = top.table("exploit");
+    Options t = top.table("exploit");
     c.exploit = t.string("strategy", "truncation");
     c.copy = t.string("copy", "all");
     if (c.copy != "all" && c.copy != "weights" && c.copy != "hyperparameters")
-      throw ConfigError(t.where("copy"), "'" + c.copy + "' is not one of: all, weights, hyperparameters");
+      throw ConfigError(t.path("copy"), "'" + c.copy + "' is not one of: all, weights, hyperparameters");
     c.window = static_cast<int>(t.integer("window", 10));
-    if (c.window < 2) throw ConfigError(t.where("window"), "must be >= 2 (the t-test needs two scores)");
+    if (c.window < 2) throw ConfigError(t.path("window"), "must be >= 2 (the t-test needs two scores)");
     c.exploit_options = t.rest({"strategy", "copy", "window"});
     auto e = make_exploit(c.exploit, c.exploit_options, t.where());
     if (c.population < e->min_population())
-      throw ConfigError(top.where("population"), "exploit '" + c.exploit + "' needs at least " +
+      throw ConfigError(top.path("population"), "exploit '" + c.exploit + "' needs at least " +
                                                      std::to_string(e->min_population()) + " members, got " +
                                                      std::to_string(c.population));
   }
 
   // [explore]
   {
-    Table t = top.table("explore");
+    Options t = top.table("explore");
     c.explore = t.string("strategy", "perturb");
     c.explore_always = t.boolean("always", false);
     c.explore_options = t.rest({"strategy", "always"});
@@ -258,19 +158,17 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   }
 
   // [[initial]]: explicit h for the first members.
-  if (const toml::node* n = top.get("initial")) {
-    const toml::array* a = n->as_array();
-    if (!a) throw ConfigError(top.where("initial"), "expected an array of tables ([[initial]])");
+  if (const nlohmann::json* a = top.raw("initial")) {
+    if (!a->is_array()) throw ConfigError(top.path("initial"), "expected an array of tables ([[initial]])");
     if (static_cast<int>(a->size()) > c.population)
-      throw ConfigError(top.where("initial"), "gives " + std::to_string(a->size()) + " members but population is " +
+      throw ConfigError(top.path("initial"), "gives " + std::to_string(a->size()) + " members but population is " +
                                                   std::to_string(c.population));
     for (std::size_t i = 0; i < a->size(); ++i) {
-      const std::string at = top.where("initial[" + std::to_string(i) + "]");
-      const toml::table* row = (*a)[i].as_table();
-      if (!row) throw ConfigError(at, "expected a table");
+      const std::string at = top.path("initial[" + std::to_string(i) + "]");
+      const nlohmann::json& row = (*a)[i];
+      if (!row.is_object()) throw ConfigError(at, "expected a table");
       Hyperparams h;
-      for (const auto& [k, v] : *row) {
-        std::string key(k.str());
+      for (const auto& [key, v] : row.items()) {
         const Param* p = c.space.find(key);
         if (!p) throw ConfigError(at + "." + key, "not a hyperparameter declared in [space]");
         h[key] = read_value(*p, v, at + "." + key);
@@ -283,20 +181,20 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
 
   // [workers]
   {
-    Table t = top.table("workers");
+    Options t = top.table("workers");
     c.workers = static_cast<int>(t.integer("count", 1));
-    if (c.workers < 1) throw ConfigError(t.where("count"), "must be >= 1");
+    if (c.workers < 1) throw ConfigError(t.path("count"), "must be >= 1");
     if (c.workers > c.population)
-      throw ConfigError(t.where("count"), std::to_string(c.workers) + " workers for " + std::to_string(c.population) +
+      throw ConfigError(t.path("count"), std::to_string(c.workers) + " workers for " + std::to_string(c.population) +
                                               " members: at most one worker per member");
     c.lease_seconds = t.number("lease_seconds", 30.0);
-    if (!(c.lease_seconds >= 0.5)) throw ConfigError(t.where("lease_seconds"), "must be >= 0.5 seconds");
+    if (!(c.lease_seconds >= 0.5)) throw ConfigError(t.path("lease_seconds"), "must be >= 0.5 seconds");
     t.finish();
   }
 
   // [store]
   {
-    Table t = top.table("store");
+    Options t = top.table("store");
     c.store = t.string("uri", "");
     t.finish();
   }
