@@ -7,7 +7,9 @@ BUILD=${1:-build}
 
 PACKAGES=(build-essential cmake pkg-config git
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libboost-math-dev libgtest-dev libgmock-dev libbenchmark-dev python3)
+  libboost-math-dev libgtest-dev libgmock-dev libbenchmark-dev python3
+  libpq-dev postgresql iproute2 openmpi-bin
+  libcpp-httplib-dev chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
