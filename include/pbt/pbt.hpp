@@ -4,6 +4,7 @@
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
 #include "pbt/hyperparams.hpp"
+#include "pbt/lineage.hpp"
 #include "pbt/rng.hpp"
 #include "pbt/space.hpp"
 #include "pbt/store.hpp"

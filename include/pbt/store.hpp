@@ -65,6 +65,7 @@ struct Event {
   std::int64_t step = 0;
   std::string kind;           // "exploit", "explore", or "recover" (own checkpoint unreadable)
   int donor = -1;             // member copied from; -1 when nothing was copied
+  std::int64_t donor_step = 0;  // the donor's step when copied (its lineage up to there is ours)
   std::string copied;         // "all", "weights", "hyperparameters" or "" (no copy)
   std::string donor_checkpoint;
   Hyperparams old_h, new_h;

@@ -385,6 +385,7 @@ int events(const Target& target, bool json) {
                           {"step", e.step},
                           {"kind", e.kind},
                           {"donor", e.donor < 0 ? nlohmann::json(nullptr) : nlohmann::json(e.donor)},
+                          {"donor_step", e.donor < 0 ? nlohmann::json(nullptr) : nlohmann::json(e.donor_step)},
                           {"copied", e.copied},
                           {"old_h", to_json(e.old_h)},
                           {"new_h", to_json(e.new_h)},
@@ -402,7 +403,7 @@ int events(const Target& target, bool json) {
   for (const auto& e : evs) {
     std::cout << "step " << std::setw(6) << std::left << e.step << " member " << e.member << " ";
     if (e.kind == "exploit")
-      std::cout << "copied member " << e.donor << " (" << e.copied << ", score " << fmt_score(e.donor_score)
+      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << e.copied << ", score " << fmt_score(e.donor_score)
                 << " > " << fmt_score(e.old_score) << ")";
     else
       std::cout << "explored";
@@ -410,6 +411,50 @@ int events(const Target& target, bool json) {
     if (e.new_score) std::cout << ", score now " << fmt_score(e.new_score);
     std::cout << "\n";
   }
+  return 0;
+}
+
+}  // namespace pbt::cli
+
+namespace pbt::cli {
+
+int replay(const Target& target, int member, bool json) {
+  Opened o = open_target(target);
+  auto info = o.store->experiment(o.experiment);
+  const ExperimentConfig cfg = parse_config(info->config, info->origin);
+  auto pop = o.store->population(o.experiment);
+  const MemberState* m = nullptr;
+  if (member < 0) {
+    m = best_member(pop);
+    if (!m) throw Error("no member of '" + o.experiment + "' has a score yet");
+  } else {
+    for (const auto& x : pop)
+      if (x.id == member) m = &x;
+    if (!m) throw Error("'" + o.experiment + "' has no member " + std::to_string(member));
+  }
+  if (!m->score) throw Error("member " + std::to_string(m->id) + " has no score yet");
+  auto schedule = inherited_schedule(o.store->events(o.experiment), initial_hyperparams(cfg), m->id, m->step);
+  ReplayResult r = replay(cfg, schedule);
+
+  if (json) {
+    nlohmann::json segs = nlohmann::json::array();
+    for (const auto& s : schedule.segments)
+      segs.push_back({{"member", s.member}, {"from_step", s.from_step}, {"to_step", s.to_step}, {"h", to_json(s.h)}});
+    nlohmann::json j = {{"experiment", o.experiment}, {"member", m->id},
+                        {"original_score", *m->score}, {"replay_score", r.score.value},
+                        {"root", schedule.root},       {"total_steps", schedule.total_steps()},
+                        {"schedule", segs}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "member " << m->id << " of '" << o.experiment << "' inherited this schedule ("
+            << schedule.total_steps() << " steps, from member " << schedule.root << "'s fresh model):\n";
+  std::cout << std::left << std::setw(8) << "member" << std::setw(16) << "steps" << "hyperparameters\n";
+  for (const auto& s : schedule.segments)
+    std::cout << std::left << std::setw(8) << s.member << std::setw(16)
+              << (std::to_string(s.from_step) + ".." + std::to_string(s.to_step)) << to_string(s.h) << "\n";
+  std::cout << "\nreplayed from scratch, no population: score " << fmt_score(r.score.value) << "\n"
+            << "original (with PBT):                   score " << fmt_score(m->score) << "\n";
   return 0;
 }
 

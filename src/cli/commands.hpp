@@ -18,5 +18,6 @@ int worker(const std::string& store, const std::string& experiment, const std::s
 int status(const Target& target, bool json);
 int best(const Target& target, bool json, const std::string& export_path);
 int events(const Target& target, bool json);
+int replay(const Target& target, int member, bool json);
 
 }  // namespace pbt::cli

@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
   add_target(events, target);
   events->add_flag("--json", json, "machine-readable output (JSON lines)");
 
+  int replay_member = -1;
+  auto* replay = app.add_subcommand("replay", "retrain one member from scratch on the schedule it inherited");
+  add_target(replay, target);
+  replay->add_option("--member", replay_member, "member to replay (default: the best)");
+  replay->add_flag("--json", json, "machine-readable output");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) return pbt::cli::run(config, run_dir, workers, quiet, self_exe(argv[0]));
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
     if (*status) return pbt::cli::status(target, json);
     if (*best) return pbt::cli::best(target, json, export_path);
     if (*events) return pbt::cli::events(target, json);
+    if (*replay) return pbt::cli::replay(target, replay_member, json);
   } catch (const pbt::ConfigError& e) {
     std::cerr << "pbt: config error: " << e.what() << "\n";
     return 2;

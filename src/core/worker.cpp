@@ -206,6 +206,7 @@ class IntervalRunner {
       ev.step = m.step;
       ev.kind = "recover";
       ev.donor = d.id;
+      ev.donor_step = d.step;
       ev.copied = "weights";
       ev.donor_checkpoint = d.checkpoint;
       ev.old_h = ev.new_h = m.h;
@@ -270,6 +271,7 @@ class IntervalRunner {
       ev.donor = *donor;
       ev.copied = cfg_.copy;
       ev.donor_checkpoint = d->checkpoint;
+      ev.donor_step = d->step;
       ev.donor_score = d->score.value_or(0);
       if (cfg_.copy != "weights") base = d->h;
       if (cfg_.copy != "hyperparameters") samples = d->samples;  // the donor's evidence comes with its θ

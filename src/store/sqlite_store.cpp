@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS events(
   step INTEGER NOT NULL,
   kind TEXT NOT NULL,
   donor INTEGER NOT NULL,
+  donor_step INTEGER NOT NULL,
   copied TEXT NOT NULL,
   donor_checkpoint TEXT NOT NULL,
   old_h TEXT NOT NULL,
@@ -520,9 +521,11 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
           .bind_all(lease.experiment, p.member, p.step, p.score)
           .run();
     for (const auto& ev : pub.events)
-      d.prepare("INSERT INTO events(experiment, member, step, kind, donor, copied, donor_checkpoint, old_h, new_h, "
-                "old_score, donor_score, new_score, worker, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-          .bind_all(lease.experiment, ev.member, ev.step, ev.kind, ev.donor, ev.copied, ev.donor_checkpoint,
+      d.prepare("INSERT INTO events(experiment, member, step, kind, donor, donor_step, copied, donor_checkpoint, "
+                "old_h, new_h, old_score, donor_score, new_score, worker, time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          .bind_all(lease.experiment, ev.member, ev.step, ev.kind, ev.donor, ev.donor_step, ev.copied,
+                    ev.donor_checkpoint,
                     dump(to_json(ev.old_h)), dump(to_json(ev.new_h)), ev.old_score, ev.donor_score, ev.new_score,
                     ev.worker.empty() ? lease.worker : ev.worker, t)
           .run();
@@ -590,7 +593,7 @@ std::vector<Event> SqliteStore::events(const std::string& experiment) {
     std::vector<Event> out;
     auto s = d.prepare(
         "SELECT member, step, kind, donor, copied, donor_checkpoint, old_h, new_h, old_score, donor_score, new_score, "
-        "worker, time FROM events WHERE experiment = ? ORDER BY seq");
+        "worker, time, donor_step FROM events WHERE experiment = ? ORDER BY seq");
     s.bind_all(experiment);
     while (s.step()) {
       Event ev;
@@ -607,6 +610,7 @@ std::vector<Event> SqliteStore::events(const std::string& experiment) {
       ev.new_score = s.opt_real(10);
       ev.worker = s.text(11);
       ev.time = s.real(12);
+      ev.donor_step = s.i64(13);
       out.push_back(std::move(ev));
     }
     return out;

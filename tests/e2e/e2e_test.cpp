@@ -148,6 +148,16 @@ TEST(E2E, ToyRunEndsWithAReadableResult) {
   }
   auto text = run_pbt({"events", "--run", run_dir}, dir);
   EXPECT_NE(text.out.find("copied member"), std::string::npos) << text.out;
+
+  // The toy is deterministic: replaying the winner's inherited schedule from scratch, with
+  // no population, lands on its score (the two workers ran asynchronously: donors were
+  // at other steps than the copier, which the lineage must follow exactly).
+  auto replay = run_pbt({"replay", "--run", run_dir, "--json"}, dir);
+  ASSERT_EQ(replay.code, 0) << replay.err;
+  json rp = json::parse(replay.out);
+  EXPECT_EQ(rp["member"], b["member"]);
+  EXPECT_NEAR(rp["replay_score"].get<double>(), rp["original_score"].get<double>(), 1e-12);
+  EXPECT_GE(rp["schedule"].size(), 1u);
 }
 
 TEST(E2E, OneWorkerAndAFixedSeedGiveTheSameEventLog) {
