@@ -46,6 +46,7 @@ struct ExperimentConfig {
 
   int workers = 1;               // local worker processes for `pbt run`
   double lease_seconds = 30;     // a silent worker's member is free again after this
+  int max_failures = 3;          // failed intervals in a row before a member is marked failed
   std::string store;             // store URI; empty: <run dir>/store.db
 };
 

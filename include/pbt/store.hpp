@@ -32,6 +32,9 @@ struct MemberState {
   Hyperparams h;                     // the hyperparameters in force
   std::string checkpoint;            // checkpoint id (hex SHA-256); empty before the first publish
   bool done = false;                 // reached the budget
+  int failures = 0;                  // failed intervals since its last publish
+  bool failed = false;               // gave up after too many failures: nobody leases it
+  std::string last_error;            // why its last interval failed
   std::int64_t version = 0;          // bumped by every lease and publish
   std::string owner;                 // worker holding the lease; empty when free
   double lease_expires = 0;          // store clock, seconds since the epoch
@@ -121,6 +124,10 @@ class Store {
   virtual void publish(Lease& lease, const Publication& pub) = 0;
   // Gives the member back; a lost lease is not an error here.
   virtual void release(const Lease& lease) = 0;
+  // Records a failed interval and gives the member back (its published state is kept).
+  // After `max_failures` failures in a row the member is marked failed and never leased
+  // again. Returns true when it is now failed; throws LeaseLost like publish.
+  virtual bool fail(const Lease& lease, const std::string& error, int max_failures) = 0;
   // Marks the experiment finished (target reached): no more leases are granted.
   virtual void finish(const std::string& experiment) = 0;
 
@@ -136,8 +143,13 @@ class Store {
   virtual double now() = 0;
 };
 
-// "memory:" (this process only), "sqlite:PATH" or a path ending in .db / .sqlite.
+// "memory:" (this process only), "sqlite:PATH" or a path ending in .db / .sqlite, or
+// "postgresql://user:password@host:port/db" (also "postgres://"; see postgres_store.hpp).
 std::unique_ptr<Store> open_store(const std::string& uri);
+
+// The URI with its password replaced by "***" (user:***@host, password=***): what any
+// message, log line or status output shows of a store URI.
+std::string redact_uri(const std::string& uri);
 
 // Hex SHA-256 of bytes: the id of a checkpoint.
 std::string checkpoint_id(const std::string& bytes);

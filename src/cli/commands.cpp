@@ -132,11 +132,17 @@ void print_population(std::ostream& out, const std::vector<MemberState>& pop, do
   for (const auto& m : pop) {
     out << std::left << std::setw(8) << m.id << std::setw(8) << m.step << std::setw(14) << fmt_score(m.score);
     if (show_owner) {
-      std::string held = m.done ? "(done)" : (!m.owner.empty() && m.lease_expires > now ? m.owner : "-");
+      std::string held = m.done     ? "(done)"
+                         : m.failed ? "(failed)"
+                                    : (!m.owner.empty() && m.lease_expires > now ? m.owner : "-");
       out << std::setw(22) << held;
     }
     out << to_string(m.h) << "\n";
   }
+  for (const auto& m : pop)
+    if (m.failed)
+      out << "member " << m.id << " FAILED after " << m.failures << " failed intervals at step " << m.step
+          << ": " << m.last_error << "\n";
 }
 
 }  // namespace
@@ -216,15 +222,17 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
   std::string last_text;
   auto progress = [&](bool force) {
     auto pop = store->population(cfg.name);
-    int done = 0;
+    int done = 0, failed = 0;
     std::int64_t steps = 0;
     for (const auto& m : pop) {
       done += m.done;
+      failed += m.failed;
       steps += m.step;
     }
     const MemberState* b = best_member(pop);
     std::ostringstream s;
-    s << "[" << cfg.name << "] members done " << done << "/" << pop.size() << ", steps "
+    s << "[" << cfg.name << "] members done " << done << "/" << pop.size()
+      << (failed ? ", failed " + std::to_string(failed) : "") << ", steps "
       << steps << "/" << cfg.budget_steps * static_cast<std::int64_t>(pop.size()) << ", best "
       << (b ? fmt_score(b->score) + " (member " + std::to_string(b->id) + ")" : "-") << ", workers "
       << children.size();
@@ -254,7 +262,7 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
                   << last_lines(c.log, 5) << std::flush;
         auto exp = store->experiment(cfg.name);
         bool work_left = false;
-        for (const auto& m : store->population(cfg.name)) work_left |= !m.done;
+        for (const auto& m : store->population(cfg.name)) work_left |= !m.done && !m.failed;
         if (!g_stop && work_left && exp && !exp->finished && restarts < max_restarts) {
           ++restarts;
           std::cout << "starting a replacement worker (" << restarts << " of at most " << max_restarts << ")\n";
@@ -274,13 +282,16 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
 
   auto pop = store->population(cfg.name);
   auto exp = store->experiment(cfg.name);
-  int done = 0;
-  for (const auto& m : pop) done += m.done;
-  const bool complete = done == static_cast<int>(pop.size()) || (exp && exp->finished);
+  int done = 0, failed = 0;
+  for (const auto& m : pop) {
+    done += m.done;
+    failed += m.failed;
+  }
+  const bool complete = done + failed == static_cast<int>(pop.size()) || (exp && exp->finished);
 
   std::cout << "\n" << (complete ? "finished" : "stopped") << ": experiment '" << cfg.name << "', " << done << "/"
             << pop.size() << " members reached the budget" << (exp && exp->finished ? " (target score reached)" : "")
-            << "\n\n";
+            << (failed ? ", " + std::to_string(failed) + " failed (see below and the worker logs)" : "") << "\n\n";
   print_population(std::cout, pop, store->now(), false);
   if (const MemberState* b = best_member(pop)) {
     std::cout << "\nbest: member " << b->id << ", score " << fmt_score(b->score) << " at step " << b->step
@@ -290,7 +301,7 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
             << "see: pbt status --run " << run_dir << " | pbt best --run " << run_dir << " | pbt events --run "
             << run_dir << "\n";
   if (!complete) return g_stop ? 130 : 1;
-  return 0;
+  return failed ? 1 : 0;
 }
 
 int worker(const std::string& uri, const std::string& experiment, const std::string& id,
@@ -331,6 +342,9 @@ int status(const Target& target, bool json) {
                               {"score", score_json(m.score)},
                               {"h", to_json(m.h)},
                               {"done", m.done},
+                              {"failed", m.failed},
+                              {"failures", m.failures},
+                              {"last_error", m.last_error},
                               {"held_by", (!m.owner.empty() && m.lease_expires > now) ? nlohmann::json(m.owner)
                                                                                        : nlohmann::json(nullptr)},
                               {"last_ready_step", m.last_ready_step},
@@ -339,9 +353,13 @@ int status(const Target& target, bool json) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  int done = 0;
-  for (const auto& m : pop) done += m.done;
-  std::cout << "experiment '" << o.experiment << "': " << done << "/" << pop.size() << " members done, budget "
+  int done = 0, failed = 0;
+  for (const auto& m : pop) {
+    done += m.done;
+    failed += m.failed;
+  }
+  std::cout << "experiment '" << o.experiment << "': " << done << "/" << pop.size() << " members done"
+            << (failed ? ", " + std::to_string(failed) + " failed" : "") << ", budget "
             << cfg.budget_steps << " steps" << (info->finished ? ", finished (target score reached)" : "") << "\n\n";
   print_population(std::cout, pop, now, true);
   return 0;

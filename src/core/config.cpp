@@ -189,6 +189,8 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
                                               " members: at most one worker per member");
     c.lease_seconds = t.number("lease_seconds", 30.0);
     if (!(c.lease_seconds >= 0.5)) throw ConfigError(t.path("lease_seconds"), "must be >= 0.5 seconds");
+    c.max_failures = static_cast<int>(t.integer("max_failures", 3));
+    if (c.max_failures < 1) throw ConfigError(t.path("max_failures"), "must be >= 1");
     t.finish();
   }
 

@@ -249,7 +249,7 @@ class IntervalRunner {
       if (o.id == m.id) {
         candidates.push_back(self);
         candidate_h.push_back(h);
-      } else if (o.score) {
+      } else if (o.score && !o.failed) {  // a member that gave up is no model to copy
         candidates.push_back({o.id, *o.score, o.samples, o.step});
         candidate_h.push_back(o.h);
       }
@@ -340,7 +340,7 @@ class IntervalRunner {
 
 bool all_done(const std::vector<MemberState>& pop) {
   for (const auto& m : pop)
-    if (!m.done) return false;
+    if (!m.done && !m.failed) return false;
   return true;
 }
 
@@ -390,9 +390,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
 
   WorkerStats stats;
   Cached cache;
-  int consecutive_failures = 0;
   int store_failures = 0;
-  constexpr int kMaxFailures = 3;        // a member that fails this often in a row stops the worker
   constexpr int kMaxStoreFailures = 60;  // in a row: ~1 minute of an unreachable store
 
   while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
@@ -424,7 +422,6 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
         if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(member));
       }
       runner.publish(leased->lease, cache);
-      consecutive_failures = 0;
       store_failures = 0;
     } catch (const LeaseLost& e) {
       stats.lost_leases++;
@@ -439,14 +436,20 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
       continue;
     } catch (const std::exception& e) {
+      // The trainer failed (crash, timeout, bad checkpoint...): nothing is published, the
+      // member stays at its last published checkpoint and is retried, up to max_failures.
       stats.failed_intervals++;
       cache.reset();
-      opt.log("member " + std::to_string(member) + " at step " + std::to_string(leased->member.step) +
-              ": interval failed: " + e.what());
-      try { store.release(leased->lease); } catch (const std::exception&) {}
-      if (++consecutive_failures >= kMaxFailures)
-        throw Error("member " + std::to_string(member) + " at step " + std::to_string(leased->member.step) +
-                    ": " + std::to_string(kMaxFailures) + " intervals failed in a row; last error: " + e.what());
+      const std::string where =
+          "member " + std::to_string(member) + " at step " + std::to_string(leased->member.step);
+      opt.log(where + ": interval failed: " + e.what());
+      try {
+        if (store.fail(leased->lease, e.what(), cfg.max_failures))
+          opt.log(where + ": marked failed after " + std::to_string(cfg.max_failures) +
+                  " failed intervals in a row; the population goes on without it");
+      } catch (const std::exception& f) {
+        opt.log(std::string("could not record the failure (the lease will expire): ") + f.what());
+      }
       continue;
     }
     try {

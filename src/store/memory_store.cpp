@@ -104,7 +104,7 @@ std::optional<Leased> MemoryStore::lease(const std::string& experiment, const st
   const double t = now_locked();
   MemberState* best = nullptr;
   for (auto& [id, m] : e.members) {  // ascending id
-    if (m.done || !(m.owner.empty() || m.owner == worker || m.lease_expires < t)) continue;
+    if (m.done || m.failed || !(m.owner.empty() || m.owner == worker || m.lease_expires < t)) continue;
     if (!best || m.step < best->step ||
         (m.step == best->step && m.last_owner == worker && best->last_owner != worker))
       best = &m;
@@ -152,6 +152,8 @@ void MemoryStore::publish(Lease& lease, const Publication& pub) {
   m.h = pub.h;
   m.done = pub.done;
   m.metrics = pub.metrics;
+  m.failures = 0;
+  m.last_error.clear();
   m.version += 1;
   for (const auto& s : pub.scores) e->second.scores.push_back(s);
   for (Event ev : pub.events) {
@@ -173,6 +175,22 @@ void MemoryStore::release(const Lease& lease) {
     return;
   m->second.owner.clear();
   m->second.lease_expires = 0;
+}
+
+bool MemoryStore::fail(const Lease& lease, const std::string& error, int max_failures) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& members = find(lease.experiment).members;
+  auto m = members.find(lease.member);
+  if (m == members.end() || m->second.version != lease.version || m->second.owner != lease.worker)
+    throw LeaseLost(lease_lost_message(lease, "recording a failure found another version or owner"));
+  MemberState& s = m->second;
+  s.failures += 1;
+  s.last_error = error;
+  s.failed = s.failures >= max_failures;
+  s.owner.clear();
+  s.lease_expires = 0;
+  s.version += 1;
+  return s.failed;
 }
 
 void MemoryStore::finish(const std::string& experiment) {

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS members(
   h TEXT NOT NULL,
   checkpoint TEXT NOT NULL DEFAULT '',
   done INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
   version INTEGER NOT NULL DEFAULT 0,
   owner TEXT NOT NULL DEFAULT '',
   lease_expires REAL NOT NULL DEFAULT 0,
@@ -295,7 +298,7 @@ struct SqliteStore::Impl {
 
   static constexpr const char* kMemberColumns =
       "id, step, last_ready_step, score, samples, h, checkpoint, done, version, owner, "
-      "lease_expires, last_owner, metrics";
+      "lease_expires, last_owner, metrics, failures, failed, last_error";
 
   static MemberState read_member(Stmt& s) {
     MemberState m;
@@ -312,6 +315,9 @@ struct SqliteStore::Impl {
     m.lease_expires = s.real(10);
     m.last_owner = s.text(11);
     m.metrics = nlohmann::json::parse(s.text(12));
+    m.failures = static_cast<int>(s.i64(13));
+    m.failed = s.i64(14) != 0;
+    m.last_error = s.text(15);
     return m;
   }
 
@@ -468,7 +474,7 @@ std::optional<Leased> SqliteStore::lease(const std::string& experiment, const st
     int id;
     {
       auto s = d.prepare(
-          "SELECT id FROM members WHERE experiment = ? AND done = 0 AND (owner = '' OR owner = ? OR lease_expires < "
+          "SELECT id FROM members WHERE experiment = ? AND done = 0 AND failed = 0 AND (owner = '' OR owner = ? OR lease_expires < "
           PBT_SQL_NOW ") ORDER BY step ASC, (last_owner = ?) DESC, id ASC LIMIT 1");
       s.bind_all(experiment, worker, worker);
       if (!s.step()) return std::nullopt;
@@ -519,7 +525,8 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
       s.run();
     }
     d.prepare("UPDATE members SET step = ?, last_ready_step = ?, score = ?, samples = ?, h = ?, checkpoint = ?, "
-              "done = ?, metrics = ?, version = version + 1 WHERE experiment = ? AND id = ?")
+              "done = ?, metrics = ?, failures = 0, last_error = '', version = version + 1 "
+              "WHERE experiment = ? AND id = ?")
         .bind_all(pub.step, pub.last_ready_step, pub.score, samples, h, checkpoint, pub.done, metrics,
                   lease.experiment, lease.member)
         .run();
@@ -553,6 +560,21 @@ void SqliteStore::release(const Lease& lease) {
         .bind_all(lease.experiment, lease.member, lease.version, lease.worker)
         .run();
     return 0;
+  });
+}
+
+bool SqliteStore::fail(const Lease& lease, const std::string& error, int max_failures) {
+  Impl& d = *impl_;
+  return d.run("recording a failed interval", Impl::Tx::write, [&] {
+    d.prepare("UPDATE members SET failures = failures + 1, last_error = ?, failed = (failures + 1 >= ?), "
+              "owner = '', lease_expires = 0, version = version + 1 "
+              "WHERE experiment = ? AND id = ? AND version = ? AND owner = ?")
+        .bind_all(error, max_failures, lease.experiment, lease.member, lease.version, lease.worker)
+        .run();
+    if (d.changes() == 0) throw LeaseLost(d.lease_lost(lease, "recording a failure"));
+    auto s = d.prepare("SELECT failed FROM members WHERE experiment = ? AND id = ?");
+    s.bind_all(lease.experiment, lease.member);
+    return s.step() && s.i64(0) != 0;
   });
 }
 

@@ -41,6 +41,7 @@ class SqliteStore : public Store {
   void heartbeat(const Lease& lease, double lease_seconds) override;
   void publish(Lease& lease, const Publication& pub) override;
   void release(const Lease& lease) override;
+  bool fail(const Lease& lease, const std::string& error, int max_failures) override;
   void finish(const std::string& experiment) override;
 
   std::vector<MemberState> population(const std::string& experiment) override;

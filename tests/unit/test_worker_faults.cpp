@@ -41,6 +41,9 @@ class FlakyStore : public Store {
     inner_->release(l);
   }
   void finish(const std::string& e) override { inner_->finish(e); }
+  bool fail(const Lease& l, const std::string& error, int max_failures) override {
+    return inner_->fail(l, error, max_failures);
+  }
   std::vector<MemberState> population(const std::string& e) override {
     fail_before("population");
     return inner_->population(e);
