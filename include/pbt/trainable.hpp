@@ -30,6 +30,9 @@ struct TrainableContext {
   int member = 0;                // member id, 0-based
   std::uint64_t seed = 0;        // derived from (experiment seed, member): for the model's init
   nlohmann::json options;        // the config's [trainable] table, minus `kind`
+  // Writes one line to the log of the worker running this member, tagged with the member
+  // (e.g. an external trainer's stderr). Never empty when the engine builds the trainable.
+  std::function<void(const std::string&)> log;
 };
 
 class Trainable {

@@ -169,6 +169,7 @@ class IntervalRunner {
     ctx.member = m.id;
     ctx.seed = derive_seed(cfg_.seed, m.id, 0, kTrain);
     ctx.options = cfg_.trainable_options;
+    ctx.log = [this, id = m.id](const std::string& line) { log("member " + std::to_string(id) + ": " + line); };
     current_ = make_trainable(cfg_.trainable, ctx);
     if (!m.checkpoint.empty()) {
       try {
