@@ -6,6 +6,9 @@
 #include "pbt/store.hpp"
 #include "store/memory_store.hpp"
 #include "store/sqlite_store.hpp"
+#ifdef PBT_WITH_POSTGRES
+#include "store/postgres/postgres_store.hpp"
+#endif
 
 namespace pbt {
 
@@ -18,19 +21,72 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 const char* const kAccepted =
-    "accepted forms: \"memory:\", \"sqlite:PATH\", \"sqlite://PATH\", or a path ending in .db, .sqlite or .sqlite3";
+    "accepted forms: \"memory:\", \"sqlite:PATH\", \"sqlite://PATH\", a path ending in .db, .sqlite or .sqlite3, "
+    "or \"postgresql://USER@HOST:PORT/DB\"";
+
+bool is_postgres(const std::string& uri) {
+  return starts_with(uri, "postgresql://") || starts_with(uri, "postgres://");
+}
 
 }  // namespace
 
+std::string redact_uri(const std::string& uri) {
+  std::string out = uri;
+  // user:password@ in the authority of a PostgreSQL URI. Like libpq, the user part ends
+  // at the first '@' or '/' after "//".
+  const auto scheme_end = out.find("://");
+  if (scheme_end != std::string::npos && is_postgres(out)) {
+    const std::size_t start = scheme_end + 3;
+    const std::size_t end = out.find_first_of("@/", start);
+    if (end != std::string::npos && out[end] == '@') {
+      const std::size_t colon = out.find(':', start);
+      if (colon < end) out.replace(colon + 1, end - colon - 1, "***");
+    }
+  }
+  // password=... as a query parameter (?password=, &password=) or a key=value setting.
+  for (std::size_t pos = 0; (pos = out.find("password", pos)) != std::string::npos;) {
+    const bool at_key = pos == 0 || out[pos - 1] == '?' || out[pos - 1] == '&' || out[pos - 1] == ' ';
+    std::size_t p = pos + 8;
+    while (p < out.size() && out[p] == ' ') ++p;
+    if (!at_key || p >= out.size() || out[p] != '=') {
+      pos += 8;
+      continue;
+    }
+    ++p;
+    while (p < out.size() && out[p] == ' ') ++p;
+    std::size_t end = p;
+    if (end < out.size() && out[end] == '\'') {
+      ++end;
+      while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
+      end = std::min(out.size(), end + 1);
+    } else {
+      while (end < out.size() && out[end] != '&' && out[end] != ' ') ++end;
+    }
+    out.replace(p, end - p, "***");
+    pos = p + 3;
+  }
+  return out;
+}
+
 std::unique_ptr<Store> open_store(const std::string& uri) {
   if (uri == "memory:" || uri == "memory://") return std::make_unique<MemoryStore>();
+  if (is_postgres(uri)) {
+#ifdef PBT_WITH_POSTGRES
+    return std::make_unique<PostgresStore>(uri);
+#else
+    throw StoreError("store '" + redact_uri(uri) +
+                     "': this pbt was built without PostgreSQL (configure with -DPBT_WITH_POSTGRES=ON and libpq "
+                     "installed)");
+#endif
+  }
   if (starts_with(uri, "postgresql:") || starts_with(uri, "postgres:"))
-    throw StoreError("store '" + uri + "': PostgreSQL is not built into this pbt yet; " + kAccepted);
+    throw StoreError("store '" + redact_uri(uri) + "': a PostgreSQL store is named by a URI that starts with "
+                     "postgresql:// or postgres://; " + kAccepted);
   std::string path;
   if (starts_with(uri, "sqlite://")) path = uri.substr(9);
   else if (starts_with(uri, "sqlite:")) path = uri.substr(7);
   else if (ends_with(uri, ".db") || ends_with(uri, ".sqlite") || ends_with(uri, ".sqlite3")) path = uri;
-  else throw StoreError("store '" + uri + "' is not a store URI I know; " + kAccepted);
+  else throw StoreError("store '" + redact_uri(uri) + "' is not a store URI I know; " + kAccepted);
   if (path.empty()) throw StoreError("store '" + uri + "' names no file; " + kAccepted);
   return std::make_unique<SqliteStore>(path);
 }

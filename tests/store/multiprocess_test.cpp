@@ -1,6 +1,8 @@
-// Real processes sharing one SQLite file. Each child opens its OWN store after fork()
-// (never the parent's connection: the parent holds none while children run) and ends
-// with _exit. Children report through per-child files; the parent checks.
+// Real processes sharing one store: one SQLite file, or one PostgreSQL database (when
+// PBT_TEST_POSTGRES_URI names a server; skipped, saying why, when it does not). Each child
+// opens its OWN store after fork() (never the parent's connection: the parent holds none
+// while children run) and ends with _exit. Children report through per-child files; the
+// parent checks.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -18,8 +20,12 @@
 #include <sstream>
 #include <thread>
 
+#include "pg_test_util.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
+#ifdef PBT_WITH_POSTGRES
+#include "store/postgres/postgres_store.hpp"
+#endif
 
 namespace pbt {
 namespace {
@@ -62,6 +68,58 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
+// Where the processes meet: open() gives each caller (parent or child) its own store.
+struct SqliteShared {
+  static std::string unavailable() { return ""; }
+  explicit SqliteShared(const TempDir& dir) : path(dir.file("shared.db")) {}
+  std::unique_ptr<Store> open() const { return std::make_unique<SqliteStore>(path); }
+  std::string path;
+};
+
+// kDir: checkpoint bytes in a directory shared by the processes (checkpoint_dir=).
+template <bool kDir>
+struct PostgresSharedT {
+  static std::string unavailable() { return test::postgres_unavailable(); }
+#ifdef PBT_WITH_POSTGRES
+  explicit PostgresSharedT(const TempDir& dir)
+      : uri(kDir ? test::uri_with_param(db.uri(), "checkpoint_dir", dir.file("checkpoints")) : db.uri()) {}
+  std::unique_ptr<Store> open() const { return std::make_unique<PostgresStore>(uri); }
+  test::PgDatabase db;
+  std::string uri;
+#else
+  explicit PostgresSharedT(const TempDir&) {}
+  std::unique_ptr<Store> open() const { return nullptr; }
+#endif
+};
+using PostgresShared = PostgresSharedT<false>;
+using PostgresDirShared = PostgresSharedT<true>;
+
+template <class Shared>
+class Multiprocess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = Shared::unavailable();
+    if (!why.empty()) GTEST_SKIP() << why;
+    shared = std::make_unique<Shared>(dir);
+  }
+  void TearDown() override { shared.reset(); }
+  std::unique_ptr<Store> open() const { return shared->open(); }
+
+  TempDir dir;
+  std::unique_ptr<Shared> shared;
+};
+
+using SharedStores = ::testing::Types<SqliteShared, PostgresShared, PostgresDirShared>;
+class SharedNames {
+ public:
+  template <class T>
+  static std::string GetName(int) {
+    if (std::is_same_v<T, SqliteShared>) return "Sqlite";
+    return std::is_same_v<T, PostgresShared> ? "Postgres" : "PostgresCheckpointDir";
+  }
+};
+TYPED_TEST_SUITE(Multiprocess, SharedStores, SharedNames);
+
 std::string checkpoint_bytes(std::int64_t step) {
   // Shared by every member at the same step modulo 3: exercises reference counting.
   std::string b(4096, static_cast<char>('a' + step % 3));
@@ -71,16 +129,13 @@ std::string checkpoint_bytes(std::int64_t step) {
 
 // (a) no member is ever held by two processes at once, (b) every publish is visible
 // exactly once, (c) every checkpoint a member points to loads and matches its hash.
-TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
+TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
   constexpr int kChildren = 8;
   constexpr int kMembers = 5;
   constexpr double kSeconds = 2.0;
-  TempDir dir;
-  const std::string path = dir.file("shared.db");
-  {
-    SqliteStore s(path);
-    s.create_experiment(test::info("e", kMembers), test::members(kMembers));
-  }  // closed: the children open their own connections
+  const TempDir& dir = this->dir;
+  this->open()->create_experiment(test::info("e", kMembers), test::members(kMembers));
+  // closed: the children open their own connections
 
   const double deadline = mono() + kSeconds;
   std::vector<pid_t> pids;
@@ -90,7 +145,8 @@ TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
       std::ostringstream out;
       int rc = 0;
       try {
-        SqliteStore store(path);
+        auto opened = this->open();
+        Store& store = *opened;
         const std::string worker = "w" + std::to_string(k);
         std::mt19937 rng(k);
         int n = 0;
@@ -159,7 +215,7 @@ TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
     }
   }
   const std::size_t total = published.size();
-  RecordProperty("publishes", static_cast<int>(total));
+  this->RecordProperty("publishes", static_cast<int>(total));
   std::printf("%zu publishes by %d processes on %d members\n", total, kChildren, kMembers);
   EXPECT_GE(total, 20u) << "too few publishes to mean anything";
   std::set<double> unique(published.begin(), published.end());
@@ -172,7 +228,8 @@ TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
       EXPECT_LE(iv[i - 1].second, iv[i].first) << "member " << m << " held twice at once";
   }
 
-  SqliteStore s(path);
+  auto opened = this->open();
+  Store& s = *opened;
   // (b) every publish exactly once: in scores, in events, and in the members' counters.
   auto scores = s.scores("e");
   auto events = s.events("e");
@@ -201,16 +258,14 @@ TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
 }
 
 // (d) two processes race to take over one expired lease: exactly one wins.
-TEST(Multiprocess, ExactlyOneTakesOverAnExpiredLease) {
-  TempDir dir;
-  const std::string path = dir.file("race.db");
+TYPED_TEST(Multiprocess, ExactlyOneTakesOverAnExpiredLease) {
   for (int round = 0; round < 5; ++round) {
     const std::string exp = "race" + std::to_string(round);
     Lease dead;
     {
-      SqliteStore s(path);
-      s.create_experiment(test::info(exp, 1), test::members(1));
-      auto l = s.lease(exp, "dead", 0.2);
+      auto s = this->open();
+      s->create_experiment(test::info(exp, 1), test::members(1));
+      auto l = s->lease(exp, "dead", 0.2);
       ASSERT_TRUE(l);
       dead = l->lease;
     }
@@ -219,10 +274,10 @@ TEST(Multiprocess, ExactlyOneTakesOverAnExpiredLease) {
     std::vector<pid_t> pids;
     for (int k = 0; k < 2; ++k) {
       pids.push_back(spawn([&, k]() -> int {
-        SqliteStore store(path);
+        auto store = this->open();
         while (mono() < start) {
         }
-        auto l = store.lease(exp, "racer" + std::to_string(k), 30.0);
+        auto l = store->lease(exp, "racer" + std::to_string(k), 30.0);
         return l ? 0 : 1;
       }));
     }
@@ -230,35 +285,33 @@ TEST(Multiprocess, ExactlyOneTakesOverAnExpiredLease) {
     for (pid_t p : pids) rc.push_back(wait_status(p));
     ASSERT_TRUE((rc == std::vector<int>{0, 1}) || (rc == std::vector<int>{1, 0}))
         << "round " << round << ": exit codes " << rc[0] << ", " << rc[1];
-    SqliteStore s(path);
-    auto m = s.population(exp).at(0);
+    auto s = this->open();
+    auto m = s->population(exp).at(0);
     EXPECT_EQ(m.owner, rc[0] == 0 ? "racer0" : "racer1");
     EXPECT_EQ(m.version, 2);
     Lease zombie = dead;
-    EXPECT_THROW(s.publish(zombie, test::publication(1, 1.0, "late")), LeaseLost);
-    EXPECT_THROW(s.heartbeat(dead, 30), LeaseLost);
+    EXPECT_THROW(s->publish(zombie, test::publication(1, 1.0, "late")), LeaseLost);
+    EXPECT_THROW(s->heartbeat(dead, 30), LeaseLost);
   }
 }
 
-// Concurrent first openers of a new file do not trip over each other.
-TEST(Multiprocess, ConcurrentFirstOpenersAllSucceed) {
+// Concurrent first openers of a new file (a new database) do not trip over each other:
+// the first creates the schema, the others find it.
+TYPED_TEST(Multiprocess, ConcurrentFirstOpenersAllSucceed) {
   constexpr int kChildren = 8;
-  TempDir dir;
-  const std::string path = dir.file("fresh.db");
   const double start = mono() + 0.3;
   std::vector<pid_t> pids;
   for (int k = 0; k < kChildren; ++k) {
     pids.push_back(spawn([&, k]() -> int {
       while (mono() < start) {
       }
-      SqliteStore store(path);
-      store.create_experiment(test::info("e" + std::to_string(k), 2), test::members(2));
+      auto store = this->open();
+      store->create_experiment(test::info("e" + std::to_string(k), 2), test::members(2));
       return 0;
     }));
   }
   for (pid_t p : pids) EXPECT_EQ(wait_status(p), 0);
-  SqliteStore s(path);
-  EXPECT_EQ(s.experiments().size(), static_cast<std::size_t>(kChildren));
+  EXPECT_EQ(this->open()->experiments().size(), static_cast<std::size_t>(kChildren));
 }
 
 }  // namespace

@@ -5,13 +5,18 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <thread>
 
 #include "store/memory_store.hpp"
+#include "pg_test_util.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
+#ifdef PBT_WITH_POSTGRES
+#include "store/postgres/postgres_store.hpp"
+#endif
 
 namespace pbt {
 namespace {
@@ -46,45 +51,105 @@ std::int64_t raw_count(const std::string& path, const std::string& sql) {
   return n;
 }
 
+// Each backend: a per-test object that opens the store and reaches behind it for the tests
+// (let time pass, plant an orphan checkpoint, corrupt one, count them). unavailable() says
+// why a backend cannot run here (its tests are then skipped, never silently passed).
 struct MemoryBackend {
-  static std::unique_ptr<Store> open(const TempDir&) { return std::make_unique<MemoryStore>(); }
-  static void pass_time(Store& s, double seconds) { static_cast<MemoryStore&>(s).advance_clock(seconds); }
-  static std::string add_orphan(Store& s, const TempDir&, const std::string& bytes) {
+  static std::string unavailable() { return ""; }
+  explicit MemoryBackend(const TempDir&) {}
+  std::unique_ptr<Store> open() { return std::make_unique<MemoryStore>(); }
+  void pass_time(Store& s, double seconds) { static_cast<MemoryStore&>(s).advance_clock(seconds); }
+  std::string add_orphan(Store& s, const std::string& bytes) {
     return static_cast<MemoryStore&>(s).put_orphan_checkpoint(bytes);
   }
-  static void corrupt(Store& s, const TempDir&, const std::string& id) {
-    static_cast<MemoryStore&>(s).corrupt_checkpoint(id, "tampered");
-  }
-  static std::size_t checkpoint_count(Store& s, const TempDir&) {
-    return static_cast<MemoryStore&>(s).checkpoint_count();
-  }
+  void corrupt(Store& s, const std::string& id) { static_cast<MemoryStore&>(s).corrupt_checkpoint(id, "tampered"); }
+  std::size_t checkpoint_count(Store& s) { return static_cast<MemoryStore&>(s).checkpoint_count(); }
 };
 
 struct SqliteBackend {
-  static std::string db(const TempDir& dir) { return dir.file("store.db"); }
-  static std::unique_ptr<Store> open(const TempDir& dir) { return std::make_unique<SqliteStore>(db(dir)); }
-  static void pass_time(Store&, double seconds) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  }
-  static std::string add_orphan(Store&, const TempDir& dir, const std::string& bytes) {
+  static std::string unavailable() { return ""; }
+  explicit SqliteBackend(const TempDir& dir) : db(dir.file("store.db")) {}
+  std::unique_ptr<Store> open() { return std::make_unique<SqliteStore>(db); }
+  void pass_time(Store&, double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
+  std::string add_orphan(Store&, const std::string& bytes) {
     std::string id = checkpoint_id(bytes);
-    raw_exec(db(dir), "INSERT INTO checkpoints(id, bytes, size, created) VALUES ('" + id + "', CAST('" + bytes +
-                          "' AS BLOB), " + std::to_string(bytes.size()) + ", 0)");
+    raw_exec(db, "INSERT INTO checkpoints(id, bytes, size, created) VALUES ('" + id + "', CAST('" + bytes +
+                     "' AS BLOB), " + std::to_string(bytes.size()) + ", 0)");
     return id;
   }
-  static void corrupt(Store&, const TempDir& dir, const std::string& id) {
-    raw_exec(db(dir), "UPDATE checkpoints SET bytes = CAST('tampered' AS BLOB) WHERE id = '" + id + "'");
+  void corrupt(Store&, const std::string& id) {
+    raw_exec(db, "UPDATE checkpoints SET bytes = CAST('tampered' AS BLOB) WHERE id = '" + id + "'");
   }
-  static std::size_t checkpoint_count(Store&, const TempDir& dir) {
-    return static_cast<std::size_t>(raw_count(db(dir), "SELECT count(*) FROM checkpoints"));
+  std::size_t checkpoint_count(Store&) {
+    return static_cast<std::size_t>(raw_count(db, "SELECT count(*) FROM checkpoints"));
   }
+  std::string db;
 };
+
+// PostgreSQL, in a database of its own; kDir: checkpoint bytes in a checkpoint_dir.
+template <bool kDir>
+struct PostgresBackendT {
+  static std::string unavailable() { return test::postgres_unavailable(); }
+#ifdef PBT_WITH_POSTGRES
+  explicit PostgresBackendT(const TempDir& dir) : checkpoints(dir.file("checkpoints")) {}
+  std::string uri() const { return kDir ? test::uri_with_param(db.uri(), "checkpoint_dir", checkpoints) : db.uri(); }
+  std::unique_ptr<Store> open() { return std::make_unique<PostgresStore>(uri()); }
+  void pass_time(Store&, double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
+  std::string add_orphan(Store&, const std::string& bytes) {
+    std::string id = checkpoint_id(bytes);
+    std::string hex;
+    for (unsigned char c : bytes) {
+      static const char* digits = "0123456789abcdef";
+      hex += digits[c >> 4];
+      hex += digits[c & 15];
+    }
+    test::PgConnection(db.uri())
+        .exec("INSERT INTO pbt.checkpoints(id, bytes, size, created) VALUES ('" + id + "', " +
+              (kDir ? std::string("NULL") : "'\\x" + hex + "'::bytea") + ", " + std::to_string(bytes.size()) + ", 0)");
+    if (kDir) std::ofstream(checkpoints + "/" + id, std::ios::binary) << bytes;
+    return id;
+  }
+  void corrupt(Store&, const std::string& id) {
+    if (kDir) std::ofstream(checkpoints + "/" + id, std::ios::binary | std::ios::trunc) << "tampered";
+    else test::PgConnection(db.uri()).exec("UPDATE pbt.checkpoints SET bytes = 'tampered'::bytea WHERE id = '" + id + "'");
+  }
+  std::size_t checkpoint_count(Store&) {
+    const auto rows = static_cast<std::size_t>(test::PgConnection(db.uri()).count("SELECT count(*) FROM pbt.checkpoints"));
+    if (kDir) {  // in checkpoint_dir mode every row has its file, and no file outlives its row
+      std::size_t files = 0;
+      for (const auto& e : std::filesystem::directory_iterator(checkpoints))
+        files += e.path().filename().string().rfind(".tmp-", 0) != 0;
+      EXPECT_EQ(files, rows) << "checkpoint files and rows disagree";
+    }
+    return rows;
+  }
+  test::PgDatabase db;
+  std::string checkpoints;
+#else
+  explicit PostgresBackendT(const TempDir&) {}
+  std::unique_ptr<Store> open() { return nullptr; }
+  void pass_time(Store&, double) {}
+  std::string add_orphan(Store&, const std::string&) { return ""; }
+  void corrupt(Store&, const std::string&) {}
+  std::size_t checkpoint_count(Store&) { return 0; }
+#endif
+};
+using PostgresBackend = PostgresBackendT<false>;
+using PostgresDirBackend = PostgresBackendT<true>;
 
 template <class Backend>
 class StoreConformance : public ::testing::Test {
  protected:
-  void SetUp() override { store = Backend::open(dir); }
-  void TearDown() override { store.reset(); }
+  void SetUp() override {
+    const std::string why = Backend::unavailable();
+    if (!why.empty()) GTEST_SKIP() << why;
+    backend = std::make_unique<Backend>(dir);
+    store = backend->open();
+  }
+  void TearDown() override {
+    store.reset();
+    backend.reset();
+  }
 
   void create(const std::string& name, int n, std::vector<std::int64_t> steps = {}) {
     store->create_experiment(test::info(name, n), test::members(n, std::move(steps)));
@@ -95,19 +160,23 @@ class StoreConformance : public ::testing::Test {
     return *l;
   }
   MemberState member(int id, const std::string& exp = "e") { return store->population(exp).at(id); }
-  void pass_time(double seconds) { Backend::pass_time(*store, seconds); }
-  std::size_t checkpoint_count() { return Backend::checkpoint_count(*store, dir); }
+  void pass_time(double seconds) { backend->pass_time(*store, seconds); }
+  std::size_t checkpoint_count() { return backend->checkpoint_count(*store); }
 
   TempDir dir;
+  std::unique_ptr<Backend> backend;
   std::unique_ptr<Store> store;
 };
 
-using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend, PostgresBackend, PostgresDirBackend>;
 class BackendNames {
  public:
   template <class T>
   static std::string GetName(int) {
-    return std::is_same_v<T, MemoryBackend> ? "Memory" : "Sqlite";
+    if (std::is_same_v<T, MemoryBackend>) return "Memory";
+    if (std::is_same_v<T, SqliteBackend>) return "Sqlite";
+    if (std::is_same_v<T, PostgresBackend>) return "Postgres";
+    return "PostgresCheckpointDir";
   }
 };
 TYPED_TEST_SUITE(StoreConformance, Backends, BackendNames);
@@ -435,7 +504,7 @@ TYPED_TEST(StoreConformance, CheckpointRoundTripAndVerification) {
   EXPECT_TRUE(contains(missing, checkpoint_id("never stored"))) << missing;
   EXPECT_TRUE(contains(missing, "missing")) << missing;
 
-  TypeParam::corrupt(s, this->dir, id);
+  this->backend->corrupt(s, id);
   std::string bad = message_of<CheckpointError>([&] { s.checkpoint(id); });
   EXPECT_TRUE(contains(bad, id)) << bad;
   EXPECT_TRUE(contains(bad, "does not match its hash")) << bad;
@@ -478,8 +547,8 @@ TYPED_TEST(StoreConformance, CollectGarbageRemovesOnlyUnreferenced) {
   auto a = this->must_lease("a");
   s.publish(a.lease, test::publication(1, 0.1, "kept"));
   EXPECT_EQ(s.collect_garbage(), 0u);
-  const std::string o1 = TypeParam::add_orphan(s, this->dir, "orphan one");
-  const std::string o2 = TypeParam::add_orphan(s, this->dir, "orphan two");
+  const std::string o1 = this->backend->add_orphan(s, "orphan one");
+  const std::string o2 = this->backend->add_orphan(s, "orphan two");
   EXPECT_EQ(s.checkpoint(o1), "orphan one");
   EXPECT_EQ(s.collect_garbage(), 2u);
   EXPECT_EQ(s.collect_garbage(), 0u);
@@ -556,9 +625,10 @@ TEST(OpenStore, AcceptsTheDocumentedForms) {
 }
 
 TEST(OpenStore, RejectsUnknownForms) {
-  std::string pg = message_of<StoreError>([] { open_store("postgresql://localhost/pbt"); });
+  std::string pg = message_of<StoreError>([] { open_store("postgresql:localhost/pbt"); });
   EXPECT_TRUE(contains(pg, "PostgreSQL")) << pg;
-  EXPECT_TRUE(contains(pg, "postgresql://localhost/pbt")) << pg;
+  EXPECT_TRUE(contains(pg, "postgresql:localhost/pbt")) << pg;
+  EXPECT_TRUE(contains(pg, "postgresql://")) << pg;
   std::string other = message_of<StoreError>([] { open_store("results.txt"); });
   EXPECT_TRUE(contains(other, "results.txt")) << other;
   EXPECT_TRUE(contains(other, "memory:")) << other;

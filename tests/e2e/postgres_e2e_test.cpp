@@ -1,0 +1,238 @@
+// End-to-end on PostgreSQL: the real `pbt` command and worker processes on a PostgreSQL
+// store. Needs a server: PBT_TEST_POSTGRES_URI (scripts/test.sh starts one); skipped,
+// saying why, without it. The restart test runs a throwaway cluster of its own
+// (scripts/pg-server.sh) so that it may stop it under the workers' feet.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <map>
+#include <set>
+
+#include "../store/pg_test_util.hpp"
+#include "process_util.hpp"
+#include "pbt/error.hpp"
+#include "pbt/store.hpp"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+const std::string kToyConfig = std::string(PBT_SOURCE_DIR) + "/examples/toy.toml";
+
+// The event log without what legitimately differs between runs (time, worker id).
+json comparable_events(const std::string& text) {
+  json out = json::array();
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line);
+    j.erase("time");
+    j.erase("worker");
+    out.push_back(j);
+  }
+  return out;
+}
+
+// The config's text with [store] uri set.
+std::string with_store(std::string text, const std::string& uri) {
+  const std::string line = "uri = \"" + uri + "\"\n";
+  const auto at = text.find("\n[store]\n");
+  if (at != std::string::npos) return text.insert(at + 9, line);
+  return text + "\n[store]\n" + line;
+}
+
+// Every member reached the budget, with exactly one score point per step: nothing was
+// lost and nothing was published twice.
+void expect_complete_and_exactly_once(pbt::Store& store, const std::string& experiment, int population, int steps) {
+  auto pop = store.population(experiment);
+  ASSERT_EQ(static_cast<int>(pop.size()), population);
+  for (const auto& m : pop) {
+    EXPECT_TRUE(m.done) << "member " << m.id;
+    EXPECT_EQ(m.step, steps) << "member " << m.id;
+    EXPECT_EQ(pbt::checkpoint_id(store.checkpoint(m.checkpoint)), m.checkpoint);
+  }
+  std::map<int, std::multiset<std::int64_t>> seen;
+  for (const auto& p : store.scores(experiment)) seen[p.member].insert(p.step);
+  for (int m = 0; m < population; ++m) {
+    ASSERT_EQ(static_cast<int>(seen[m].size()), steps) << "member " << m;
+    for (int s = 1; s <= steps; ++s) EXPECT_EQ(seen[m].count(s), 1u) << "member " << m << " step " << s;
+  }
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// A throwaway PostgreSQL cluster of this test's own (scripts/pg-server.sh), stopped and
+// removed with the object.
+class Cluster {
+ public:
+  explicit Cluster(const std::string& dir) : dir_(dir + "/cluster"), log_(dir + "/pg-server.log") {}
+  ~Cluster() {
+    if (started_) script("stop " + dir_);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Empty on success, else why not.
+  std::string start() {
+    port_ = free_port();
+    if (port_ <= 0) return "no free port on 127.0.0.1";
+    if (script("start " + dir_ + " " + std::to_string(port_)) != 0)
+      return "scripts/pg-server.sh could not start a cluster: " + read_file(log_);
+    started_ = true;
+    return "";
+  }
+  int stop() { return script("stop " + dir_); }
+  int start_again() { return script("start " + dir_ + " " + std::to_string(port_)); }
+  std::string uri() const { return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
+  const std::string& log() const { return log_; }
+
+ private:
+  int script(const std::string& args) {
+    const std::string cmd =
+        "bash '" + std::string(PBT_SOURCE_DIR) + "/scripts/pg-server.sh' " + args + " >>'" + log_ + "' 2>&1";
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  std::string dir_, log_;
+  int port_ = -1;
+  bool started_ = false;
+};
+
+// Waits for a process for at most `seconds`; kills it (and reports -9) when it overstays.
+int wait_exit_within(pid_t pid, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return -9;
+}
+
+}  // namespace
+
+TEST(PostgresE2E, ToyRunGivesTheSameEventLogAsOnSqlite) {
+  const std::string why = pbt::test::postgres_unavailable();
+  if (!why.empty()) GTEST_SKIP() << why;
+#ifdef PBT_WITH_POSTGRES
+  pbt::test::PgDatabase db;
+  std::string dir = temp_dir("pg-same-log");
+  const std::string config = dir + "/toy-pg.toml";
+  std::ofstream(config) << with_store(read_file(kToyConfig), db.uri());
+
+  auto sq = run_pbt({"run", kToyConfig, "--run", dir + "/sqlite", "--workers", "1"}, dir);
+  ASSERT_EQ(sq.code, 0) << sq.out << sq.err;
+  auto pg = run_pbt({"run", config, "--run", dir + "/pg", "--workers", "1"}, dir);
+  ASSERT_EQ(pg.code, 0) << pg.out << pg.err;
+  EXPECT_NE(pg.out.find("finished: experiment 'toy', 2/2 members reached the budget"), std::string::npos) << pg.out;
+
+  auto a = run_pbt({"events", "--run", dir + "/sqlite", "--json"}, dir);
+  auto b = run_pbt({"events", "--store", db.uri(), "--experiment", "toy", "--json"}, dir);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  json ea = comparable_events(a.out), eb = comparable_events(b.out);
+  ASSERT_GT(ea.size(), 5u);
+  EXPECT_EQ(ea, eb);
+
+  // The same final population, to the last bit.
+  auto s1 = pbt::open_store("sqlite:" + dir + "/sqlite/store.db");
+  auto s2 = pbt::open_store(db.uri());
+  auto p1 = s1->population("toy"), p2 = s2->population("toy");
+  ASSERT_EQ(p1.size(), p2.size());
+  for (std::size_t i = 0; i < p1.size(); ++i) {
+    EXPECT_EQ(p1[i].step, p2[i].step);
+    EXPECT_EQ(p1[i].score, p2[i].score);
+    EXPECT_EQ(p1[i].h, p2[i].h);
+    EXPECT_EQ(p1[i].checkpoint, p2[i].checkpoint);
+  }
+  std::filesystem::remove_all(dir);
+#endif
+}
+
+TEST(PostgresE2E, ServerRestartedMidRunLosesNothing) {
+  const std::string why = pbt::test::postgres_unavailable();
+  if (!why.empty()) GTEST_SKIP() << why;
+  std::string dir = temp_dir("pg-restart");
+  Cluster cluster(dir);
+  const std::string not_started = cluster.start();
+  if (!not_started.empty()) GTEST_SKIP() << "this test cannot control a PostgreSQL server of its own: " << not_started;
+
+  const std::string uri = cluster.uri();
+  const std::string config = dir + "/restart.toml";
+  std::ofstream(config) << R"(name = "restart"
+seed = 3
+population = 4
+[trainable]
+kind = "toy"
+sleep_ms = 10
+[budget]
+steps = 120
+[ready]
+interval = 4
+eval_every = 1
+[exploit]
+strategy = "truncation"
+fraction = 0.25
+[explore]
+strategy = "perturb"
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[workers]
+count = 2
+lease_seconds = 1.0
+[store]
+uri = ")" << uri << "\"\n";
+  auto created = run_pbt({"create", config, "--run", dir + "/run"}, dir);
+  ASSERT_EQ(created.code, 0) << created.out << created.err;
+  pid_t w1 = spawn({PBT_BINARY, "worker", "--store", uri, "--experiment", "restart", "--log", dir + "/w1.log"},
+                   dir + "/w1.out", dir + "/w1.err");
+  pid_t w2 = spawn({PBT_BINARY, "worker", "--store", uri, "--experiment", "restart", "--log", dir + "/w2.log"},
+                   dir + "/w2.out", dir + "/w2.err");
+
+  auto store = pbt::open_store(uri);
+  std::int64_t steps_at_stop = -1;
+  for (int i = 0; i < 400 && steps_at_stop < 0; ++i) {
+    std::int64_t steps = 0, most = 0;
+    for (const auto& m : store->population("restart")) {
+      steps += m.step;
+      most = std::max(most, m.step);
+    }
+    if (most >= 8) steps_at_stop = steps;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_GE(steps_at_stop, 0) << "no progress before the restart";
+  // Down for a while (longer than a lease), then back: the workers wait and reconnect.
+  ASSERT_EQ(cluster.stop(), 0) << read_file(cluster.log());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(cluster.start_again(), 0) << read_file(cluster.log());
+
+  EXPECT_EQ(wait_exit_within(w1, 240), 0) << read_file(dir + "/w1.err") << read_file(dir + "/w1.log");
+  EXPECT_EQ(wait_exit_within(w2, 240), 0) << read_file(dir + "/w2.err") << read_file(dir + "/w2.log");
+  EXPECT_LT(steps_at_stop, 4 * 120) << "the restart came after the run";
+  expect_complete_and_exactly_once(*store, "restart", 4, 120);
+  store.reset();
+  std::filesystem::remove_all(dir + "/run");
+}
