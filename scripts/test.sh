@@ -5,26 +5,32 @@
 # already names a server where the tests may create databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 scripts/setup.sh build
 
+pg_server="$root/scripts/pg-server.sh"
 pg_dir=""
-stop_pg() {
+stop_pg() {  # runs on exit, from whatever directory the script is in by then
   if [ -n "$pg_dir" ]; then
-    scripts/pg-server.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    if ! "$pg_server" stop "$pg_dir" >/dev/null 2>&1; then
+      echo "test.sh: could not stop the PostgreSQL server in $pg_dir; left it there" >&2
+      return
+    fi
     rm -rf "$pg_dir"
   fi
 }
 trap stop_pg EXIT
+trap 'exit 130' INT TERM
 if [ -z "${PBT_TEST_POSTGRES_URI:-}" ]; then
   pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/pbt-test-pg.XXXXXX")
   started=""
   for _ in 1 2 3; do  # a free port, taken by someone else before the server binds it: try another
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    if scripts/pg-server.sh start "$pg_dir" "$port"; then
+    if "$pg_server" start "$pg_dir" "$port"; then
       started=yes
       break
     fi
-    scripts/pg-server.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    "$pg_server" stop "$pg_dir" >/dev/null 2>&1 || true
     rm -rf "$pg_dir" && mkdir -p "$pg_dir"
   done
   if [ -z "$started" ]; then

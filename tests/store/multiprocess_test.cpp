@@ -88,7 +88,7 @@ struct PostgresSharedT {
   std::string uri;
 #else
   explicit PostgresSharedT(const TempDir&) {}
-  std::unique_ptr<Store> open() const { return nullptr; }
+  [[noreturn]] std::unique_ptr<Store> open() const { throw std::logic_error("no PostgreSQL in this build"); }
 #endif
 };
 using PostgresShared = PostgresSharedT<false>;

@@ -127,7 +127,7 @@ struct PostgresBackendT {
   std::string checkpoints;
 #else
   explicit PostgresBackendT(const TempDir&) {}
-  std::unique_ptr<Store> open() { return nullptr; }
+  [[noreturn]] std::unique_ptr<Store> open() { throw std::logic_error("no PostgreSQL in this build"); }
   void pass_time(Store&, double) {}
   std::string add_orphan(Store&, const std::string&) { return ""; }
   void corrupt(Store&, const std::string&) {}
