@@ -178,9 +178,9 @@ Prepared prepare(const std::string& config_path, const std::string& run_dir_in, 
 int create(const std::string& config_path, const std::string& run_dir) {
   Prepared p = prepare(config_path, run_dir, 0);
   std::cout << (p.created ? "created" : "already there:") << " experiment '" << p.cfg.name << "' ("
-            << p.cfg.population << " members) in " << p.uri << "\n"
+            << p.cfg.population << " members) in " << redact_uri(p.uri) << "\n"
             << "join it from any process that reaches the store:\n"
-            << "  pbt worker --store " << p.uri << " --experiment " << p.cfg.name << "\n";
+            << "  pbt worker --store " << redact_uri(p.uri) << " --experiment " << p.cfg.name << "\n";
   return 0;
 }
 
@@ -317,7 +317,7 @@ int worker(const std::string& uri, const std::string& experiment, const std::str
   opt.max_intervals = max_intervals;
   opt.stop = &g_stop;
   opt.log = [&](const std::string& line) { log << now_text() << " [" << opt.id << "] " << line << std::endl; };
-  opt.log("joined experiment '" + experiment + "' on " + uri);
+  opt.log("joined experiment '" + experiment + "' on " + redact_uri(uri));
   WorkerStats s = run_worker(*store, experiment, opt);
   opt.log("leaving: " + std::to_string(s.intervals) + " intervals, " + std::to_string(s.exploits) + " exploits, " +
           std::to_string(s.lost_leases) + " lost leases, " + std::to_string(s.failed_intervals) + " failed intervals");

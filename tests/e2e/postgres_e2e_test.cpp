@@ -236,3 +236,30 @@ uri = ")" << uri << "\"\n";
   store.reset();
   std::filesystem::remove_all(dir + "/run");
 }
+
+TEST(PostgresE2E, ThePasswordNeverReachesOutputOrLogs) {
+  const std::string why = pbt::test::postgres_unavailable();
+  if (!why.empty()) GTEST_SKIP() << why;
+#ifdef PBT_WITH_POSTGRES
+  pbt::test::PgDatabase db;
+  // The test server trusts loopback, so any password is accepted and must still be hidden.
+  std::string uri = db.uri();
+  const auto at = uri.find('@');
+  ASSERT_NE(at, std::string::npos) << uri;
+  uri.insert(at, ":Sekr1t-pw");
+  std::string dir = temp_dir("pg-secret");
+  const std::string config = dir + "/toy-secret.toml";
+  std::ofstream(config) << with_store(read_file(kToyConfig), uri);
+  auto created = run_pbt({"create", config, "--run", dir + "/run"}, dir);
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto worker = run_pbt({"worker", "--store", uri, "--experiment", "toy", "--log", dir + "/worker.log"}, dir);
+  ASSERT_EQ(worker.code, 0) << worker.err;
+  auto status = run_pbt({"status", "--store", uri, "--experiment", "toy"}, dir);
+  ASSERT_EQ(status.code, 0) << status.err;
+  const std::string log = read_file(dir + "/worker.log");
+  EXPECT_NE(log.find("joined experiment 'toy'"), std::string::npos) << log;
+  for (const std::string& text : {created.out, created.err, worker.out, worker.err, status.out, status.err, log})
+    EXPECT_EQ(text.find("Sekr1t-pw"), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+#endif
+}
