@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/report_commands.hpp"
 #include "pbt/error.hpp"
 
 namespace {
@@ -70,8 +71,11 @@ int main(int argc, char** argv) {
   replay->add_option("--member", replay_member, "member to replay (default: the best)");
   replay->add_flag("--json", json, "machine-readable output");
 
+  auto report_commands = pbt::cli::add_report_commands(app);  // report, dashboard, export
+
   CLI11_PARSE(app, argc, argv);
   try {
+    if (report_commands->selected()) return report_commands->run();
     if (*run) return pbt::cli::run(config, run_dir, workers, quiet, self_exe(argv[0]));
     if (*create) return pbt::cli::create(config, run_dir);
     if (*worker) return pbt::cli::worker(store, experiment, id, log_path, max_intervals);

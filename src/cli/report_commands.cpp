@@ -1,0 +1,168 @@
+#include "cli/report_commands.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "pbt/error.hpp"
+#include "report/dashboard.hpp"
+#include "report/report.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pbt::cli {
+
+namespace {
+
+std::atomic<bool> g_stop_dashboard{false};
+void on_stop(int) { g_stop_dashboard = true; }
+
+struct Source {
+  std::unique_ptr<Store> store;
+  std::string experiment;
+};
+
+// A run directory (its store.db) or a store URI; the experiment named, or the only one.
+Source open_source(const Target& t) {
+  std::string uri = t.store;
+  if (uri.empty()) {
+    if (t.run_dir.empty()) throw Error("say which run: --run DIR (or --store URI)");
+    if (!fs::exists(fs::path(t.run_dir) / "store.db"))
+      throw Error("no run in '" + t.run_dir + "' (no store.db there); start one with `pbt run CONFIG --run " +
+                  t.run_dir + "`");
+    uri = "sqlite:" + (fs::path(t.run_dir) / "store.db").string();
+  }
+  Source s{open_store(uri), t.experiment};
+  if (s.experiment.empty()) {
+    auto names = s.store->experiments();
+    if (names.size() != 1) {
+      std::string list;
+      for (const auto& n : names) list += " " + n;
+      throw Error("the store holds " + std::to_string(names.size()) + " experiments; choose one with --experiment" +
+                  (list.empty() ? "" : " (" + list.substr(1) + ")"));
+    }
+    s.experiment = names[0];
+  } else if (!s.store->experiment(s.experiment)) {
+    throw Error("the store has no experiment named '" + s.experiment + "'");
+  }
+  return s;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error("cannot write '" + path + "'");
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) throw Error("writing '" + path + "' failed");
+}
+
+int do_report(const ReportCommands& c) {
+  Source s = open_source(c.target);
+  const report::RunData run = report::read_run(*s.store, s.experiment);
+  const std::string html = report::render_html(run);
+  std::string path = c.out;
+  if (path.empty()) path = c.target.run_dir.empty() ? "report.html" : (fs::path(c.target.run_dir) / "report.html").string();
+  if (path == "-") {
+    std::cout << html;
+    return 0;
+  }
+  write_file(path, html);
+  std::cout << "wrote " << path << " (" << (html.size() + 1023) / 1024 << " KiB): experiment '" << s.experiment << "', "
+            << run.population.size() << " members, " << run.events.size() << " events, " << run.scores.size()
+            << " evals\n";
+  return 0;
+}
+
+int do_dashboard(const ReportCommands& c) {
+  Source s = open_source(c.target);
+  if (c.port < 0 || c.port > 65535) throw Error("--port must be in 0..65535");
+  report::DashboardOptions opt;
+  opt.bind = c.bind;
+  opt.port = c.port;
+  opt.refresh_ms = std::max(250, c.refresh_ms);
+  opt.stop = &g_stop_dashboard;
+  opt.on_listen = [&](const std::string& url, int) {
+    std::cout << "dashboard of experiment '" << s.experiment << "': " << url << "  (read-only; Ctrl-C stops it)\n"
+              << std::flush;
+  };
+  signal(SIGINT, on_stop);
+  signal(SIGTERM, on_stop);
+  report::serve_dashboard(*s.store, s.experiment, opt);
+  std::cout << "dashboard stopped\n";
+  return 0;
+}
+
+int do_export(const ReportCommands& c) {
+  Source s = open_source(c.target);
+  const report::RunData run = report::read_run(*s.store, s.experiment);
+  const report::Format f = c.format == "jsonl" ? report::Format::jsonl : report::Format::csv;
+  const std::string ext = f == report::Format::jsonl ? ".jsonl" : ".csv";
+  auto make = [&](const std::string& what) {
+    if (what == "scores") return report::export_scores(run, f);
+    if (what == "hyperparameters") return report::export_hyperparameters(run, f);
+    return report::export_events(run, f);
+  };
+  if (c.what != "all") {
+    const std::string text = make(c.what);
+    if (c.out.empty() || c.out == "-") {
+      std::cout << text;
+    } else {
+      write_file(c.out, text);
+      std::cout << "wrote " << c.out << "\n";
+    }
+    return 0;
+  }
+  std::string dir = c.out;
+  if (dir.empty()) dir = c.target.run_dir.empty() ? "export" : (fs::path(c.target.run_dir) / "export").string();
+  if (dir == "-") throw Error("--what all writes three files: give a directory with -o (or choose one with --what)");
+  fs::create_directories(dir);
+  for (const char* what : {"scores", "hyperparameters", "events"}) {
+    const std::string path = (fs::path(dir) / (std::string(what) + ext)).string();
+    write_file(path, make(what));
+    std::cout << "wrote " << path << "\n";
+  }
+  return 0;
+}
+
+void add_target(CLI::App* cmd, Target& t) {
+  cmd->add_option("--run", t.run_dir, "run directory (holds store.db)");
+  cmd->add_option("--store", t.store, "store URI instead of a run directory (sqlite:PATH)");
+  cmd->add_option("--experiment", t.experiment, "experiment name (needed when the store holds several)");
+}
+
+}  // namespace
+
+bool ReportCommands::selected() const { return *report || *dashboard || *exporter; }
+
+int ReportCommands::run() const {
+  if (*report) return do_report(*this);
+  if (*dashboard) return do_dashboard(*this);
+  return do_export(*this);
+}
+
+std::unique_ptr<ReportCommands> add_report_commands(CLI::App& app) {
+  auto c = std::make_unique<ReportCommands>();
+  c->report = app.add_subcommand("report", "one self-contained HTML file: score curves, hyperparameters, lineage tree");
+  add_target(c->report, c->target);
+  c->report->add_option("-o,--out", c->out, "the HTML file (default: DIR/report.html, or report.html; '-': stdout)");
+
+  c->dashboard = app.add_subcommand("dashboard", "the report's views served over HTTP, refreshing while the run goes on");
+  add_target(c->dashboard, c->target);
+  c->dashboard->add_option("--port", c->port, "TCP port (default 8080; 0: any free port)");
+  c->dashboard->add_option("--bind", c->bind, "address to listen on (default 127.0.0.1: this machine only)");
+  c->dashboard->add_option("--refresh-ms", c->refresh_ms, "how often the page refreshes (default 2000)");
+
+  c->exporter = app.add_subcommand("export", "scores, hyperparameters over time and events as CSV or JSON lines");
+  add_target(c->exporter, c->target);
+  c->exporter->add_option("--format", c->format, "csv (default) or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
+  c->exporter->add_option("--what", c->what, "scores, hyperparameters, events, or all (default: all three)")
+      ->check(CLI::IsMember({"scores", "hyperparameters", "events", "all"}));
+  c->exporter->add_option("-o,--out", c->out,
+                          "one kind: a file (default stdout); all: a directory (default DIR/export, or export)");
+  return c;
+}
+
+}  // namespace pbt::cli

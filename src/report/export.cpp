@@ -1,0 +1,156 @@
+// `pbt export`: scores, hyperparameters over time and events as CSV or JSON lines.
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "report/report.hpp"
+
+namespace pbt::report {
+
+namespace {
+
+std::string num(double v) {
+  if (!std::isfinite(v) || v <= -1e300) return "";  // a diverged score: empty field / null
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back the same
+  return std::string(buf, r.ptr);
+}
+
+// RFC 4180: quote a field holding a comma, quote or line break; double the quotes.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string csv_value(const Value& v) {
+  if (auto d = std::get_if<double>(&v)) return num(*d);
+  if (auto i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  return csv_field(std::get<std::string>(v));
+}
+
+nlohmann::json json_num(double v) {
+  if (!std::isfinite(v) || v <= -1e300) return nullptr;
+  return v;
+}
+
+nlohmann::json json_h(const Hyperparams& h) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : h) {
+    if (auto d = std::get_if<double>(&v)) j[k] = json_num(*d);
+    else if (auto i = std::get_if<std::int64_t>(&v)) j[k] = *i;
+    else j[k] = std::get<std::string>(v);
+  }
+  return j;
+}
+
+std::string line(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; }
+
+// Column order for hyperparameters: the config's, else every name seen, sorted.
+std::vector<std::string> param_names(const RunData& run) {
+  try {
+    auto cfg = parse_config(run.info.config, run.info.origin);
+    std::vector<std::string> out;
+    for (const auto& p : cfg.space.params()) out.push_back(p.name);
+    return out;
+  } catch (const std::exception&) {
+    std::set<std::string> names;
+    for (const auto& m : run.population)
+      for (const auto& [k, v] : m.h) names.insert(k);
+    for (const auto& e : run.events) {
+      for (const auto& [k, v] : e.old_h) names.insert(k);
+      for (const auto& [k, v] : e.new_h) names.insert(k);
+    }
+    return {names.begin(), names.end()};
+  }
+}
+
+std::string csv_h(const Hyperparams& h, const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    out += ",";
+    auto it = h.find(n);
+    if (it != h.end()) out += csv_value(it->second);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string export_scores(const RunData& run, Format f) {
+  std::ostringstream o;
+  if (f == Format::csv) o << "member,step,score\n";
+  for (const auto& p : run.scores) {
+    if (f == Format::csv)
+      o << p.member << "," << p.step << "," << num(p.score) << "\n";
+    else
+      o << line({{"member", p.member}, {"step", p.step}, {"score", json_num(p.score)}});
+  }
+  return o.str();
+}
+
+std::string export_hyperparameters(const RunData& run, Format f) {
+  const auto names = param_names(run);
+  std::ostringstream o;
+  if (f == Format::csv) {
+    o << "member,from_step,to_step,cause,donor";
+    for (const auto& n : names) o << "," << csv_field(n);
+    o << "\n";
+  }
+  for (const auto& s : hyperparameter_history(run)) {
+    if (f == Format::csv) {
+      o << s.member << "," << s.from << "," << s.to << "," << s.cause << ","
+        << (s.donor >= 0 ? std::to_string(s.donor) : "") << csv_h(s.h, names) << "\n";
+    } else {
+      o << line({{"member", s.member},
+                 {"from_step", s.from},
+                 {"to_step", s.to},
+                 {"cause", s.cause},
+                 {"donor", s.donor >= 0 ? nlohmann::json(s.donor) : nlohmann::json(nullptr)},
+                 {"h", json_h(s.h)}});
+    }
+  }
+  return o.str();
+}
+
+std::string export_events(const RunData& run, Format f) {
+  const auto names = param_names(run);
+  std::ostringstream o;
+  if (f == Format::csv) {
+    o << "member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time";
+    for (const auto& n : names) o << "," << csv_field("old." + n);
+    for (const auto& n : names) o << "," << csv_field("new." + n);
+    o << "\n";
+  }
+  for (const auto& e : run.events) {
+    const auto ds = donor_step(e);
+    if (f == Format::csv) {
+      o << e.member << "," << e.step << "," << csv_field(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
+        << "," << (ds ? std::to_string(*ds) : "") << "," << csv_field(e.copied) << "," << num(e.old_score) << ","
+        << (e.donor >= 0 ? num(e.donor_score) : "") << "," << (e.new_score ? num(*e.new_score) : "") << ","
+        << csv_field(e.worker) << "," << num(e.time) << csv_h(e.old_h, names) << csv_h(e.new_h, names) << "\n";
+    } else {
+      o << line({{"member", e.member},
+                 {"step", e.step},
+                 {"kind", e.kind},
+                 {"donor", e.donor >= 0 ? nlohmann::json(e.donor) : nlohmann::json(nullptr)},
+                 {"donor_step", ds ? nlohmann::json(*ds) : nlohmann::json(nullptr)},
+                 {"copied", e.copied},
+                 {"old_h", json_h(e.old_h)},
+                 {"new_h", json_h(e.new_h)},
+                 {"old_score", json_num(e.old_score)},
+                 {"donor_score", e.donor >= 0 ? json_num(e.donor_score) : nlohmann::json(nullptr)},
+                 {"new_score", e.new_score ? json_num(*e.new_score) : nlohmann::json(nullptr)},
+                 {"worker", e.worker},
+                 {"time", e.time}});
+    }
+  }
+  return o.str();
+}
+
+}  // namespace pbt::report

@@ -1,0 +1,271 @@
+// The report and the dashboard in a real headless Chromium (Debian's `chromium`), driven
+// over the DevTools protocol: they render without console errors, draw what the run holds,
+// fetch nothing from anywhere, show `<script>` as text, and the dashboard follows a run.
+// Screenshots are kept under the build directory (tests/browser/artifacts/).
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "../e2e/process_util.hpp"
+#include "cdp.hpp"
+#include "pbt/pbt.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string chromium() {
+  if (const char* env = std::getenv("PBT_CHROMIUM")) return env;
+  return PBT_CHROMIUM;
+}
+
+// No browser is a failure, not a skip: CI installs it (scripts/setup.sh).
+#define REQUIRE_CHROMIUM()                                                                                    \
+  do {                                                                                                        \
+    const std::string exe = chromium();                                                                       \
+    if (exe.empty() || access(exe.c_str(), X_OK) != 0)                                                        \
+      FAIL() << "chromium not found ('" << exe << "'): install Debian's chromium (scripts/setup.sh does) or " \
+             << "set PBT_CHROMIUM to its path; the browser tests cannot run without it";                      \
+  } while (0)
+
+std::string artifacts() {
+  fs::create_directories(PBT_ARTIFACT_DIR);
+  return PBT_ARTIFACT_DIR;
+}
+
+std::string file_url(const std::string& path) { return "file://" + fs::absolute(path).string(); }
+
+std::string write_config(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += "  " + x + "\n";
+  return s;
+}
+
+}  // namespace
+
+// A real toy run (examples/toy.toml): one curve per member, one tree node per member-interval,
+// one dashed edge per copy, no console errors, no fetches; the screenshot is kept.
+TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
+  REQUIRE_CHROMIUM();
+  const std::string dir = e2e::temp_dir("browser-toy");
+  const std::string run_dir = dir + "/run";
+  auto r = e2e::run_pbt({"run", std::string(PBT_SOURCE_DIR) + "/examples/toy.toml", "--run", run_dir, "--quiet"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const std::string html = dir + "/report.html";
+  r = e2e::run_pbt({"report", "--run", run_dir, "-o", html}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+
+  // What to expect, from the config and the store (not from the report's code).
+  auto cfg = pbt::load_config(std::string(PBT_SOURCE_DIR) + "/examples/toy.toml");
+  ASSERT_EQ(cfg.ready.min_step, 0);
+  const std::int64_t intervals = (cfg.budget_steps + cfg.ready.interval - 1) / cfg.ready.interval;
+  std::set<std::string> expected_nodes;
+  for (int m = 0; m < cfg.population; ++m)
+    for (std::int64_t k = 1; k <= intervals; ++k)
+      expected_nodes.insert(std::to_string(m) + ":" + std::to_string(std::min(k * cfg.ready.interval, cfg.budget_steps)));
+  auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
+  int copies = 0;
+  for (const auto& e : store->events("toy")) copies += e.kind == "exploit" && e.donor >= 0;
+
+  cdp::Browser browser(chromium(), dir + "/profile", artifacts() + "/chromium-toy.log");
+  cdp::Page page(browser);
+  page.navigate(file_url(html));
+  ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered')", 30)) << join(page.errors());
+
+  EXPECT_EQ(page.eval("document.querySelectorAll('#scores-svg [data-curve-member]').length"), cfg.population);
+  EXPECT_EQ(page.eval("new Set(Array.from(document.querySelectorAll('[data-curve-member]')).map(e => e.dataset.curveMember)).size"),
+            cfg.population);
+  EXPECT_EQ(page.eval("Array.from(document.querySelectorAll('[data-curve-member]')).every(g => "
+                      "Array.from(g.querySelectorAll('path.line')).reduce((n, p) => n + p.getTotalLength(), 0) > 100)"),
+            true)
+      << "every member's curve is drawn, and is not a dot";
+  const auto nodes = page.eval("Array.from(document.querySelectorAll('#tree-svg [data-tree-node]')).map(e => e.dataset.treeNode)");
+  EXPECT_EQ(nodes.size(), expected_nodes.size());
+  std::set<std::string> got;
+  for (const auto& n : nodes) got.insert(n.get<std::string>());
+  EXPECT_EQ(got, expected_nodes);
+  EXPECT_EQ(page.eval("document.querySelectorAll('#tree-svg [data-tree-edge=copy]').length"), copies);
+  EXPECT_EQ(page.eval("document.querySelectorAll('svg[data-param]').length"), cfg.space.params().size());
+  EXPECT_EQ(page.eval("document.querySelectorAll('#members-table tbody tr').length"), cfg.population);
+  EXPECT_EQ(page.eval("document.querySelectorAll('#errors [data-error]').length"), 0);
+
+  page.screenshot(artifacts() + "/toy-report.png");
+  EXPECT_GT(fs::file_size(artifacts() + "/toy-report.png"), 20000u);
+
+  EXPECT_TRUE(page.errors().empty()) << "console errors:\n" << join(page.errors());
+  for (const auto& url : page.requests()) EXPECT_EQ(url, file_url(html)) << "the report fetched something";
+}
+
+// `<script>` in a hyperparameter's name and value, and in the trainer's metrics, shows as text.
+TEST(BrowserReport, ScriptInConfigShowsAsText) {
+  REQUIRE_CHROMIUM();
+  const std::string dir = e2e::temp_dir("browser-xss");
+  const std::string cfg = write_config(dir, "xss.toml", R"(
+name = "xss"
+population = 2
+[trainable]
+kind = "toy"
+[budget]
+steps = 20
+[ready]
+interval = 4
+[exploit]
+strategy = "truncation"
+fraction = 0.5
+copy = "all"
+[explore]
+strategy = "perturb"
+resample_probability = 1.0
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[space."<img src=x onerror=alert(2)>"]
+type = "categorical"
+choices = ["<script>alert(1)</script>", "</script><script>alert(3)</script>"]
+[workers]
+count = 1
+)");
+  auto r = e2e::run_pbt({"run", cfg, "--run", dir + "/run", "--quiet"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  r = e2e::run_pbt({"report", "--run", dir + "/run", "-o", dir + "/report.html"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+
+  cdp::Browser browser(chromium(), dir + "/profile", artifacts() + "/chromium-xss.log");
+  cdp::Page page(browser);
+  page.navigate(file_url(dir + "/report.html"));
+  ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered')", 30)) << join(page.errors());
+  EXPECT_EQ(page.eval("document.scripts.length"), 2) << "only the page's own scripts";
+  EXPECT_EQ(page.eval("document.querySelectorAll('img').length"), 0);
+  EXPECT_EQ(page.eval("Array.from(document.querySelectorAll('#members-table th')).some(th => th.textContent === "
+                      "'<img src=x onerror=alert(2)>')"),
+            true);
+  EXPECT_EQ(page.eval("Array.from(document.querySelectorAll('#members-table td')).some(td => "
+                      "td.textContent.includes('alert('))"),
+            true);
+  EXPECT_EQ(page.eval("document.querySelector('#config pre').textContent.includes('<script>alert(1)</script>')"), true);
+  EXPECT_TRUE(page.errors().empty()) << join(page.errors());
+  page.screenshot(artifacts() + "/xss-report.png");
+}
+
+// The dashboard follows a run in progress: its JSON and the page both move on.
+TEST(BrowserDashboard, UpdatesWhileARunIsInProgress) {
+  REQUIRE_CHROMIUM();
+  const std::string dir = e2e::temp_dir("browser-dash");
+  const std::string run_dir = dir + "/run";
+  // Two members, 25 ms a step: about 10 s of training.
+  const std::string cfg = write_config(dir, "slow.toml", R"(
+name = "slow"
+population = 2
+[trainable]
+kind = "toy"
+sleep_ms = 25
+[budget]
+steps = 400
+[ready]
+interval = 8
+eval_every = 2
+[exploit]
+strategy = "truncation"
+fraction = 0.5
+copy = "weights"
+[explore]
+strategy = "gaussian"
+sigma = 0.1
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[[initial]]
+h0 = 1.0
+h1 = 0.0
+[[initial]]
+h0 = 0.0
+h1 = 1.0
+[workers]
+count = 2
+)");
+  pid_t run = e2e::spawn({PBT_BINARY, "run", cfg, "--run", run_dir, "--quiet"}, dir + "/run.out", dir + "/run.err");
+  for (int i = 0; i < 100 && !fs::exists(run_dir + "/store.db"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the experiment is created
+
+  pid_t dash = e2e::spawn({PBT_BINARY, "dashboard", "--run", run_dir, "--port", "0", "--refresh-ms", "500"},
+                          dir + "/dash.out", dir + "/dash.err");
+  int port = 0;
+  const std::regex url_re("http://127\\.0\\.0\\.1:([0-9]+)/");
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    std::smatch m;
+    const std::string out = e2e::read_file(dir + "/dash.out");
+    if (std::regex_search(out, m, url_re)) port = std::stoi(m[1]);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << "the dashboard did not say where it listens: " << e2e::read_file(dir + "/dash.out")
+                     << e2e::read_file(dir + "/dash.err");
+
+  httplib::Client http("127.0.0.1", port);
+  http.set_read_timeout(30, 0);
+  auto steps_done = [&] {
+    auto res = http.Get("/data.json");
+    EXPECT_TRUE(res && res->status == 200);
+    if (!res || res->status != 200) return std::int64_t{-1};
+    auto j = nlohmann::json::parse(res->body);
+    return j["steps_done"].get<std::int64_t>();
+  };
+  const std::int64_t first = steps_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::int64_t second = steps_done();
+  EXPECT_GE(first, 0);
+  EXPECT_LT(first, 800) << "the run finished before the dashboard was asked";
+  EXPECT_GT(second, first) << "the dashboard's data did not move on";
+
+  // Read-only, and only for this machine's names.
+  auto post = http.Post("/data.json", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  auto rebind = http.Get("/data.json", {{"Host", "evil.example:" + std::to_string(port)}});
+  ASSERT_TRUE(rebind);
+  EXPECT_EQ(rebind->status, 403);
+  auto page_res = http.Get("/");
+  ASSERT_TRUE(page_res);
+  EXPECT_EQ(page_res->status, 200);
+  EXPECT_NE(page_res->get_header_value("Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+
+  {
+    cdp::Browser browser(chromium(), dir + "/profile", artifacts() + "/chromium-dashboard.log");
+    cdp::Page page(browser);
+    const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/";
+    page.navigate(base);
+    ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered')", 30)) << join(page.errors());
+    const auto nodes0 = page.eval("+document.getElementById('tree-svg').getAttribute('data-tree-nodes')");
+    const auto rev0 = page.eval("document.body.getAttribute('data-rendered')");
+    ASSERT_TRUE(page.wait_for("+document.getElementById('live').getAttribute('data-refreshes') >= 3", 30))
+        << join(page.errors());
+    ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered') !== " + rev0.dump(), 20))
+        << "the page did not redraw with new data";
+    const auto nodes1 = page.eval("+document.getElementById('tree-svg').getAttribute('data-tree-nodes')");
+    EXPECT_GT(nodes1.get<int>(), nodes0.get<int>()) << "the lineage tree did not grow";
+    EXPECT_EQ(page.eval("document.querySelectorAll('#scores-svg [data-curve-member]').length"), 2);
+    page.screenshot(artifacts() + "/dashboard.png");
+    EXPECT_TRUE(page.errors().empty()) << join(page.errors());
+    for (const auto& url : page.requests()) EXPECT_EQ(url.rfind(base, 0), 0u) << "fetched from elsewhere: " << url;
+  }
+
+  kill(run, SIGINT);  // no need to train to the end
+  e2e::wait_exit(run);
+  kill(dash, SIGINT);
+  EXPECT_EQ(e2e::wait_exit(dash), 0) << e2e::read_file(dir + "/dash.err");
+}

@@ -1,0 +1,328 @@
+// The report (src/report): lineage and schedule reconstruction on hand-built event lists,
+// escaping of everything that came from a config or a trainer, exports.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "pbt/pbt.hpp"
+#include "report/report.hpp"
+
+using namespace pbt;
+using namespace pbt::report;
+
+namespace {
+
+const std::string kXss = "<script>alert(1)</script>";
+
+// Three members, ready every 4 steps, budget 12: boundaries 4, 8, 12.
+const char* kConfig = R"(
+name = "hand"
+population = 3
+[trainable]
+kind = "toy"
+[budget]
+steps = 12
+[ready]
+interval = 4
+[space.lr]
+type = "float"
+low = 0.0
+high = 1.0
+[space."<script>alert(1)</script>"]
+type = "categorical"
+choices = ["a", "<script>alert(1)</script>"]
+)";
+
+Hyperparams H(double lr, const std::string& cat = "a") { return {{"lr", lr}, {kXss, cat}}; }
+
+Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, const std::string& copied,
+           Hyperparams old_h, Hyperparams new_h, double old_score, double donor_score, double new_score) {
+  Event e;
+  e.member = member;
+  e.step = step;
+  e.kind = "exploit";
+  e.donor = donor;
+  e.donor_step = donor_step;
+  e.copied = copied;
+  e.old_h = std::move(old_h);
+  e.new_h = std::move(new_h);
+  e.old_score = old_score;
+  e.donor_score = donor_score;
+  e.new_score = new_score;
+  return e;
+}
+
+// m2 copies m0's model at step 4; m1 copies m2's model (and h) at step 8. m1 ends best.
+RunData hand_run() {
+  RunData r;
+  r.info.name = "hand";
+  r.info.config = kConfig;
+  r.info.origin = "hand.toml";
+  r.info.population = 3;
+  auto member = [](int id, double score, Hyperparams h) {
+    MemberState m;
+    m.id = id;
+    m.step = 12;
+    m.score = score;
+    m.h = std::move(h);
+    m.done = true;
+    return m;
+  };
+  r.population = {member(0, 0.7, H(0.1)), member(1, 0.9, H(0.43, kXss)), member(2, 0.8, H(0.36))};
+  const double s[3][3] = {{0.5, 0.6, 0.7}, {0.4, 0.3, 0.9}, {0.1, 0.65, 0.8}};
+  for (int m = 0; m < 3; ++m)
+    for (int k = 0; k < 3; ++k) r.scores.push_back({m, 4 * (k + 1), s[m][k]});
+  r.events.push_back(copy(2, 4, 0, 4, "weights", H(0.3), H(0.36), 0.1, 0.5, 0.5));
+  r.events.push_back(copy(1, 8, 2, 8, "all", H(0.2), H(0.43, kXss), 0.3, 0.65, 0.65));
+  return r;
+}
+
+int node_at(const Lineage& L, int member, std::int64_t step) {
+  for (std::size_t i = 0; i < L.nodes.size(); ++i)
+    if (L.nodes[i].member == member && L.nodes[i].step == step) return static_cast<int>(i);
+  return -1;
+}
+
+std::size_t count(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(Report, IntervalBoundariesFollowTheWorkersRule) {
+  auto cfg = parse_config(kConfig, "hand.toml");
+  EXPECT_EQ(interval_boundaries(cfg), (std::vector<std::int64_t>{4, 8, 12}));
+  cfg.ready.min_step = 10;
+  cfg.budget_steps = 20;
+  EXPECT_EQ(interval_boundaries(cfg), (std::vector<std::int64_t>{10, 14, 18, 20}));
+}
+
+TEST(Report, LineageHasOneNodePerMemberIntervalAndParentsFollowCopies) {
+  const RunData run = hand_run();
+  const Lineage L = build_lineage(run);
+  ASSERT_EQ(L.nodes.size(), 9u);
+  for (int m = 0; m < 3; ++m)
+    for (int s : {4, 8, 12}) ASSERT_GE(node_at(L, m, s), 0) << m << ":" << s;
+
+  auto N = [&](int m, int s) { return L.nodes[node_at(L, m, s)]; };
+  EXPECT_EQ(N(0, 4).parent, -1);
+  EXPECT_EQ(N(0, 8).parent, node_at(L, 0, 4));
+  EXPECT_EQ(N(0, 8).link, Link::train);
+  // m2 copied m0's model at step 4: its node there is the donor's model, scored again.
+  EXPECT_EQ(N(2, 4).parent, node_at(L, 0, 4));
+  EXPECT_EQ(N(2, 4).link, Link::copy);
+  EXPECT_DOUBLE_EQ(*N(2, 4).score, 0.5);
+  EXPECT_DOUBLE_EQ(*N(2, 4).pre_copy, 0.1);
+  EXPECT_EQ(N(2, 8).parent, node_at(L, 2, 4));
+  EXPECT_EQ(N(1, 8).parent, node_at(L, 2, 8));
+  EXPECT_EQ(N(1, 8).link, Link::copy);
+  EXPECT_EQ(N(1, 12).parent, node_at(L, 1, 8));
+
+  // Everybody descends from m0's fresh model except m1's first interval, which died out.
+  for (const auto& n : L.nodes) {
+    const bool m1_first = n.member == 1 && n.step == 4;
+    EXPECT_EQ(n.root, m1_first ? 1 : 0) << n.member << ":" << n.step;
+    EXPECT_EQ(n.ancestor, !m1_first) << n.member << ":" << n.step;
+  }
+  EXPECT_EQ(N(1, 8).trained_root, 1);  // before the copy, m1 trained its own model
+  EXPECT_TRUE(N(1, 12).last);
+  EXPECT_FALSE(N(1, 8).last);
+}
+
+TEST(Report, AncestryScheduleWalksBackThroughCopies) {
+  const RunData run = hand_run();
+  const Lineage L = build_lineage(run);
+  const auto history = hyperparameter_history(run);
+  ASSERT_EQ(best_member(run.population), 1);
+  const Ancestry a = ancestry(run, L, history, 1);
+  EXPECT_EQ(a.root, 0);
+  EXPECT_EQ(a.nodes, (std::vector<int>{node_at(L, 0, 4), node_at(L, 2, 4), node_at(L, 2, 8), node_at(L, 1, 8),
+                                       node_at(L, 1, 12)}));
+  ASSERT_EQ(a.schedule.size(), 3u);
+  EXPECT_EQ(a.schedule[0].member, 0);
+  EXPECT_EQ(a.schedule[0].from, 0);
+  EXPECT_EQ(a.schedule[0].to, 4);
+  EXPECT_EQ(a.schedule[0].h, H(0.1));
+  EXPECT_EQ(a.schedule[1].member, 2);
+  EXPECT_EQ(a.schedule[1].from, 4);
+  EXPECT_EQ(a.schedule[1].to, 8);
+  EXPECT_EQ(a.schedule[1].h, H(0.36));
+  EXPECT_EQ(a.schedule[2].member, 1);
+  EXPECT_EQ(a.schedule[2].from, 8);
+  EXPECT_EQ(a.schedule[2].to, 12);
+  EXPECT_EQ(a.schedule[2].h, H(0.43, kXss));
+
+  // The same schedule as the engine's own reconstruction (what `pbt replay` retrains).
+  std::vector<Hyperparams> initial = {H(0.1), H(0.2), H(0.3)};
+  const auto engine = inherited_schedule(run.events, initial, 1, 12);
+  EXPECT_EQ(engine.root, a.root);
+  ASSERT_EQ(engine.segments.size(), a.schedule.size());
+  for (std::size_t i = 0; i < a.schedule.size(); ++i) {
+    EXPECT_EQ(engine.segments[i].member, a.schedule[i].member);
+    EXPECT_EQ(engine.segments[i].from_step, a.schedule[i].from);
+    EXPECT_EQ(engine.segments[i].to_step, a.schedule[i].to);
+    EXPECT_EQ(engine.segments[i].h, a.schedule[i].h);
+  }
+}
+
+TEST(Report, HyperparameterHistoryStartsFromTheFirstEventsOldH) {
+  const auto history = hyperparameter_history(hand_run());
+  std::vector<HSegment> m2;
+  for (const auto& s : history)
+    if (s.member == 2) m2.push_back(s);
+  ASSERT_EQ(m2.size(), 2u);
+  EXPECT_EQ(m2[0].from, 0);
+  EXPECT_EQ(m2[0].to, 4);
+  EXPECT_EQ(m2[0].h, H(0.3));
+  EXPECT_EQ(m2[0].cause, "initial");
+  EXPECT_EQ(m2[1].from, 4);
+  EXPECT_EQ(m2[1].to, 12);
+  EXPECT_EQ(m2[1].h, H(0.36));
+  EXPECT_EQ(m2[1].cause, "exploit");
+  EXPECT_EQ(m2[1].donor, 0);
+}
+
+TEST(Report, DonorNodeFoundByCopiedScoreWhenTheStepIsUnknown) {
+  RunData run = hand_run();
+  run.events[0].donor_step = 999;  // not a node of m0: fall back to the score that was copied
+  run.events[1].donor_step = 0;
+  const Lineage L = build_lineage(run);
+  EXPECT_EQ(L.nodes[node_at(L, 2, 4)].parent, node_at(L, 0, 4));
+  EXPECT_EQ(L.nodes[node_at(L, 1, 8)].parent, node_at(L, 2, 8));
+}
+
+TEST(Report, HyperparameterOnlyCopyKeepsTheModelsLineage) {
+  RunData run = hand_run();
+  run.events[1].copied = "hyperparameters";
+  const Lineage L = build_lineage(run);
+  EXPECT_EQ(L.nodes[node_at(L, 1, 8)].parent, node_at(L, 1, 4));
+  EXPECT_EQ(L.nodes[node_at(L, 1, 8)].link, Link::train);
+  ASSERT_EQ(L.h_copies.size(), 1u);
+  EXPECT_EQ(L.h_copies[0].from, node_at(L, 2, 8));
+  EXPECT_EQ(L.h_copies[0].to, node_at(L, 1, 8));
+  EXPECT_EQ(L.nodes[node_at(L, 1, 12)].root, 1);
+}
+
+TEST(Report, ALoopInOddDataDoesNotHang) {
+  RunData run = hand_run();
+  // m0 "copies" m2 at step 4 while m2 copies m0 at step 4: a cycle of parents.
+  run.events.push_back(copy(0, 4, 2, 4, "all", H(0.1), H(0.1), 0.5, 0.5, 0.5));
+  const Lineage L = build_lineage(run);
+  for (const auto& n : L.nodes) EXPECT_GE(n.root, 0);
+  const auto a = ancestry(run, L, hyperparameter_history(run), 1);
+  EXPECT_LE(a.nodes.size(), L.nodes.size());
+}
+
+TEST(Report, NoConfigFallsBackToScoredSteps) {
+  RunData run = hand_run();
+  run.info.config = "this is not TOML [";
+  const Lineage L = build_lineage(run);
+  EXPECT_EQ(L.nodes.size(), 9u);
+  const auto d = page_data(run);
+  EXPECT_EQ(d["params"].size(), 2u);
+}
+
+TEST(Report, PageDataHasOneCurvePerMemberAndTheJumpAtACopy) {
+  const auto d = page_data(hand_run());
+  ASSERT_EQ(d["curves"].size(), 3u);
+  EXPECT_EQ(d["tree"]["m"].size(), 9u);
+  const auto& m1 = d["curves"][1];
+  EXPECT_EQ(m1["member"], 1);
+  ASSERT_EQ(m1["pieces"].size(), 2u);
+  EXPECT_EQ(m1["pieces"][0]["s"], nlohmann::json({4, 8}));
+  EXPECT_EQ(m1["pieces"][1]["s"], nlohmann::json({8, 12}));  // starts at the copied model's score
+  EXPECT_DOUBLE_EQ(m1["pieces"][1]["v"][0].get<double>(), 0.65);
+  EXPECT_DOUBLE_EQ(m1["pieces"][1]["jump"].get<double>(), 0.3);
+  EXPECT_EQ(d["best"]["member"], 1);
+  EXPECT_EQ(d["best"]["schedule"].size(), 3u);
+  EXPECT_EQ(d["lineages"][0]["root"], 0);
+  EXPECT_EQ(d["lineages"][0]["final"], 3);
+}
+
+TEST(Report, EscapingHelpers) {
+  EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(script_json(nlohmann::json{{"k", "</script><b>&"}}), R"({"k":"\u003c/script\u003e\u003cb\u003e\u0026"})");
+  EXPECT_EQ(script_json(nlohmann::json("a\xe2\x80\xa8z")), "\"a\\u2028z\"");
+  // Escaped JSON reads back as the same value.
+  const nlohmann::json j = {{kXss, {kXss, 1.5}}};
+  EXPECT_EQ(nlohmann::json::parse(script_json(j)), j);
+}
+
+TEST(Report, ValuesFromTheConfigOrTrainerAppearOnlyEscaped) {
+  RunData run = hand_run();
+  run.info.name = "x" + kXss;
+  run.info.origin = kXss + ".toml";
+  run.population[0].metrics = {{kXss, kXss}};
+  const std::string html = render_html(run);
+  EXPECT_EQ(html.find(kXss), std::string::npos) << "the payload appears unescaped";
+  EXPECT_EQ(html.find("alert(1)</script"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);   // tables, config, title
+  EXPECT_NE(html.find("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"), std::string::npos);  // the data
+  // Only the page's own two script elements.
+  EXPECT_EQ(count(html, "<script"), 2u);
+  EXPECT_EQ(count(html, "</script>"), 2u);
+  // Nothing is fetched: no URL to load from, and a policy that forbids it.
+  // (the one URL is the SVG namespace, an identifier that is never fetched)
+  EXPECT_EQ(count(html, "http:") + count(html, "https:"), count(html, "'http://www.w3.org/2000/svg'"));
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("@import"), std::string::npos);
+  EXPECT_EQ(html.find(" src="), std::string::npos);
+  EXPECT_NE(html.find("default-src 'none'"), std::string::npos);
+}
+
+TEST(Report, ExportsCsvAndJsonLines) {
+  RunData run = hand_run();
+  run.population[1].h[kXss] = std::string("a,\"b\"");
+  run.events[1].new_h[kXss] = std::string("a,\"b\"");
+
+  const std::string scores = export_scores(run, Format::csv);
+  EXPECT_EQ(scores.substr(0, scores.find('\n')), "member,step,score");
+  EXPECT_NE(scores.find("\n2,8,0.65\n"), std::string::npos);
+
+  const std::string hyper = export_hyperparameters(run, Format::csv);
+  std::istringstream in(hyper);
+  std::string header, line;
+  std::getline(in, header);
+  // columns in the config's order (its tables are read sorted by name)
+  EXPECT_EQ(header, "member,from_step,to_step,cause,donor,<script>alert(1)</script>,lr");
+  std::vector<std::string> rows;
+  while (std::getline(in, line)) rows.push_back(line);
+  EXPECT_EQ(rows.size(), 5u);  // m0: 1, m1: 2, m2: 2
+  EXPECT_NE(std::find(rows.begin(), rows.end(), "1,8,12,exploit,2,\"a,\"\"b\"\"\",0.43"), rows.end()) << hyper;
+
+  const std::string events = export_events(run, Format::csv);
+  EXPECT_EQ(events.substr(0, events.find('\n')),
+            "member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time,"
+            "old.<script>alert(1)</script>,old.lr,new.<script>alert(1)</script>,new.lr");
+
+  std::istringstream jl(export_events(run, Format::jsonl));
+  int n = 0;
+  while (std::getline(jl, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("donor_step"));
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  std::istringstream hj(export_hyperparameters(run, Format::jsonl));
+  std::getline(hj, line);
+  auto first = nlohmann::json::parse(line);
+  EXPECT_EQ(first["member"], 0);
+  EXPECT_EQ(first["cause"], "initial");
+  EXPECT_EQ(first["h"]["lr"], 0.1);
+}
+
+TEST(Report, ReadsARunFromAStore) {
+  auto store = open_store("memory:");
+  auto cfg = parse_config(kConfig, "hand.toml");
+  create_or_join(*store, cfg);
+  const RunData run = read_run(*store, "hand");
+  EXPECT_EQ(run.population.size(), 3u);
+  EXPECT_TRUE(run.events.empty());
+  // A run that has not started: no nodes, the page still builds.
+  EXPECT_TRUE(build_lineage(run).nodes.empty());
+  const std::string html = render_html(run);
+  EXPECT_NE(html.find("id=\"pbt-data\""), std::string::npos);
+  EXPECT_THROW(read_run(*store, "nope"), Error);
+}
