@@ -129,8 +129,9 @@
     });
     S('path', { d: 'M' + M.l + ',' + M.t + 'V' + (Hh - M.b) + 'H' + (W - M.r), fill: 'none' }, ax);
     S('text', { x: (M.l + W - M.r) / 2, y: Hh - 8, 'text-anchor': 'middle', class: 'axis-label' }, svg).textContent = o.xlabel;
-    S('text', { transform: 'translate(14,' + ((M.t + Hh - M.b) / 2) + ') rotate(-90)', 'text-anchor': 'middle', class: 'axis-label' }, svg)
-      .textContent = o.ylabel;
+    var yl = S('text', { transform: 'translate(14,' + ((M.t + Hh - M.b) / 2) + ') rotate(-90)', 'text-anchor': 'middle', class: 'axis-label' }, svg);
+    yl.textContent = o.ylabel.length > 28 ? o.ylabel.slice(0, 27) + '\u2026' : o.ylabel;
+    if (o.ylabel.length > 28) title(yl, o.ylabel);
     var id = 'clip' + (++clipId);
     S('rect', { x: M.l - 6, y: M.t - 6, width: W - M.l - M.r + 12, height: Hh - M.t - M.b + 12 }, S('clipPath', { id: id }, S('defs', {}, svg)));
     var plot = S('g', { 'clip-path': 'url(#' + id + ')' }, svg);
