@@ -225,6 +225,48 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A decision at 1,000 members: read the population and choose a donor, one process,
+  // while the population changes a little between decisions (one publish each), as in a run.
+  md << "\n## A decision over 1,000 members\n\n"
+     << "Read the population (Store::population) and choose with truncation (fraction 0.2), after one publish by "
+        "another member; median over 300 decisions, one process. The aim is under 1 ms.\n\n"
+     << "| store | read population ms | choose ms | decision ms |\n|---|---:|---:|---:|\n";
+  for (const auto& [name, uri] : backends) {
+    auto store = pbt::open_store(uri);
+    const std::string exp = "decide_" + std::to_string(getpid());
+    create(*store, exp, 1000);
+    auto exploit = pbt::make_exploit("truncation", nlohmann::json::object(), "bench");
+    std::vector<double> reads, chooses, totals;
+    for (int i = 0; i < 1300; ++i) {
+      auto leased = store->lease(exp, "decider", 30);
+      pbt::Publication pub;
+      pub.step = leased->member.step + 1;
+      pub.score = (i * 37 % 1000) / 1000.0;
+      pub.h = leased->member.h;
+      pub.checkpoint_bytes = "ckpt-" + std::to_string(i);
+      store->publish(leased->lease, pub);
+      store->release(leased->lease);
+      auto t0 = Clock::now();
+      auto pop = store->population(exp);
+      const double read = since(t0);
+      t0 = Clock::now();
+      std::vector<pbt::Candidate> cands;
+      for (const auto& m : pop)
+        if (m.score) cands.push_back({m.id, *m.score, m.samples, m.step});
+      pbt::Rng rng(i);
+      if (!cands.empty()) exploit->choose(cands.back(), cands, rng);
+      const double choose = since(t0);
+      if (i >= 1000) {  // every member has published once: the steady state
+        reads.push_back(1e3 * read);
+        chooses.push_back(1e3 * choose);
+        totals.push_back(1e3 * (read + choose));
+      }
+    }
+    md << "| " << name << " | " << bench::fmt(bench::median(reads)) << " | " << bench::fmt(bench::median(chooses))
+       << " | " << bench::fmt(bench::median(totals)) << " |\n";
+    std::cerr << name << " decision at 1000 members: " << bench::fmt(bench::median(totals)) << " ms\n";
+  }
+
   md << "\n## Checkpoint throughput (one process; median of " << reps << ")\n\n"
      << "Write = a publish carrying the checkpoint (hashing, insert, commit); read = fetch by id and verify the hash.\n\n"
      << "| store | size | write MB/s | read MB/s |\n|---|---:|---:|---:|\n";
