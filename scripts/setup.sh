@@ -9,7 +9,8 @@ PACKAGES=(build-essential cmake pkg-config git
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libboost-math-dev libgtest-dev libgmock-dev libbenchmark-dev python3
   libpq-dev postgresql iproute2 openmpi-bin
-  libcpp-httplib-dev chromium)
+  libcpp-httplib-dev chromium
+  python3-torch python3-sklearn python3-optuna)   # the process protocol's Python example and bench
 
 missing=()
 for p in "${PACKAGES[@]}"; do

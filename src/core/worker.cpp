@@ -169,7 +169,11 @@ class IntervalRunner {
     ctx.member = m.id;
     ctx.seed = derive_seed(cfg_.seed, m.id, 0, kTrain);
     ctx.options = cfg_.trainable_options;
-    ctx.log = [this, id = m.id](const std::string& line) { log("member " + std::to_string(id) + ": " + line); };
+    // The trainable may outlive this runner (the worker keeps it for the member's next
+    // interval), so its log goes through the worker's options, not through `this`.
+    ctx.log = [&opt = opt_, id = m.id](const std::string& line) {
+      if (opt.log) opt.log("member " + std::to_string(id) + ": " + line);
+    };
     current_ = make_trainable(cfg_.trainable, ctx);
     if (!m.checkpoint.empty()) {
       try {

@@ -1,0 +1,320 @@
+"""Make a Python training script a member of a pbt population.
+
+Standard library only. The engine (``[trainable] kind = "process"``) starts your script
+as a child process and drives it over the line-delimited JSON protocol described in
+docs/protocol.md (version 1.0). You write the training, this module speaks the protocol::
+
+    import pbt_trainer
+
+    class Trainer:
+        def __init__(self, ctx):            # ctx.member, ctx.seed (optional argument)
+            ...
+        def apply(self, h):                 # optional: h = {"lr": 0.01, ...}, set in place
+            ...
+        def step(self, n):                  # train n steps under the last h
+            ...
+        def eval(self):                     # higher is better: a number, or a dict
+            return {"score": acc, "metrics": {"loss": loss}}
+        def save(self, path):               # write the whole training state to this file
+            ...
+        def load(self, path):               # read it back
+            ...
+
+    if __name__ == "__main__":
+        pbt_trainer.serve(Trainer)
+
+``serve`` also takes an instance, or plain functions: ``serve(step=f, eval=g, save=s,
+load=l, apply=a)``. An exception in your code is reported to the engine with its
+traceback (the interval fails and is retried from the last published checkpoint); it
+is never swallowed. While ``serve`` runs, anything your code prints to stdout goes to
+stderr (the member's log), so a stray ``print`` cannot break the protocol.
+
+``run_locally`` drives the same trainer without the engine (one training run at fixed
+hyperparameters): for debugging, and for baselines that train one configuration.
+"""
+
+import inspect
+import json
+import math
+import os
+import sys
+import traceback
+
+PROTOCOL = "1.0"
+PROTOCOL_MAJOR = 1
+
+__all__ = ["Context", "ProtocolError", "context", "serve", "run_locally", "PROTOCOL"]
+
+
+class ProtocolError(Exception):
+    """The engine sent something this module cannot follow."""
+
+
+class Context:
+    """What the engine tells a trainer about itself: its member id and seed.
+
+    Available before ``init`` too, from the environment the engine sets (PBT_MEMBER,
+    PBT_SEED); outside the engine both are 0.
+    """
+
+    def __init__(self, member=0, seed=0):
+        self.member = member
+        self.seed = seed
+
+    def __repr__(self):
+        return "Context(member=%r, seed=%r)" % (self.member, self.seed)
+
+
+def context():
+    """The member and seed from the environment the engine started this process with."""
+    return Context(int(os.environ.get("PBT_MEMBER", "0")), int(os.environ.get("PBT_SEED", "0")))
+
+
+def _jsonable(x):
+    """A value ready for json.dumps: non-finite floats become "NaN"/"Infinity"/"-Infinity"
+    (JSON has no such numbers), numpy/torch scalars become Python numbers."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return x
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    item = getattr(x, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except Exception:
+            pass
+    tolist = getattr(x, "tolist", None)  # small arrays
+    if callable(tolist):
+        return _jsonable(tolist())
+    try:
+        return _jsonable(float(x))
+    except Exception:
+        return str(x)
+
+
+def _number(x, what):
+    if isinstance(x, bool):
+        raise TypeError("%s must be a number, got a bool" % what)
+    item = getattr(x, "item", None)
+    if callable(item) and not isinstance(x, (int, float)):
+        x = item()
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise TypeError("%s must be a number, got %r" % (what, x)) from None
+
+
+def _eval_result(r):
+    """What eval() returned -> the reply fields: score, samples, metrics."""
+    out = {}
+    if isinstance(r, dict):
+        if "score" not in r:
+            raise TypeError("eval() returned a dict without 'score': %r" % sorted(r))
+        unknown = set(r) - {"score", "samples", "metrics"}
+        if unknown:
+            raise TypeError("eval() returned unknown keys %r (allowed: score, samples, metrics)" % sorted(unknown))
+        out["score"] = _number(r["score"], "eval()['score']")
+        if r.get("samples") is not None:
+            out["samples"] = [_number(v, "a sample") for v in r["samples"]]
+        if r.get("metrics") is not None:
+            if not isinstance(r["metrics"], dict):
+                raise TypeError("eval()['metrics'] must be a dict, got %r" % type(r["metrics"]).__name__)
+            out["metrics"] = r["metrics"]
+    elif isinstance(r, tuple) and len(r) == 2 and isinstance(r[1], dict):
+        out["score"] = _number(r[0], "eval()[0]")
+        out["metrics"] = r[1]
+    else:
+        out["score"] = _number(r, "eval()")
+    return _jsonable(out)
+
+
+class _Functions:
+    def __init__(self, apply, step, eval, save, load):
+        self.apply, self.step, self.eval, self.save, self.load = apply, step, eval, save, load
+
+
+def _accepts_argument(cls):
+    """Whether a trainer class wants the Context: its constructor has a positional
+    parameter without a default (optional parameters are left to their defaults)."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+               for p in sig.parameters.values())
+
+
+def _method(obj, *names, required=True):
+    for n in names:
+        m = getattr(obj, n, None)
+        if m is not None:
+            if not callable(m):
+                raise TypeError("%s.%s is not callable" % (type(obj).__name__, n))
+            return m
+    if required:
+        raise TypeError("the trainer has no %s() method" % names[0])
+    return None
+
+
+class _Server:
+    def __init__(self, trainer, functions, name, inp, out):
+        self.spec = trainer
+        self.functions = functions
+        self.name = name
+        self.inp = inp
+        self.out = out
+        self.obj = None
+        self.methods = None
+        if trainer is not None and not inspect.isclass(trainer):
+            self._bind(trainer)  # an instance (or a module): check it now, before the hello
+        elif trainer is None:
+            self._bind(_Functions(**functions))
+
+    def _bind(self, obj):
+        self.obj = obj
+        self.methods = {
+            "apply": _method(obj, "apply", "set_hyperparameters", required=False),
+            "step": _method(obj, "step"),
+            "eval": _method(obj, "eval", "evaluate"),
+            "save": _method(obj, "save"),
+            "load": _method(obj, "load"),
+        }
+
+    def send(self, msg):
+        data = json.dumps(msg, allow_nan=False, separators=(",", ":")) + "\n"
+        self.out.write(data.encode("utf-8"))
+        self.out.flush()
+
+    def handle(self, req):
+        op = req.get("op")
+        if op == "init":
+            ctx = Context(int(req.get("member", 0)), int(req.get("seed", 0)))
+            if self.obj is None:  # a class: built now, with the context when it takes one
+                self._bind(self.spec(ctx) if _accepts_argument(self.spec) else self.spec())
+            return {}
+        if self.methods is None:
+            raise ProtocolError("%r before init" % op)
+        if op == "apply":
+            if self.methods["apply"] is not None:
+                self.methods["apply"](dict(req.get("h", {})))
+            return {}
+        if op == "step":
+            n = req.get("n")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ProtocolError("step needs a non-negative integer n, got %r" % (n,))
+            self.methods["step"](n)
+            return {}
+        if op == "eval":
+            return _eval_result(self.methods["eval"]())
+        if op == "save":
+            self.methods["save"](req["path"])
+            return {}
+        if op == "load":
+            self.methods["load"](req["path"])
+            return {}
+        raise ProtocolError("unknown op %r (this module speaks protocol %s)" % (op, PROTOCOL))
+
+    def run(self):
+        hello = {"hello": self.name, "protocol": PROTOCOL, "pid": os.getpid()}
+        self.send(hello)
+        while True:
+            line = self.inp.readline()
+            if not line:
+                return 0  # the engine went away: nothing more to do
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                req = json.loads(line)
+                if not isinstance(req, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as e:
+                self.send({"id": None, "ok": False, "error": "ProtocolError: unreadable request: %s" % e})
+                continue
+            rid = req.get("id")
+            if req.get("op") == "shutdown":
+                close = getattr(self.obj, "close", None) if self.obj is not None else None
+                try:
+                    if callable(close):
+                        close()
+                finally:
+                    self.send({"id": rid, "ok": True})
+                return 0
+            try:
+                result = self.handle(req)
+            except Exception as e:  # the user's error: to the engine, with its traceback
+                self.send({"id": rid, "ok": False,
+                           "error": "%s: %s" % (type(e).__name__, e),
+                           "traceback": traceback.format_exc()})
+                continue
+            reply = {"id": rid, "ok": True}
+            reply.update(result)
+            self.send(reply)
+
+
+def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=None,
+          name=None, stdin=None, stdout=None):
+    """Serve the pbt process protocol until the engine says shutdown (or goes away).
+
+    ``trainer`` is a class (built at init; given a Context when its constructor has a
+    required positional parameter), an instance, or None with the functions given as keywords. ``stdin`` and
+    ``stdout`` (binary streams) default to the process's own; then the real stdout is
+    kept for the protocol and file descriptor 1 is pointed at stderr, so output from
+    print() or from C extensions lands in the log instead of corrupting the protocol.
+    Returns 0 (the exit status to use).
+    """
+    if trainer is None:
+        missing = [k for k, f in (("step", step), ("eval", eval), ("save", save), ("load", load)) if f is None]
+        if missing:
+            raise TypeError("serve() needs a trainer, or the functions %s" % ", ".join(missing))
+        functions = dict(apply=apply, step=step, eval=eval, save=save, load=load)
+    else:
+        if any(f is not None for f in (apply, step, eval, save, load)):
+            raise TypeError("serve() takes a trainer or functions, not both")
+        functions = None
+    if name is None:
+        name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    if stdin is None:
+        stdin = sys.stdin.buffer
+    if stdout is None:
+        sys.stdout.flush()
+        stdout = os.fdopen(os.dup(1), "wb")
+        os.dup2(2, 1)  # fd 1 is stderr from now on
+        sys.stdout = sys.stderr
+    return _Server(trainer, functions, name, stdin, stdout).run()
+
+
+def run_locally(trainer, h, steps, eval_every=0, ctx=None):
+    """Train one configuration without the engine: apply(h), then step/eval until
+    ``steps``; eval every ``eval_every`` steps (0: once, at the end). Returns the list
+    of (step, result) with the eval results as serve() would send them."""
+    if ctx is None:
+        ctx = Context()
+    if inspect.isclass(trainer):
+        trainer = trainer(ctx) if _accepts_argument(trainer) else trainer()
+    apply_fn = _method(trainer, "apply", "set_hyperparameters", required=False)
+    step_fn = _method(trainer, "step")
+    eval_fn = _method(trainer, "eval", "evaluate")
+    if apply_fn is not None:
+        apply_fn(dict(h))
+    results = []
+    done = 0
+    chunk = eval_every if eval_every > 0 else steps
+    while done < steps:
+        n = min(chunk, steps - done)
+        step_fn(n)
+        done += n
+        results.append((done, _eval_result(eval_fn())))
+    if not results:
+        results.append((0, _eval_result(eval_fn())))
+    return results

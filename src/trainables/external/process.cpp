@@ -1,0 +1,462 @@
+// The engine side of the process protocol (docs/protocol.md, version 1.0).
+#include "trainables/external/process.hpp"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "core/options.hpp"
+#include "pbt/error.hpp"
+#include "trainables/external/child_process.hpp"
+
+namespace pbt {
+
+using external::ChildProcess;
+using external::ChildSpec;
+using external::Clock;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kTailLines = 12;  // stderr lines quoted in an error message
+
+double check_seconds(Options& t, const std::string& key, double def) {
+  double v = t.number(key, def);
+  if (!std::isfinite(v) || v <= 0 || v > 1e7)
+    throw ConfigError(t.path(key), "must be a number of seconds in (0, 10000000]");
+  return v;
+}
+
+Clock::time_point after(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o << s << " s";
+  return o.str();
+}
+
+// A line the trainer wrote, quoted for a message: cut, control bytes and non-ASCII shown as \xNN.
+std::string quote(const std::string& s, std::size_t max = 160) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (s.size() > max) out += "... (" + std::to_string(s.size()) + " bytes)";
+  return "'" + out + "'";
+}
+
+std::string shown_argv(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    if (!s.empty()) s += ' ';
+    s += a;
+    if (s.size() > 100) return s.substr(0, 100) + "...";
+  }
+  return s;
+}
+
+// Scores travel as JSON numbers; JSON has no NaN or infinity, so those travel as the
+// strings "NaN", "Infinity", "-Infinity" (the spellings Python's json uses), or null.
+bool to_number(const json& v, double& out) {
+  if (v.is_number()) {
+    out = v.get<double>();
+    return true;
+  }
+  if (v.is_null()) {
+    out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "NaN" || s == "nan") out = std::numeric_limits<double>::quiet_NaN();
+    else if (s == "Infinity" || s == "inf") out = HUGE_VAL;
+    else if (s == "-Infinity" || s == "-inf") out = -HUGE_VAL;
+    else return false;
+    return true;
+  }
+  return false;
+}
+
+// The protocol version a hello states: "1.0", "1" or 1 -> (major, minor).
+bool parse_version(const json& v, int& major, int& minor) {
+  if (v.is_number_integer()) {
+    major = v.get<int>();
+    minor = 0;
+    return true;
+  }
+  if (!v.is_string()) return false;
+  const std::string s = v.get<std::string>();
+  char* end = nullptr;
+  long ma = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str()) return false;
+  long mi = 0;
+  if (*end == '.') {
+    const char* start = end + 1;
+    mi = std::strtol(start, &end, 10);
+    if (end == start) return false;
+  }
+  if (*end != '\0') return false;
+  major = static_cast<int>(ma);
+  minor = static_cast<int>(mi);
+  return true;
+}
+
+// A directory of our own for the checkpoint files that pass between engine and trainer.
+std::string make_scratch(const std::string& base_in, int member) {
+  std::string base = base_in;
+  if (base.empty()) {
+    const char* t = std::getenv("TMPDIR");
+    base = t && *t ? t : "/tmp";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  std::string templ = base + "/pbt-member" + std::to_string(member) + "-XXXXXX";
+  if (!mkdtemp(templ.data()))
+    throw Error("member " + std::to_string(member) + ": cannot create a scratch directory in '" + base +
+                "': " + std::strerror(errno));
+  return templ;
+}
+
+}  // namespace
+
+ProcessOptions read_process_options(const json& j, const std::string& where) {
+  Options o(j, where);
+  ProcessOptions p;
+  p.argv = o.strings("argv");
+  if (p.argv.empty()) throw ConfigError(o.path("argv"), "must name the program, e.g. argv = [\"python3\", \"train.py\"]");
+  if (p.argv[0].empty()) throw ConfigError(o.path("argv"), "argv[0] (the program) is empty");
+  for (std::size_t i = 0; i < p.argv.size(); ++i)
+    if (p.argv[i].find('\0') != std::string::npos)
+      throw ConfigError(o.path("argv"), "argv[" + std::to_string(i) + "] contains a NUL character");
+
+  if (o.has("cwd")) {
+    p.cwd = o.string("cwd", "");
+    if (p.cwd.empty()) throw ConfigError(o.path("cwd"), "is empty (leave it out to use the worker's directory)");
+  }
+
+  if (const json* env = o.raw("env")) {
+    if (!env->is_object())
+      throw ConfigError(o.path("env"), std::string("expected a table of strings, got ") + json_type_name(*env));
+    for (const auto& [k, v] : env->items()) {
+      const std::string field = o.path("env") + "." + k;
+      if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
+        throw ConfigError(field, "is not a valid environment variable name");
+      if (!v.is_string()) throw ConfigError(field, std::string("expected a string, got ") + json_type_name(v));
+      const std::string value = v.get<std::string>();
+      if (value.find('\0') != std::string::npos) throw ConfigError(field, "contains a NUL character");
+      p.env[k] = value;
+    }
+  }
+
+  Options t = o.table("timeouts");
+  p.timeouts.start = check_seconds(t, "start", p.timeouts.start);
+  p.timeouts.apply = check_seconds(t, "apply", p.timeouts.apply);
+  p.timeouts.step = check_seconds(t, "step", p.timeouts.step);
+  p.timeouts.eval = check_seconds(t, "eval", p.timeouts.eval);
+  p.timeouts.save = check_seconds(t, "save", p.timeouts.save);
+  p.timeouts.load = check_seconds(t, "load", p.timeouts.load);
+  p.timeouts.shutdown = check_seconds(t, "shutdown", p.timeouts.shutdown);
+  t.finish();
+
+  const std::string nf = o.string("on_non_finite", "fail");
+  if (nf != "fail" && nf != "rank_last")
+    throw ConfigError(o.path("on_non_finite"), "must be \"fail\" or \"rank_last\", got \"" + nf + "\"");
+  p.fail_on_non_finite = nf == "fail";
+
+  if (o.has("scratch_dir")) {
+    p.scratch_dir = o.string("scratch_dir", "");
+    if (p.scratch_dir.empty()) throw ConfigError(o.path("scratch_dir"), "is empty");
+  }
+  o.finish();
+  return p;
+}
+
+ProcessTrainable::ProcessTrainable(ProcessOptions options, const TrainableContext& ctx)
+    : opt_(std::move(options)), member_(ctx.member), seed_(ctx.seed), log_(ctx.log) {
+  if (!log_) log_ = [](const std::string&) {};
+  label_ = "member " + std::to_string(member_) + " (trainer: " + shown_argv(opt_.argv) + ")";
+  scratch_ = make_scratch(opt_.scratch_dir, member_);
+
+  ChildSpec spec;
+  spec.argv = opt_.argv;
+  spec.cwd = opt_.cwd;
+  spec.env = opt_.env;
+  spec.env["PBT_MEMBER"] = std::to_string(member_);
+  spec.env["PBT_SEED"] = std::to_string(seed_);
+  spec.env["PBT_PROTOCOL"] = std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor);
+  auto sink = [this](const std::string& line) {
+    tail_.push_back(line);
+    if (tail_.size() > kTailLines) tail_.pop_front();
+    log_("trainer: " + line);
+  };
+  try {
+    child_ = std::make_unique<ChildProcess>(spec, sink);
+    log_("started trainer pid " + std::to_string(child_->pid()) + ": " + shown_argv(opt_.argv));
+    handshake();
+  } catch (const Error& e) {
+    child_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_, ec);
+    if (std::string(e.what()).rfind(label_, 0) == 0) throw;
+    throw Error(label_ + ", start: " + e.what());
+  }
+}
+
+ProcessTrainable::~ProcessTrainable() {
+  try {
+    if (child_ && child_->running()) {
+      // Politely first: a shutdown request, then end of input; the process group is
+      // killed in any case, so nothing the trainer started outlives it.
+      const auto deadline = after(opt_.timeouts.shutdown);
+      json bye = {{"id", next_id_++}, {"op", "shutdown"}};
+      if (child_->write(bye.dump() + "\n", deadline) == ChildProcess::Put::Ok) {
+        std::string line;
+        child_->read_line(line, deadline);
+      }
+      child_->close_stdin();
+      child_->wait_exit(deadline);
+      const int pid = child_->pid();
+      log_("trainer pid " + std::to_string(pid) + " stopped: it " + child_->kill_and_reap());
+    }
+  } catch (...) {
+  }
+  child_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_, ec);
+}
+
+int ProcessTrainable::pid() const { return child_ && child_->running() ? child_->pid() : -1; }
+
+std::string ProcessTrainable::stderr_tail() const {
+  if (tail_.empty()) return " (the trainer wrote nothing on stderr)";
+  std::string s = "\n  the trainer's stderr ends with:";
+  for (const auto& l : tail_) s += "\n    | " + l;
+  return s;
+}
+
+void ProcessTrainable::fail(const std::string& what, const std::string& cause, bool kill) const {
+  if (kill && child_) {
+    child_->kill_and_reap();
+    dead_ = what + ": " + cause;
+    child_.reset();
+  }
+  throw Error(label_ + ", " + what + ": " + cause + stderr_tail());
+}
+
+std::string ProcessTrainable::scratch_file(const char* prefix) const {
+  return scratch_ + "/" + prefix + "-" + std::to_string(files_++) + ".ckpt";
+}
+
+json ProcessTrainable::request(const std::string& what, json message, double timeout_s) const {
+  if (!child_) throw Error(label_ + ", " + what + ": the trainer is not running (" + dead_ + ")");
+  const auto deadline = after(timeout_s);
+  const std::int64_t id = next_id_++;
+  message["id"] = id;
+  const std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+
+  // The child is gone (closed its stdout or stdin): say how it ended.
+  auto died = [&]() {
+    std::string how;
+    if (child_->wait_exit(after(2.0))) {
+      how = "the trainer " + child_->kill_and_reap();
+    } else {
+      child_->kill_and_reap();
+      how = "the trainer closed its stdout (its process group was killed)";
+    }
+    fail(what, how + " before replying", true);
+  };
+
+  switch (child_->write(line, deadline)) {
+    case ChildProcess::Put::Ok:
+      break;
+    case ChildProcess::Put::Timeout:
+      fail(what, "timed out after " + seconds_text(timeout_s) +
+                     " sending the request (the trainer does not read its stdin); its process group was killed",
+           true);
+    case ChildProcess::Put::Closed:
+      died();
+  }
+
+  std::string reply;
+  switch (child_->read_line(reply, deadline)) {
+    case ChildProcess::Got::Line:
+      break;
+    case ChildProcess::Got::Timeout:
+      fail(what, "timed out after " + seconds_text(timeout_s) + "; its process group was killed", true);
+    case ChildProcess::Got::TooLong:
+      fail(what, "wrote a line longer than 16 MiB on stdout (protocol lines are JSON objects)", true);
+    case ChildProcess::Got::Eof:
+      if (!child_->pending_stdout().empty())
+        fail(what, "wrote " + quote(child_->pending_stdout()) + " on stdout and then ended without a newline", true);
+      died();
+  }
+
+  json j = json::parse(reply, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    fail(what, "wrote a line on stdout that is not a JSON object: " + quote(reply) +
+                   " (stdout is for protocol messages only; print logs to stderr)",
+         true);
+  if (!j.contains("id") || j["id"] != id)
+    fail(what, "protocol error: the reply's id is " + (j.contains("id") ? j["id"].dump() : std::string("missing")) +
+                   ", expected " + std::to_string(id) + ": " + quote(reply),
+         true);
+  if (!j.contains("ok") || !j["ok"].is_boolean())
+    fail(what, "protocol error: the reply has no boolean \"ok\": " + quote(reply), true);
+  if (!j["ok"].get<bool>()) {
+    std::string error = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>()
+                                                                       : std::string("(no error message)");
+    std::string cause = "the trainer reported an error: " + error;
+    if (j.contains("traceback") && j["traceback"].is_string()) {
+      std::string tb = j["traceback"].get<std::string>();
+      while (!tb.empty() && tb.back() == '\n') tb.pop_back();
+      // The traceback goes into the log line by line, and into the error as it is.
+      std::istringstream in(tb);
+      std::string l;
+      while (std::getline(in, l)) log_("trainer traceback: " + l);
+      cause += "\n" + tb;
+    }
+    // The trainer answered, so it is alive; the worker drops this trainable anyway.
+    throw Error(label_ + ", " + what + ": " + cause);
+  }
+  return j;
+}
+
+void ProcessTrainable::handshake() {
+  const auto deadline = after(opt_.timeouts.start);
+  std::string line;
+  switch (child_->read_line(line, deadline)) {
+    case ChildProcess::Got::Line:
+      break;
+    case ChildProcess::Got::Timeout:
+      fail("start", "no hello within " + seconds_text(opt_.timeouts.start) + "; its process group was killed", true);
+    case ChildProcess::Got::TooLong:
+      fail("start", "wrote a line longer than 16 MiB instead of a hello", true);
+    case ChildProcess::Got::Eof: {
+      std::string how = child_->wait_exit(after(2.0)) ? child_->kill_and_reap() : "closed its stdout";
+      fail("start", "the trainer " + how + " before saying hello", true);
+    }
+  }
+  json hello = json::parse(line, nullptr, false);
+  if (hello.is_discarded() || !hello.is_object() || !hello.contains("hello") || !hello.contains("protocol"))
+    fail("start",
+         "the first line on stdout is not a protocol hello ({\"hello\": ..., \"protocol\": \"1.0\"}): " + quote(line),
+         true);
+  int major = 0, minor = 0;
+  if (!parse_version(hello["protocol"], major, minor))
+    fail("start", "the hello states no readable protocol version: " + quote(line), true);
+  if (major != kProtocolMajor)
+    fail("start",
+         "the trainer speaks protocol version " + std::to_string(major) + "." + std::to_string(minor) +
+             "; this engine speaks version " + std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor) +
+             " (docs/protocol.md) and refuses another major version",
+         true);
+  const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+  json init = {{"op", "init"},
+               {"protocol", std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor)},
+               {"member", member_},
+               {"seed", seed_}};
+  request("init", init, std::max(left, 0.001));
+}
+
+void ProcessTrainable::apply(const Hyperparams& h) {
+  request("apply", {{"op", "apply"}, {"h", to_json(h)}}, opt_.timeouts.apply);
+}
+
+void ProcessTrainable::step(std::int64_t n) {
+  request("step (n=" + std::to_string(n) + ")", {{"op", "step"}, {"n", n}}, opt_.timeouts.step);
+}
+
+Score ProcessTrainable::eval() {
+  json r = request("eval", {{"op", "eval"}}, opt_.timeouts.eval);
+  Score s;
+  if (!r.contains("score") || !to_number(r["score"], s.value))
+    fail("eval", "protocol error: the reply has no numeric \"score\": " + quote(r.dump()), true);
+  if (r.contains("samples")) {
+    const json& smp = r["samples"];
+    if (!smp.is_array()) fail("eval", "protocol error: \"samples\" is not an array", true);
+    for (const auto& x : smp) {
+      double v;
+      if (!to_number(x, v)) fail("eval", "protocol error: \"samples\" holds a value that is not a number", true);
+      s.samples.push_back(v);
+    }
+  }
+  if (r.contains("metrics")) {
+    if (!r["metrics"].is_object()) fail("eval", "protocol error: \"metrics\" is not an object", true);
+    s.metrics = r["metrics"];
+  }
+  if (!std::isfinite(s.value) && opt_.fail_on_non_finite) {
+    std::ostringstream v;
+    v << s.value;
+    fail("eval",
+         "the trainer returned a non-finite score (" + v.str() +
+             "); the interval fails (set on_non_finite = \"rank_last\" to rank such a member last instead)",
+         false);
+  }
+  return s;
+}
+
+void ProcessTrainable::save(CheckpointWriter& out) const {
+  const std::string path = scratch_file("save");
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  request("save", {{"op", "save"}, {"path", path}}, opt_.timeouts.save);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    fail("save", "the trainer replied ok but wrote nothing: " + path + " does not exist", false);
+  if (!S_ISREG(st.st_mode)) fail("save", "the trainer wrote " + path + " but it is not a regular file", false);
+  if (st.st_size == 0) fail("save", "the trainer wrote an empty file " + path + " (a checkpoint cannot be empty)", false);
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())) || in.peek() != EOF)
+    fail("save", "cannot read " + path + " (did the trainer still write to it after replying?)", false);
+  std::filesystem::remove(path, ec);
+  out.write_bytes(bytes.data(), bytes.size());
+}
+
+void ProcessTrainable::load(CheckpointReader& in) {
+  std::string bytes(in.remaining(), '\0');
+  if (!bytes.empty()) in.read_bytes(bytes.data(), bytes.size());
+  const std::string path = scratch_file("load");
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!f) throw Error(label_ + ", load: cannot write the checkpoint to " + path);
+  }
+  try {
+    request("load", {{"op", "load"}, {"path", path}}, opt_.timeouts.load);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+}
+
+void register_process_trainable() {
+  register_trainable(
+      "process",
+      [](const TrainableContext& ctx) {
+        return std::make_unique<ProcessTrainable>(read_process_options(ctx.options, "trainable"), ctx);
+      },
+      [](const json& j, const std::string& where) { read_process_options(j, where); });
+}
+
+}  // namespace pbt

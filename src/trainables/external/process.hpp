@@ -1,0 +1,82 @@
+#pragma once
+// The `process` trainable: a trainer in any language, run as a child process that speaks
+// the line-delimited JSON protocol of docs/protocol.md on its stdin/stdout. Its stderr
+// goes to the worker's log, tagged with the member. The child lives as long as this
+// object: the worker keeps the trainable of the member it worked on last, so a member that
+// stays with its worker keeps its process across intervals; a new trainable (another
+// member, or after a failure) starts a new one.
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pbt/trainable.hpp"
+
+namespace pbt {
+
+namespace external {
+class ChildProcess;
+}
+
+// The protocol version this engine speaks. A trainer whose major version differs is refused.
+inline constexpr int kProtocolMajor = 1;
+inline constexpr int kProtocolMinor = 0;
+
+struct ProcessOptions {
+  std::vector<std::string> argv;           // required; argv[0] is looked up in PATH
+  std::string cwd;                          // empty: the worker's working directory
+  std::map<std::string, std::string> env;   // extra environment variables
+  struct Timeouts {                         // seconds per request
+    double start = 60;     // launch until the reply to init
+    double apply = 60;
+    double step = 3600;    // one step request, whatever its n
+    double eval = 600;
+    double save = 300;
+    double load = 300;
+    double shutdown = 10;  // a polite exit before the process group is killed
+  } timeouts;
+  bool fail_on_non_finite = true;           // on_non_finite = "fail" (default) | "rank_last"
+  std::string scratch_dir;                  // where checkpoint files pass; empty: $TMPDIR or /tmp
+};
+
+// Reads and checks the [trainable] options of kind "process"; ConfigErrors name the field.
+ProcessOptions read_process_options(const nlohmann::json& options, const std::string& where);
+
+class ProcessTrainable : public Trainable {
+ public:
+  // Starts the child and completes the handshake (hello, init); throws pbt::Error if not.
+  ProcessTrainable(ProcessOptions options, const TrainableContext& ctx);
+  ~ProcessTrainable() override;  // asks the child to shut down, then kills its process group
+
+  void apply(const Hyperparams& h) override;
+  void step(std::int64_t n) override;
+  Score eval() override;
+  void save(CheckpointWriter& out) const override;
+  void load(CheckpointReader& in) override;
+
+  int pid() const;  // the child's pid (-1 when it is not running): for tests
+
+ private:
+  nlohmann::json request(const std::string& what, nlohmann::json message, double timeout_s) const;
+  void handshake();
+  [[noreturn]] void fail(const std::string& what, const std::string& cause, bool kill) const;
+  std::string stderr_tail() const;
+  std::string scratch_file(const char* prefix) const;
+
+  ProcessOptions opt_;
+  int member_;
+  std::uint64_t seed_;
+  std::function<void(const std::string&)> log_;
+  std::string scratch_;
+  std::string label_;  // "member 3 (trainer: python3 train.py)" for messages
+  mutable std::unique_ptr<external::ChildProcess> child_;
+  mutable std::deque<std::string> tail_;
+  mutable std::int64_t next_id_ = 1;
+  mutable int files_ = 0;
+  mutable std::string dead_;  // why the child is gone, once it is
+};
+
+void register_process_trainable();
+
+}  // namespace pbt

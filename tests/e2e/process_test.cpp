@@ -1,0 +1,563 @@
+// The `process` trainable with real child processes: the protocol, every way a child can
+// misbehave (at the trainable, and in a real `pbt run` where the member must fail
+// cleanly while the population runs on), no shell, no zombies.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <regex>
+
+#include "pbt/store.hpp"
+#include "pbt/trainable.hpp"
+#include "process_util.hpp"
+#include "trainables/external/process.hpp"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+const std::string kFake = std::string(PBT_SOURCE_DIR) + "/tests/process/fake_trainer.py";
+
+// Debian's interpreter when there is one (the one python3-torch is installed for).
+std::string python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
+
+struct Captured {
+  std::vector<std::string> lines;
+  std::string all() const {
+    std::string s;
+    for (const auto& l : lines) s += l + "\n";
+    return s;
+  }
+};
+
+pbt::TrainableContext context(int member, Captured& log, json options) {
+  pbt::TrainableContext ctx;
+  ctx.member = member;
+  ctx.seed = 42;
+  ctx.options = std::move(options);
+  ctx.log = [&log](const std::string& l) { log.lines.push_back(l); };
+  return ctx;
+}
+
+json fake_options(const std::vector<std::string>& extra, json timeouts = json::object()) {
+  std::vector<std::string> argv = {python(), kFake};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  json o = {{"argv", argv}};
+  if (!timeouts.empty()) o["timeouts"] = timeouts;
+  return o;
+}
+
+std::unique_ptr<pbt::Trainable> make(int member, Captured& log, const json& options) {
+  return pbt::make_trainable("process", context(member, log, options));
+}
+
+// Alive, not a zombie.
+bool alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Zombies whose parent is this test process: there must never be any.
+int my_zombies() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    long ppid;
+    rest >> state >> ppid;
+    if (state == 'Z' && ppid == getpid()) ++n;
+  }
+  return n;
+}
+
+bool eventually_dead(pid_t pid, double seconds = 5) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!alive(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return !alive(pid);
+}
+
+// Runs fn, expects a pbt::Error, returns its message.
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const pbt::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a pbt::Error";
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- the trainable itself
+
+TEST(ProcessTrainable, SpeaksTheProtocolAndKeepsOneChildAcrossCalls) {
+  Captured log;
+  auto t = make(0, log, fake_options({}));
+  auto* pt = dynamic_cast<pbt::ProcessTrainable*>(t.get());
+  ASSERT_NE(pt, nullptr);
+  const int pid = pt->pid();
+  ASSERT_GT(pid, 0);
+  t->apply({{"rate", 0.5}});
+  t->step(3);
+  pbt::Score s = t->eval();
+  EXPECT_NEAR(s.value, 1 - std::pow(0.9 * 0.125, 2), 1e-12);
+  EXPECT_EQ(s.metrics["steps"], 3);
+  pbt::CheckpointWriter w;
+  t->save(w);
+  EXPECT_FALSE(w.bytes().empty());
+  EXPECT_EQ(json::parse(w.bytes())["steps"], 3);
+  t->step(2);
+  EXPECT_EQ(pt->pid(), pid) << "one child for the whole life of the trainable";
+
+  Captured log2;
+  auto u = make(1, log2, fake_options({}));
+  std::string bytes = w.bytes();
+  pbt::CheckpointReader r(bytes);
+  u->load(r);
+  EXPECT_EQ(u->eval().value, s.value) << "the checkpoint file went through the engine intact";
+  EXPECT_TRUE(contains(log.all(), "trainer: fake[0]: started")) << log.all();
+  EXPECT_TRUE(contains(log2.all(), "trainer: fake[1]: started")) << "PBT_MEMBER reaches the child: " << log2.all();
+}
+
+TEST(ProcessTrainable, DestroyingItStopsTheChildAndLeavesNoZombie) {
+  Captured log;
+  int pid;
+  {
+    auto t = make(0, log, fake_options({}));
+    pid = dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid();
+    t->step(1);
+    ASSERT_TRUE(alive(pid));
+  }
+  EXPECT_FALSE(alive(pid));
+  EXPECT_EQ(my_zombies(), 0);
+  EXPECT_TRUE(contains(log.all(), "fake[0]: shutting down")) << "asked politely first: " << log.all();
+}
+
+TEST(ProcessTrainable, ACrashInStepIsAnErrorNamingMemberOperationCauseAndStderr) {
+  Captured log;
+  auto t = make(3, log, fake_options({"--mode", "crash"}));
+  std::string e = error_of([&] { t->step(2); });
+  EXPECT_TRUE(contains(e, "member 3")) << e;
+  EXPECT_TRUE(contains(e, "step (n=2)")) << e;
+  EXPECT_TRUE(contains(e, "killed by signal 11")) << e;
+  EXPECT_TRUE(contains(e, "about to crash in step")) << "stderr tail in the message: " << e;
+  EXPECT_TRUE(contains(log.all(), "trainer: fake[3]: about to crash")) << log.all();
+  EXPECT_EQ(dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid(), -1);
+  EXPECT_TRUE(contains(error_of([&] { t->eval(); }), "not running")) << "later calls fail fast";
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, AHangIsKilledWithItsProcessGroupAtTheTimeLimit) {
+  Captured log;
+  std::string dir = temp_dir("proc-hang");
+  auto t = make(1, log, fake_options({"--mode", "hang", "--state-dir", dir}, {{"step", 1.0}}));
+  const int pid = dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid();
+  auto start = std::chrono::steady_clock::now();
+  std::string e = error_of([&] { t->step(1); });
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(took, 0.9);
+  EXPECT_LT(took, 5.0) << "killed at the limit, not later";
+  EXPECT_TRUE(contains(e, "member 1")) << e;
+  EXPECT_TRUE(contains(e, "step (n=1): timed out after 1 s")) << e;
+  EXPECT_TRUE(contains(e, "hanging in step")) << e;
+  EXPECT_FALSE(alive(pid));
+  const pid_t grandchild = std::stoi(read_file(dir + "/grandchild-1-1"));
+  EXPECT_TRUE(eventually_dead(grandchild)) << "the helper it started went with its process group";
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, GarbageOnStdoutIsAnError) {
+  Captured log;
+  auto t = make(0, log, fake_options({"--mode", "garbage"}));
+  std::string e = error_of([&] { t->step(1); });
+  EXPECT_TRUE(contains(e, "not a JSON object")) << e;
+  EXPECT_TRUE(contains(e, "\\x00\\xff\\xfe garbage")) << "the bytes are shown, escaped: " << e;
+  EXPECT_TRUE(contains(e, "writing garbage")) << e;
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, APlainTextLineOnStdoutIsAnError) {
+  Captured log;
+  auto t = make(0, log, fake_options({"--mode", "not_json"}));
+  std::string e = error_of([&] { t->step(1); });
+  EXPECT_TRUE(contains(e, "step (n=1): wrote a line on stdout that is not a JSON object: 'step done, loss=0.25'"))
+      << e;
+}
+
+TEST(ProcessTrainable, AChildThatExitsAtOnceFailsTheStart) {
+  Captured log;
+  std::string e = error_of([&] { make(2, log, fake_options({"--mode", "exit", "--after-starts", "0"})); });
+  EXPECT_TRUE(contains(e, "member 2")) << e;
+  EXPECT_TRUE(contains(e, "start: the trainer exited with code 3 before saying hello")) << e;
+  EXPECT_TRUE(contains(e, "exiting at once")) << e;
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, NaNFailsTheEvalByDefaultAndRanksLastWhenAskedTo) {
+  Captured log;
+  auto t = make(0, log, fake_options({"--mode", "nan"}));
+  t->step(1);
+  std::string e = error_of([&] { t->eval(); });
+  EXPECT_TRUE(contains(e, "eval: the trainer returned a non-finite score (nan)")) << e;
+  EXPECT_TRUE(contains(e, "returning NaN")) << e;
+
+  json o = fake_options({"--mode", "nan"});
+  o["on_non_finite"] = "rank_last";
+  auto u = make(0, log, o);
+  u->step(1);
+  EXPECT_TRUE(std::isnan(u->eval().value)) << "handed to the engine, which ranks it last";
+}
+
+TEST(ProcessTrainable, ASaveThatWritesNothingIsAnError) {
+  Captured log;
+  auto t = make(4, log, fake_options({"--mode", "empty_save"}));
+  t->step(1);
+  pbt::CheckpointWriter w;
+  std::string e = error_of([&] { t->save(w); });
+  EXPECT_TRUE(contains(e, "member 4")) << e;
+  EXPECT_TRUE(contains(e, "save: the trainer replied ok but wrote nothing")) << e;
+  EXPECT_TRUE(w.bytes().empty());
+}
+
+TEST(ProcessTrainable, AnErrorInTheTrainerComesWithItsTraceback) {
+  Captured log;
+  auto t = make(0, log, fake_options({"--mode", "error"}));
+  std::string e = error_of([&] { t->step(1); });
+  EXPECT_TRUE(contains(e, "the trainer reported an error: ValueError: the learning rate exploded")) << e;
+  EXPECT_TRUE(contains(e, "Traceback (most recent call last)")) << e;
+  EXPECT_TRUE(contains(log.all(), "trainer traceback: ")) << log.all();
+}
+
+TEST(ProcessTrainable, AnotherMajorProtocolVersionIsRefused) {
+  Captured log;
+  std::string e = error_of([&] { make(0, log, fake_options({"--mode", "version"})); });
+  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.0")) << e;
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, AMissingProgramOrDirectoryIsNamed) {
+  Captured log;
+  std::string e = error_of([&] { make(0, log, json{{"argv", {"no-such-program-pbt"}}}); });
+  EXPECT_TRUE(contains(e, "'no-such-program-pbt' was not found in PATH")) << e;
+  e = error_of([&] { make(0, log, json{{"argv", {python(), kFake}}, {"cwd", "/no/such/dir"}}); });
+  EXPECT_TRUE(contains(e, "cannot change to the working directory '/no/such/dir'")) << e;
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+TEST(ProcessTrainable, NoShellArgvAndHyperparametersArriveLiterally) {
+  std::string dir = temp_dir("proc-shell");
+  const std::string marker = dir + "/pwned";
+  const std::string echo = dir + "/echo.jsonl";
+  const std::vector<std::string> nasty = {"$(touch " + marker + ")", "; touch " + marker, "`touch " + marker + "`",
+                                          "| touch " + marker, "a b 'c' \"d\" *"};
+  std::vector<std::string> extra = {"--echo", echo};
+  extra.insert(extra.end(), nasty.begin(), nasty.end());
+  Captured log;
+  {
+    auto t = make(0, log, fake_options(extra));
+    t->apply({{"rate", 0.1}, {"act", std::string("relu; touch " + marker + " && $(touch " + marker + ")")}});
+    t->step(1);
+  }
+  auto lines = read_file(echo);
+  std::istringstream in(lines);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  json argv = json::parse(first)["argv"];
+  ASSERT_EQ(argv.size(), 1 + 2 + nasty.size());
+  for (std::size_t i = 0; i < nasty.size(); ++i) EXPECT_EQ(argv[3 + i], nasty[i]);
+  EXPECT_EQ(json::parse(second)["h"]["act"], "relu; touch " + marker + " && $(touch " + marker + ")");
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "nothing ran through a shell";
+}
+
+TEST(ProcessTrainable, EnvAndCwdReachTheChild) {
+  std::string dir = temp_dir("proc-env");
+  std::ofstream(dir + "/t.py") << "import json, os, sys\n"
+                                  "print(json.dumps({'hello': 't', 'protocol': '1.0'}), flush=True)\n"
+                                  "for line in sys.stdin:\n"
+                                  "    r = json.loads(line)\n"
+                                  "    out = {'id': r['id'], 'ok': True}\n"
+                                  "    if r['op'] == 'eval':\n"
+                                  "        out.update(score=1.0, metrics={'cwd': os.getcwd(), 'x': os.environ['X'],"
+                                  " 'member': os.environ['PBT_MEMBER']})\n"
+                                  "    print(json.dumps(out), flush=True)\n";
+  Captured log;
+  auto t = make(5, log, json{{"argv", {python(), "t.py"}}, {"cwd", dir}, {"env", {{"X", "a value; $HOME"}}}});
+  auto s = t->eval();
+  EXPECT_EQ(s.metrics["cwd"], std::filesystem::canonical(dir).string());
+  EXPECT_EQ(s.metrics["x"], "a value; $HOME");
+  EXPECT_EQ(s.metrics["member"], "5");
+}
+
+TEST(ProcessTrainable, OptionsAreCheckedWithTheFieldNamed) {
+  auto err = [](const json& o) {
+    try {
+      pbt::check_trainable_options("process", o, "x.toml: trainable");
+    } catch (const pbt::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(err(json::object()), "x.toml: trainable.argv: missing (required)");
+  EXPECT_EQ(err(json{{"argv", json::array()}}),
+            "x.toml: trainable.argv: must name the program, e.g. argv = [\"python3\", \"train.py\"]");
+  EXPECT_EQ(err(json{{"argv", "python3 train.py"}}), "x.toml: trainable.argv: expected an array of strings, got a string");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"timeouts", {{"step", -1}}}}),
+            "x.toml: trainable.timeouts.step: must be a number of seconds in (0, 10000000]");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"timeouts", {{"stepp", 1}}}}), "x.toml: trainable.timeouts.stepp: unknown key");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"env", {{"N", 3}}}}), "x.toml: trainable.env.N: expected a string, got an integer");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"on_non_finite", "ignore"}}),
+            "x.toml: trainable.on_non_finite: must be \"fail\" or \"rank_last\", got \"ignore\"");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"shell", true}}), "x.toml: trainable.shell: unknown key");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"cwd", "/tmp"}, {"env", {{"A", "b"}}}, {"timeouts", {{"start", 5}}}}),
+            "(accepted)");
+}
+
+// ---------------------------------------------------------------- in a real `pbt run`
+
+namespace {
+
+struct RunResult {
+  Result cmd;
+  bool timed_out = false;
+  std::string logs;  // every worker log
+};
+
+RunResult run_with_limit(const std::vector<std::string>& args, const std::string& dir, const std::string& run_dir,
+                         double limit_s) {
+  std::vector<std::string> full = {PBT_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  pid_t pid = spawn(full, dir + "/cmd.out", dir + "/cmd.err");
+  RunResult r;
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
+  int status = 0;
+  for (;;) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() > until) {
+      r.timed_out = true;
+      kill(pid, SIGTERM);
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  r.cmd.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.cmd.out = read_file(dir + "/cmd.out");
+  r.cmd.err = read_file(dir + "/cmd.err");
+  if (std::filesystem::exists(run_dir + "/logs"))
+    for (const auto& e : std::filesystem::directory_iterator(run_dir + "/logs")) r.logs += read_file(e.path());
+  return r;
+}
+
+std::string fake_config(const std::string& dir, const std::string& name, const std::vector<std::string>& extra,
+                        const std::string& trainable_extra = "", int workers = 2,
+                        const std::string& exploit = "truncation") {
+  std::string argv = "[\"" + python() + "\", \"" + kFake + "\"";
+  for (const auto& a : extra) argv += ", \"" + a + "\"";
+  argv += "]";
+  std::string path = dir + "/" + name + ".toml";
+  std::ofstream(path) << "name = \"" << name << "\"\nseed = 1\npopulation = 2\n"
+                      << "[trainable]\nkind = \"process\"\nargv = " << argv << "\n"
+                      << trainable_extra << "\n"
+                      << R"([budget]
+steps = 8
+[ready]
+interval = 2
+eval_every = 1
+[exploit]
+strategy = ")" << exploit << R"("
+[explore]
+strategy = "perturb"
+[space.rate]
+low = 0.05
+high = 0.5
+[workers]
+count = )" << workers << R"(
+max_failures = 2
+)";
+  return path;
+}
+
+int count(const std::string& s, const std::string& part) {
+  int n = 0;
+  for (std::size_t at = s.find(part); at != std::string::npos; at = s.find(part, at + 1)) ++n;
+  return n;
+}
+
+struct Failure {
+  std::string mode;
+  std::vector<std::string> extra;  // more fake_trainer arguments
+  std::string trainable_extra;     // more [trainable] keys
+  std::int64_t published_step;     // where member 1 stays: its last published checkpoint
+  std::string cause;               // in the error pbt status shows
+  std::string stderr_line;         // the child's stderr, in the worker log
+};
+
+std::ostream& operator<<(std::ostream& o, const Failure& f) { return o << f.mode; }
+
+class MisbehavingMember : public ::testing::TestWithParam<Failure> {};
+
+}  // namespace
+
+// Member 1's trainer misbehaves from step 2 on (once its first interval is published);
+// member 0's is fine. Each case: member 1's intervals fail cleanly, it stays at its
+// last published checkpoint, is retried max_failures (2) times, is marked failed and
+// named by `pbt status`; the child's stderr is in the log; member 0 reaches the
+// budget; the run ends on its own (exit 1, since a member failed) and leaves no process.
+TEST_P(MisbehavingMember, FailsCleanlyWhileThePopulationRunsOn) {
+  const Failure& f = GetParam();
+  std::string dir = temp_dir("proc-run-" + f.mode);
+  std::string run_dir = dir + "/run";
+  std::vector<std::string> extra = {"--mode", f.mode, "--bad-member", "1", "--bad-after", "2",
+                                    "--state-dir", dir + "/state"};
+  extra.insert(extra.end(), f.extra.begin(), f.extra.end());
+  // No exploit: member 1 keeps its own checkpoint, so what a retry loads is known.
+  std::string cfg = fake_config(dir, "fail_" + f.mode, extra, f.trainable_extra, 2, "none");
+
+  RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 90);
+  ASSERT_FALSE(r.timed_out) << "the run hung\n" << r.cmd.out << r.logs;
+  EXPECT_EQ(r.cmd.code, 1) << r.cmd.out << r.cmd.err;
+  EXPECT_TRUE(contains(r.cmd.out, "1/2 members reached the budget, 1 failed")) << r.cmd.out;
+
+  auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
+  auto pop = store->population("fail_" + f.mode);
+  ASSERT_EQ(pop.size(), 2u);
+  EXPECT_TRUE(pop[0].done) << "the rest of the population runs on";
+  EXPECT_EQ(pop[0].step, 8);
+  EXPECT_TRUE(pop[1].failed);
+  EXPECT_EQ(pop[1].failures, 2) << "bounded retries: max_failures = 2";
+  EXPECT_EQ(pop[1].step, f.published_step) << "nothing of a failed interval is published";
+  if (f.published_step > 0) {
+    json ckpt = json::parse(store->checkpoint(pop[1].checkpoint));
+    EXPECT_EQ(ckpt["steps"], f.published_step) << "its checkpoint is the last one it published";
+    // The retry is a fresh trainer that starts from that checkpoint.
+    EXPECT_GE(count(r.logs, "member 1: trainer: fake[1]: loaded a checkpoint at steps=2"), 1) << r.logs;
+  }
+  EXPECT_TRUE(contains(pop[1].last_error, "member 1")) << pop[1].last_error;
+  EXPECT_TRUE(contains(pop[1].last_error, f.cause)) << pop[1].last_error;
+  EXPECT_EQ(count(r.logs, "member 1 at step " + std::to_string(f.published_step) + ": interval failed"), 2) << r.logs;
+  EXPECT_TRUE(contains(r.logs, "member 1: trainer: fake[1]: " + f.stderr_line)) << "the child's stderr is in the log\n"
+                                                                                  << r.logs;
+
+  auto status = run_pbt({"status", "--run", run_dir}, dir);
+  EXPECT_TRUE(contains(status.out, "member 1 FAILED after 2 failed intervals")) << status.out;
+
+  // Every trainer the run started is gone.
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/state")) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("pid-", 0) == 0 || name.rfind("grandchild-", 0) == 0) {
+      EXPECT_TRUE(eventually_dead(std::stoi(read_file(e.path())))) << name;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Process, MisbehavingMember,
+    ::testing::Values(
+        Failure{"crash", {}, "", 2, "step (n=1): the trainer was killed by signal 11", "about to crash in step"},
+        Failure{"hang", {}, "timeouts = { step = 1.0 }", 2, "step (n=1): timed out after 1 s", "hanging in step"},
+        Failure{"garbage", {}, "", 2, "not a JSON object: '\\x00\\xff\\xfe garbage", "writing garbage"},
+        Failure{"not_json", {}, "", 2, "not a JSON object: 'step done, loss=0.25'", "writing plain text"},
+        Failure{"exit", {"--after-starts", "0"}, "", 0, "start: the trainer exited with code 3 before saying hello",
+                "exiting at once"},
+        Failure{"nan", {}, "", 2, "eval: the trainer returned a non-finite score (nan)", "returning NaN"},
+        Failure{"empty_save", {}, "", 2, "save: the trainer replied ok but wrote nothing", "not writing the checkpoint"},
+        Failure{"error", {}, "", 2, "ValueError: the learning rate exploded", "started"}),
+    [](const ::testing::TestParamInfo<Failure>& info) { return info.param.mode; });
+
+// A member that stays with its worker keeps its trainer process across intervals; one
+// worker serving two members starts a trainer per switch and still ends correctly.
+TEST(ProcessRun, ATrainerLivesAcrossIntervalsOfItsMember) {
+  std::string dir = temp_dir("proc-keep");
+  std::string run_dir = dir + "/run";
+  std::string cfg = fake_config(dir, "keep", {"--state-dir", dir + "/state"});
+  RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 60);
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.cmd.code, 0) << r.cmd.out << r.logs;
+  // 4 intervals per member; one start each (the worker gets its member back every time).
+  EXPECT_EQ(count(r.logs, "started trainer pid"), 2) << r.logs;
+  EXPECT_EQ(count(r.logs, "stopped: it exited with code 0"), 2) << "shut down politely at the end\n" << r.logs;
+}
+
+TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
+  std::string dir = temp_dir("proc-switch");
+  std::string run_dir = dir + "/run";
+  std::string cfg = fake_config(dir, "switch", {}, "", /*workers=*/1);
+  RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 60);
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.cmd.code, 0) << r.cmd.out << r.logs;
+  auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
+  for (const auto& m : store->population("switch")) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(json::parse(store->checkpoint(m.checkpoint))["steps"].get<int>() > 0, true);
+  }
+  EXPECT_EQ(count(r.logs, "started trainer pid"), count(r.logs, "stopped: it exited with code 0")) << r.logs;
+}
+
+// The stdlib-only example trainer (python/pbt_trainer.py) under a real `pbt run`.
+TEST(ProcessRun, TheStdlibExampleRunsEndToEnd) {
+  std::string dir = temp_dir("proc-example");
+  std::string run_dir = dir + "/run";
+  // The example's argv is relative to the repository root: run from there.
+  std::vector<std::string> full = {PBT_BINARY, "run", "examples/python/toy.toml", "--run", run_dir};
+  pid_t pid = spawn(full, dir + "/cmd.out", dir + "/cmd.err", PBT_SOURCE_DIR);
+  int code = wait_exit(pid);
+  std::string out = read_file(dir + "/cmd.out");
+  ASSERT_EQ(code, 0) << out << read_file(dir + "/cmd.err");
+  EXPECT_TRUE(contains(out, "finished: experiment 'python_toy', 4/4 members reached the budget")) << out;
+  auto best = run_pbt({"best", "--run", run_dir, "--json"}, dir);
+  ASSERT_EQ(best.code, 0) << best.err;
+  json b = json::parse(best.out);
+  EXPECT_GT(b["score"].get<double>(), 1.15) << "PBT gets close to the optimum 1.2: " << best.out;
+  EXPECT_TRUE(b["metrics"].contains("theta0")) << best.out;
+}
+
+// The PyTorch example (examples/python/digits.toml, shrunk to seconds): Debian's
+// python3-torch and python3-sklearn must be installed (scripts/setup.sh does).
+TEST(ProcessRun, TheDigitsExampleTrainsAndReportsHeldOutAccuracy) {
+  ASSERT_EQ(std::system("/usr/bin/python3 -c 'import torch, sklearn' 2>/dev/null"), 0)
+      << "python3-torch and python3-sklearn are missing: run scripts/setup.sh";
+  std::string dir = temp_dir("proc-digits");
+  std::string run_dir = dir + "/run";
+  std::string cfg = read_file(std::string(PBT_SOURCE_DIR) + "/examples/python/digits.toml");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = cfg.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    cfg.replace(at, from.size(), to);
+  };
+  replace("population = 8", "population = 4");
+  replace("steps = 3000", "steps = 400");
+  replace("interval = 150", "interval = 100");
+  replace("count = 8", "count = 4");
+  std::ofstream(dir + "/digits.toml") << cfg;
+  std::vector<std::string> full = {PBT_BINARY, "run", dir + "/digits.toml", "--run", run_dir};
+  pid_t pid = spawn(full, dir + "/cmd.out", dir + "/cmd.err", PBT_SOURCE_DIR);
+  int code = wait_exit(pid);
+  std::string out = read_file(dir + "/cmd.out");
+  ASSERT_EQ(code, 0) << out << read_file(dir + "/cmd.err");
+  EXPECT_TRUE(contains(out, "4/4 members reached the budget")) << out;
+  auto best = run_pbt({"best", "--run", run_dir}, dir);
+  ASSERT_EQ(best.code, 0) << best.err;
+  EXPECT_TRUE(std::regex_search(best.out, std::regex("metrics: .*\"test_acc\":0\\.(8|9)"))) << best.out;
+  auto j = json::parse(run_pbt({"best", "--run", run_dir, "--json"}, dir).out);
+  EXPECT_GT(j["score"].get<double>(), 0.85) << "validation accuracy after 400 steps";
+  EXPECT_GT(j["metrics"]["test_acc"].get<double>(), 0.8) << "held-out test accuracy";
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""A trainer for the tests of the process protocol, written against docs/protocol.md
+directly (not through python/pbt_trainer.py), standard library only, with ways to
+misbehave on purpose.
+
+The model: one number theta, trained towards 0 by theta -= rate * theta per step;
+score = 1 - theta**2; hyperparameter "rate".
+
+--mode (what goes wrong, for member --bad-member only (-1: every member), once the
+trainer's step count reached --bad-after):
+  ok          nothing
+  crash       dies of SIGSEGV in the middle of step
+  hang        sleeps for ever in step (after starting a grandchild that sleeps too)
+  garbage     answers step with binary garbage on stdout
+  not_json    answers step with a line of plain text
+  exit        exits at once when started (from its --after-starts-th start on)
+  nan         eval returns NaN
+  empty_save  save replies ok but writes nothing
+  error       step raises an exception (reported with its traceback)
+  version     says hello with protocol version 2.0
+  noop        step does nothing at all (for the protocol cost benchmark)
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+p = argparse.ArgumentParser()
+p.add_argument("--mode", default="ok")
+p.add_argument("--bad-member", type=int, default=-1)
+p.add_argument("--bad-after", type=int, default=0)
+p.add_argument("--after-starts", type=int, default=1, help="exit mode: starts that still work")
+p.add_argument("--state-dir", default="", help="where starts are counted and pids written")
+p.add_argument("--echo", default="", help="append argv and every h received to this file (JSON lines)")
+p.add_argument("--step-ms", type=float, default=0.0, help="sleep this long per step")
+args, rest = p.parse_known_args()
+
+member = int(os.environ.get("PBT_MEMBER", "-1"))
+bad = args.bad_member < 0 or args.bad_member == member
+out = sys.stdout
+
+
+def log(msg):
+    sys.stderr.write("fake[%d]: %s\n" % (member, msg))
+    sys.stderr.flush()
+
+
+def send(obj):
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+def echo(obj):
+    if args.echo:
+        with open(args.echo, "a") as f:
+            f.write(json.dumps(obj) + "\n")
+
+
+echo({"argv": sys.argv, "member": member})
+
+if args.state_dir:
+    os.makedirs(args.state_dir, exist_ok=True)
+    counter = os.path.join(args.state_dir, "starts-%d" % member)
+    starts = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+    with open(counter, "w") as f:
+        f.write(str(starts))
+    with open(os.path.join(args.state_dir, "pid-%d-%d" % (member, starts)), "w") as f:
+        f.write(str(os.getpid()))
+else:
+    starts = 1
+
+if args.mode == "exit" and bad and starts > args.after_starts:
+    log("exiting at once (start %d)" % starts)
+    sys.exit(3)
+
+theta, steps, rate = 0.9, 0, 0.1
+send({"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else "1.0"})
+log("started, pid %d, start %d" % (os.getpid(), starts))
+
+for line in sys.stdin:
+    req = json.loads(line)
+    rid, op = req["id"], req["op"]
+    # step misbehaves from --bad-after on; eval and save only after a step past it, so
+    # the interval that reaches --bad-after is still published
+    triggered = bad and steps >= args.bad_after
+    triggered_after = bad and steps > args.bad_after
+    if op == "init":
+        send({"id": rid, "ok": True})
+    elif op == "apply":
+        echo({"h": req["h"]})
+        rate = float(req["h"].get("rate", rate))
+        send({"id": rid, "ok": True})
+    elif op == "step":
+        n = req["n"]
+        if args.mode == "noop":
+            send({"id": rid, "ok": True})
+            continue
+        if triggered and args.mode == "crash":
+            log("about to crash in step at step %d" % steps)
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if triggered and args.mode == "hang":
+            helper = subprocess.Popen(["sleep", "1000"])
+            if args.state_dir:
+                with open(os.path.join(args.state_dir, "grandchild-%d-%d" % (member, starts)), "w") as f:
+                    f.write(str(helper.pid))
+            log("hanging in step at step %d (helper pid %d)" % (steps, helper.pid))
+            while True:
+                time.sleep(1000)
+        if triggered and args.mode == "garbage":
+            log("writing garbage")
+            sys.stdout.buffer.write(b"\x00\xff\xfe garbage \x89PNG\r\n")
+            sys.stdout.flush()
+            continue
+        if triggered and args.mode == "not_json":
+            log("writing plain text")
+            out.write("step done, loss=0.25\n")
+            out.flush()
+            continue
+        if triggered and args.mode == "error":
+            try:
+                raise ValueError("the learning rate exploded at step %d" % steps)
+            except ValueError as e:
+                send({"id": rid, "ok": False, "error": "ValueError: %s" % e, "traceback": traceback.format_exc()})
+            continue
+        if args.step_ms > 0:
+            time.sleep(args.step_ms * n / 1000.0)
+        for _ in range(n):
+            theta -= rate * theta
+        steps += n
+        send({"id": rid, "ok": True})
+    elif op == "eval":
+        if triggered_after and args.mode == "nan":
+            log("returning NaN")
+            send({"id": rid, "ok": True, "score": "NaN"})
+            continue
+        send({"id": rid, "ok": True, "score": 1.0 - theta * theta, "metrics": {"theta": theta, "steps": steps}})
+    elif op == "save":
+        if triggered_after and args.mode == "empty_save":
+            log("not writing the checkpoint")
+            send({"id": rid, "ok": True})
+            continue
+        with open(req["path"], "w") as f:
+            json.dump({"theta": theta, "steps": steps}, f)
+        send({"id": rid, "ok": True})
+    elif op == "load":
+        with open(req["path"]) as f:
+            s = json.load(f)
+        theta, steps = s["theta"], s["steps"]
+        log("loaded a checkpoint at steps=%d" % steps)
+        send({"id": rid, "ok": True})
+    elif op == "shutdown":
+        send({"id": rid, "ok": True})
+        log("shutting down")
+        break
+    else:
+        send({"id": rid, "ok": False, "error": "unknown op %r" % op})

@@ -1,0 +1,222 @@
+"""Tests of python/pbt_trainer.py: the protocol as the module speaks it, over in-memory
+streams and over real pipes to a child process. Standard library only:
+python3 -m unittest discover -s tests/python"""
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import pbt_trainer  # noqa: E402
+
+
+def converse(trainer=None, requests=(), **functions):
+    """Runs serve() over in-memory streams; returns (exit status, [messages sent])."""
+    lines = []
+    for i, r in enumerate(requests):
+        if isinstance(r, (bytes, str)):
+            lines.append(r if isinstance(r, bytes) else r.encode())
+        else:
+            r = dict(r)
+            r.setdefault("id", i + 1)
+            lines.append(json.dumps(r).encode() + b"\n")
+    inp = io.BytesIO(b"".join(lines))
+    out = io.BytesIO()
+    rc = pbt_trainer.serve(trainer, stdin=inp, stdout=out, name="test", **functions)
+    return rc, [json.loads(l) for l in out.getvalue().decode().splitlines()]
+
+
+class Counter:
+    instances = []
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.n = 0
+        self.h = None
+        Counter.instances.append(self)
+
+    def apply(self, h):
+        self.h = h
+
+    def step(self, n):
+        self.n += n
+
+    def eval(self):
+        return {"score": self.n, "metrics": {"h": self.h}}
+
+    def save(self, path):
+        with open(path, "w") as f:
+            f.write(str(self.n))
+
+    def load(self, path):
+        with open(path) as f:
+            self.n = int(f.read())
+
+
+INIT = {"op": "init", "protocol": "1.0", "member": 3, "seed": 99}
+
+
+class ProtocolTest(unittest.TestCase):
+    def test_hello_first_then_one_reply_per_request(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "ckpt")
+            rc, msgs = converse(Counter, [INIT, {"op": "apply", "h": {"lr": 0.1, "act": "relu"}},
+                                          {"op": "step", "n": 5}, {"op": "eval"}, {"op": "save", "path": path},
+                                          {"op": "step", "n": 1}, {"op": "load", "path": path}, {"op": "eval"},
+                                          {"op": "shutdown"}])
+        self.assertEqual(rc, 0)
+        self.assertEqual(msgs[0]["hello"], "test")
+        self.assertEqual(msgs[0]["protocol"], "1.0")
+        replies = msgs[1:]
+        self.assertEqual([r["id"] for r in replies], list(range(1, 10)))
+        self.assertTrue(all(r["ok"] for r in replies))
+        self.assertEqual(replies[3]["score"], 5.0)
+        self.assertEqual(replies[3]["metrics"], {"h": {"lr": 0.1, "act": "relu"}})
+        self.assertEqual(replies[7]["score"], 5.0, "load restored the saved state")
+        t = Counter.instances[-1]
+        self.assertEqual((t.ctx.member, t.ctx.seed), (3, 99), "the class gets the Context at init")
+
+    def test_functions_instead_of_a_class(self):
+        state = {"n": 0}
+        rc, msgs = converse(None, [INIT, {"op": "step", "n": 2}, {"op": "eval"}],
+                            step=lambda n: state.update(n=state["n"] + n),
+                            eval=lambda: state["n"] * 0.5, save=lambda p: None, load=lambda p: None)
+        self.assertEqual(rc, 0, "end of input ends serve quietly")
+        self.assertEqual(msgs[-1], {"id": 3, "ok": True, "score": 1.0})
+
+    def test_an_error_in_user_code_comes_back_with_its_traceback_and_serving_goes_on(self):
+        def step(n):
+            raise ZeroDivisionError("exploded at step %d" % n)
+
+        rc, msgs = converse(None, [INIT, {"op": "step", "n": 7}, {"op": "eval"}],
+                            step=step, eval=lambda: 0.5, save=lambda p: None, load=lambda p: None)
+        err = msgs[2]
+        self.assertFalse(err["ok"])
+        self.assertEqual(err["error"], "ZeroDivisionError: exploded at step 7")
+        self.assertIn("Traceback (most recent call last)", err["traceback"])
+        self.assertIn("in step", err["traceback"])
+        self.assertTrue(msgs[3]["ok"], "the engine decides what to do next")
+
+    def test_an_error_in_the_constructor_is_reported_at_init(self):
+        class Broken:
+            def __init__(self, ctx):
+                raise RuntimeError("no data")
+
+            step = eval = save = load = None
+
+        rc, msgs = converse(Broken, [INIT])
+        self.assertFalse(msgs[1]["ok"])
+        self.assertEqual(msgs[1]["error"], "RuntimeError: no data")
+
+    def test_eval_results_in_every_form(self):
+        cases = [
+            (0.25, {"score": 0.25}),
+            (3, {"score": 3.0}),
+            ((0.5, {"acc": 1}), {"score": 0.5, "metrics": {"acc": 1}}),
+            ({"score": 1, "samples": [1, 2.5]}, {"score": 1.0, "samples": [1.0, 2.5]}),
+            (float("nan"), {"score": "NaN"}),
+            (float("-inf"), {"score": "-Infinity"}),
+            ({"score": 1, "metrics": {"loss": float("inf"), "v": [float("nan")]}},
+             {"score": 1.0, "metrics": {"loss": "Infinity", "v": ["NaN"]}}),
+        ]
+        for value, expected in cases:
+            rc, msgs = converse(None, [INIT, {"op": "eval"}], step=lambda n: None, eval=lambda: value,
+                                save=lambda p: None, load=lambda p: None)
+            reply = msgs[2]
+            reply.pop("id")
+            self.assertEqual(reply, dict(ok=True, **expected), value)
+
+    def test_bad_eval_results_are_errors(self):
+        for value in [True, "high", {"loss": 1}, {"score": 1, "extra": 2}, None]:
+            rc, msgs = converse(None, [INIT, {"op": "eval"}], step=lambda n: None, eval=lambda: value,
+                                save=lambda p: None, load=lambda p: None)
+            self.assertFalse(msgs[2]["ok"], value)
+            self.assertTrue(msgs[2]["error"].startswith("TypeError"), msgs[2])
+
+    def test_unknown_ops_and_unreadable_requests_get_error_replies(self):
+        rc, msgs = converse(Counter, [INIT, {"op": "teleport"}, b"this is not json\n", {"op": "step", "n": -1}])
+        self.assertIn("unknown op 'teleport'", msgs[2]["error"])
+        self.assertEqual(msgs[3]["id"], None)
+        self.assertIn("unreadable request", msgs[3]["error"])
+        self.assertIn("non-negative integer", msgs[4]["error"])
+
+    def test_a_class_with_only_optional_arguments_is_built_without_the_context(self):
+        class Opt(Counter):
+            def __init__(self, scale=2):
+                super().__init__(None)
+                self.scale = scale
+
+        rc, msgs = converse(Opt, [INIT, {"op": "eval"}])
+        self.assertTrue(msgs[2]["ok"])
+        self.assertEqual(Counter.instances[-1].scale, 2)
+
+    def test_a_trainer_without_step_is_refused_before_the_hello(self):
+        class NoStep:
+            def eval(self):
+                return 1
+
+        with self.assertRaisesRegex(TypeError, "no step"):
+            pbt_trainer.serve(NoStep(), stdin=io.BytesIO(), stdout=io.BytesIO())
+        with self.assertRaisesRegex(TypeError, "needs a trainer, or the functions step"):
+            pbt_trainer.serve(stdin=io.BytesIO(), stdout=io.BytesIO())
+
+    def test_run_locally_trains_one_configuration(self):
+        results = pbt_trainer.run_locally(Counter, {"lr": 1}, steps=10, eval_every=4)
+        self.assertEqual([s for s, _ in results], [4, 8, 10])
+        self.assertEqual(results[-1][1]["score"], 10.0)
+
+    def test_context_comes_from_the_environment(self):
+        os.environ["PBT_MEMBER"], os.environ["PBT_SEED"] = "4", "17"
+        try:
+            c = pbt_trainer.context()
+        finally:
+            del os.environ["PBT_MEMBER"], os.environ["PBT_SEED"]
+        self.assertEqual((c.member, c.seed), (4, 17))
+
+
+class RealProcessTest(unittest.TestCase):
+    """The module in a child process with real pipes, as the engine runs it."""
+
+    def test_print_in_user_code_goes_to_stderr_not_into_the_protocol(self):
+        script = textwrap.dedent("""
+            import os, sys
+            sys.path.insert(0, %r)
+            import pbt_trainer
+            class T:
+                def step(self, n):
+                    print("training", n)           # would corrupt the protocol
+                    os.write(1, b"from C code\\n")   # so would a C extension writing to fd 1
+                def eval(self): return 0.5
+                def save(self, p): pass
+                def load(self, p): pass
+            sys.exit(pbt_trainer.serve(T))
+        """ % os.path.join(ROOT, "python"))
+        reqs = [INIT, {"op": "step", "n": 2, "id": 2}, {"op": "eval", "id": 3}, {"op": "shutdown", "id": 4}]
+        reqs[0] = dict(INIT, id=1)
+        p = subprocess.run([sys.executable, "-c", script], input="".join(json.dumps(r) + "\n" for r in reqs),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        msgs = [json.loads(l) for l in p.stdout.splitlines()]  # every stdout line is JSON
+        self.assertEqual([m.get("id") for m in msgs], [None, 1, 2, 3, 4])
+        self.assertIn("training 2", p.stderr)
+        self.assertIn("from C code", p.stderr)
+
+    def test_the_stdlib_example_speaks_the_protocol(self):
+        reqs = [dict(INIT, id=1), {"op": "apply", "h": {"h0": 1.0, "h1": 0.0}, "id": 2},
+                {"op": "step", "n": 10, "id": 3}, {"op": "eval", "id": 4}, {"op": "shutdown", "id": 5}]
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "python", "toy_trainer.py")],
+                           input="".join(json.dumps(r) + "\n" for r in reqs), capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        score = json.loads(p.stdout.splitlines()[4])["score"]
+        self.assertAlmostEqual(score, 1.2 - (0.9 * 0.9 ** 10) ** 2 - 0.81, places=9)
+
+
+if __name__ == "__main__":
+    unittest.main()
