@@ -40,36 +40,6 @@ std::string now_text() {
 
 std::string sqlite_uri(const std::string& run_dir) { return "sqlite:" + (fs::path(run_dir) / "store.db").string(); }
 
-struct Opened {
-  std::unique_ptr<Store> store;
-  std::string experiment;
-};
-
-Opened open_target(const Target& t) {
-  std::string uri = t.store;
-  if (uri.empty()) {
-    if (t.run_dir.empty()) throw Error("say which run: --run DIR (or --store URI)");
-    if (!fs::exists(fs::path(t.run_dir) / "store.db"))
-      throw Error("no run in '" + t.run_dir + "' (no store.db there); start one with `pbt run CONFIG --run " +
-                  t.run_dir + "`");
-    uri = sqlite_uri(t.run_dir);
-  }
-  Opened o{open_store(uri), t.experiment};
-  if (o.experiment.empty()) {
-    auto names = o.store->experiments();
-    if (names.size() != 1) {
-      std::string list;
-      for (const auto& n : names) list += " " + n;
-      throw Error("the store holds " + std::to_string(names.size()) + " experiments; choose one with --experiment" +
-                  (list.empty() ? "" : " (" + list.substr(1) + ")"));
-    }
-    o.experiment = names[0];
-  } else if (!o.store->experiment(o.experiment)) {
-    throw Error("the store has no experiment named '" + o.experiment + "'");
-  }
-  return o;
-}
-
 std::string fmt_score(const std::optional<double>& s) {
   if (!s) return "-";
   std::ostringstream o;
@@ -146,6 +116,31 @@ void print_population(std::ostream& out, const std::vector<MemberState>& pop, do
 }
 
 }  // namespace
+
+Opened open_target(const Target& t) {
+  std::string uri = t.store;
+  if (uri.empty()) {
+    if (t.run_dir.empty()) throw Error("say which run: --run DIR (or --store URI)");
+    if (!fs::exists(fs::path(t.run_dir) / "store.db"))
+      throw Error("no run in '" + t.run_dir + "' (no store.db there); start one with `pbt run CONFIG --run " +
+                  t.run_dir + "`");
+    uri = sqlite_uri(t.run_dir);
+  }
+  Opened o{open_store(uri), t.experiment};
+  if (o.experiment.empty()) {
+    auto names = o.store->experiments();
+    if (names.size() != 1) {
+      std::string list;
+      for (const auto& n : names) list += " " + n;
+      throw Error("the store holds " + std::to_string(names.size()) + " experiments; choose one with --experiment" +
+                  (list.empty() ? "" : " (" + list.substr(1) + ")"));
+    }
+    o.experiment = names[0];
+  } else if (!o.store->experiment(o.experiment)) {
+    throw Error("the store has no experiment named '" + o.experiment + "'");
+  }
+  return o;
+}
 
 namespace {
 struct Prepared {

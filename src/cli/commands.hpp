@@ -1,6 +1,9 @@
 #pragma once
 // The `pbt` subcommands. Each returns the process exit status.
+#include <memory>
 #include <string>
+
+#include "pbt/store.hpp"
 
 namespace pbt::cli {
 
@@ -11,6 +14,14 @@ struct Target {          // where to find a run: a run directory or a store URI
 };
 
 int create(const std::string& config_path, const std::string& run_dir);
+// A run directory (its store.db) or a store URI, opened; the experiment named, or the
+// store's only one. Throws pbt::Error with what to do when neither is there.
+struct Opened {
+  std::unique_ptr<Store> store;
+  std::string experiment;
+};
+Opened open_target(const Target& target);
+
 int run(const std::string& config_path, const std::string& run_dir, int workers, bool quiet,
         const std::string& self_exe);
 int worker(const std::string& store, const std::string& experiment, const std::string& id,

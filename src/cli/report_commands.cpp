@@ -20,37 +20,6 @@ namespace {
 std::atomic<bool> g_stop_dashboard{false};
 void on_stop(int) { g_stop_dashboard = true; }
 
-struct Source {
-  std::unique_ptr<Store> store;
-  std::string experiment;
-};
-
-// A run directory (its store.db) or a store URI; the experiment named, or the only one.
-Source open_source(const Target& t) {
-  std::string uri = t.store;
-  if (uri.empty()) {
-    if (t.run_dir.empty()) throw Error("say which run: --run DIR (or --store URI)");
-    if (!fs::exists(fs::path(t.run_dir) / "store.db"))
-      throw Error("no run in '" + t.run_dir + "' (no store.db there); start one with `pbt run CONFIG --run " +
-                  t.run_dir + "`");
-    uri = "sqlite:" + (fs::path(t.run_dir) / "store.db").string();
-  }
-  Source s{open_store(uri), t.experiment};
-  if (s.experiment.empty()) {
-    auto names = s.store->experiments();
-    if (names.size() != 1) {
-      std::string list;
-      for (const auto& n : names) list += " " + n;
-      throw Error("the store holds " + std::to_string(names.size()) + " experiments; choose one with --experiment" +
-                  (list.empty() ? "" : " (" + list.substr(1) + ")"));
-    }
-    s.experiment = names[0];
-  } else if (!s.store->experiment(s.experiment)) {
-    throw Error("the store has no experiment named '" + s.experiment + "'");
-  }
-  return s;
-}
-
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error("cannot write '" + path + "'");
@@ -60,7 +29,7 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 int do_report(const ReportCommands& c) {
-  Source s = open_source(c.target);
+  Opened s = open_target(c.target);
   const report::RunData run = report::read_run(*s.store, s.experiment);
   const std::string html = report::render_html(run);
   std::string path = c.out;
@@ -77,7 +46,7 @@ int do_report(const ReportCommands& c) {
 }
 
 int do_dashboard(const ReportCommands& c) {
-  Source s = open_source(c.target);
+  Opened s = open_target(c.target);
   if (c.port < 0 || c.port > 65535) throw Error("--port must be in 0..65535");
   report::DashboardOptions opt;
   opt.bind = c.bind;
@@ -96,7 +65,7 @@ int do_dashboard(const ReportCommands& c) {
 }
 
 int do_export(const ReportCommands& c) {
-  Source s = open_source(c.target);
+  Opened s = open_target(c.target);
   const report::RunData run = report::read_run(*s.store, s.experiment);
   const report::Format f = c.format == "jsonl" ? report::Format::jsonl : report::Format::csv;
   const std::string ext = f == report::Format::jsonl ? ".jsonl" : ".csv";

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "pbt/error.hpp"
+#include "store/codec.hpp"
 
 namespace pbt {
 
@@ -91,35 +92,10 @@ bool is_transient(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
-std::string dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Samples keep non-finite values (JSON has none): they are written as strings.
-std::string samples_to_text(const std::vector<double>& samples) {
-  nlohmann::json j = nlohmann::json::array();
-  for (double x : samples) {
-    if (std::isfinite(x)) j.push_back(x);
-    else if (std::isnan(x)) j.push_back("nan");
-    else j.push_back(x > 0 ? "inf" : "-inf");
-  }
-  return dump(j);
-}
-
-std::vector<double> samples_from_text(const std::string& text) {
-  std::vector<double> out;
-  for (const auto& v : nlohmann::json::parse(text)) {
-    if (v.is_number()) out.push_back(v.get<double>());
-    else if (v.is_string() && v.get<std::string>() == "inf") out.push_back(std::numeric_limits<double>::infinity());
-    else if (v.is_string() && v.get<std::string>() == "-inf") out.push_back(-std::numeric_limits<double>::infinity());
-    else out.push_back(std::numeric_limits<double>::quiet_NaN());
-  }
-  return out;
-}
-
-std::string lease_text(const Lease& lease) {
-  return "member " + std::to_string(lease.member) + " of experiment '" + lease.experiment + "'";
-}
+using store_codec::dump;
+using store_codec::lease_text;
+using store_codec::samples_from_text;
+using store_codec::samples_to_text;
 
 }  // namespace
 
