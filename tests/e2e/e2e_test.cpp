@@ -6,6 +6,7 @@
 #include <set>
 
 #include "process_util.hpp"
+#include "run_checks.hpp"
 #include "pbt/store.hpp"
 
 using namespace e2e;
@@ -65,26 +66,6 @@ count = 2
 lease_seconds = 1.0
 )";
   return path;
-}
-
-// Every member reached the budget, with exactly one score point per step: nothing
-// was lost and nothing was published twice, even though a worker died mid-interval.
-void expect_complete_and_exactly_once(const std::string& store_path, const std::string& experiment,
-                                      int population, int steps) {
-  auto store = pbt::open_store("sqlite:" + store_path);
-  auto pop = store->population(experiment);
-  ASSERT_EQ(static_cast<int>(pop.size()), population);
-  for (const auto& m : pop) {
-    EXPECT_TRUE(m.done) << "member " << m.id;
-    EXPECT_EQ(m.step, steps) << "member " << m.id;
-    EXPECT_EQ(pbt::checkpoint_id(store->checkpoint(m.checkpoint)), m.checkpoint);
-  }
-  std::map<int, std::multiset<std::int64_t>> seen;
-  for (const auto& p : store->scores(experiment)) seen[p.member].insert(p.step);
-  for (int m = 0; m < population; ++m) {
-    ASSERT_EQ(static_cast<int>(seen[m].size()), steps) << "member " << m;
-    for (int s = 1; s <= steps; ++s) EXPECT_EQ(seen[m].count(s), 1u) << "member " << m << " step " << s;
-  }
 }
 
 // Waits until some member has made progress; returns the status JSON then.
@@ -212,7 +193,7 @@ TEST(E2E, AWorkerKilledMidRunLosesNothing) {
   EXPECT_EQ(wait_exit(victim), 128 + SIGKILL);
   EXPECT_EQ(wait_exit(survivor), 0) << read_file(dir + (survivor == w1 ? "/w1.err" : "/w2.err"));
 
-  expect_complete_and_exactly_once(run_dir + "/store.db", "slow", 4, 80);
+  expect_complete_and_exactly_once(*pbt::open_store("sqlite:" + run_dir + "/store.db"), "slow", 4, 80);
 }
 
 TEST(E2E, PbtRunReplacesAKilledWorkerAndFinishes) {
@@ -237,7 +218,7 @@ TEST(E2E, PbtRunReplacesAKilledWorkerAndFinishes) {
   std::istringstream in(out);
   for (std::string line; std::getline(in, line);) progress_lines += line.find("] members done") != std::string::npos;
   EXPECT_LE(progress_lines, 4) << out;
-  expect_complete_and_exactly_once(run_dir + "/store.db", "slowrun", 4, 80);
+  expect_complete_and_exactly_once(*pbt::open_store("sqlite:" + run_dir + "/store.db"), "slowrun", 4, 80);
 }
 
 TEST(E2E, RunningAgainResumesAndADifferentConfigIsRefused) {

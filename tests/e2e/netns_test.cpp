@@ -7,6 +7,7 @@
 #include <set>
 
 #include "process_util.hpp"
+#include "run_checks.hpp"
 #include "pbt/store.hpp"
 
 using namespace e2e;
@@ -142,15 +143,7 @@ uri = "postgresql://postgres@127.0.0.1:)" << port << R"(/postgres"
     EXPECT_EQ(wait_exit(workers['b'][i]), 0) << read_file(dir + "/b" + std::to_string(i) + ".err");
 
   // Host b finished everything; each step of each member was published exactly once.
-  std::map<int, std::multiset<std::int64_t>> seen;
-  for (const auto& p : store->scores("hosts")) seen[p.member].insert(p.step);
-  for (const auto& m : store->population("hosts")) {
-    EXPECT_TRUE(m.done) << "member " << m.id;
-    EXPECT_EQ(m.step, 60);
-    EXPECT_EQ(pbt::checkpoint_id(store->checkpoint(m.checkpoint)), m.checkpoint);
-    ASSERT_EQ(seen[m.id].size(), 60u) << "member " << m.id;
-    for (int s = 1; s <= 60; ++s) EXPECT_EQ(seen[m.id].count(s), 1u) << "member " << m.id << " step " << s;
-  }
+  expect_complete_and_exactly_once(*store, "hosts", 6, 60);
   // Both hosts published: the run really was shared across the link.
   std::set<std::string> hosts_seen;
   for (const auto& e : store->events("hosts")) hosts_seen.insert(e.worker.substr(0, 6));

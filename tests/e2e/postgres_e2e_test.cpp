@@ -13,6 +13,7 @@
 
 #include "../store/pg_test_util.hpp"
 #include "process_util.hpp"
+#include "run_checks.hpp"
 #include "pbt/error.hpp"
 #include "pbt/store.hpp"
 
@@ -44,24 +45,6 @@ std::string with_store(std::string text, const std::string& uri) {
   const auto at = text.find("\n[store]\n");
   if (at != std::string::npos) return text.insert(at + 9, line);
   return text + "\n[store]\n" + line;
-}
-
-// Every member reached the budget, with exactly one score point per step: nothing was
-// lost and nothing was published twice.
-void expect_complete_and_exactly_once(pbt::Store& store, const std::string& experiment, int population, int steps) {
-  auto pop = store.population(experiment);
-  ASSERT_EQ(static_cast<int>(pop.size()), population);
-  for (const auto& m : pop) {
-    EXPECT_TRUE(m.done) << "member " << m.id;
-    EXPECT_EQ(m.step, steps) << "member " << m.id;
-    EXPECT_EQ(pbt::checkpoint_id(store.checkpoint(m.checkpoint)), m.checkpoint);
-  }
-  std::map<int, std::multiset<std::int64_t>> seen;
-  for (const auto& p : store.scores(experiment)) seen[p.member].insert(p.step);
-  for (int m = 0; m < population; ++m) {
-    ASSERT_EQ(static_cast<int>(seen[m].size()), steps) << "member " << m;
-    for (int s = 1; s <= steps; ++s) EXPECT_EQ(seen[m].count(s), 1u) << "member " << m << " step " << s;
-  }
 }
 
 int free_port() {
