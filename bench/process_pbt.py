@@ -12,7 +12,8 @@ digits), written to docs/results/protocol.md:
     /usr/bin/python3 bench/process_pbt.py --build build --out docs/results/protocol.md
 
 Needs Debian's python3-torch, python3-sklearn and python3-optuna. Run from the
-repository root. Takes about 3 minutes per seed on 2 cores, plus about 2 minutes.
+repository root. Takes 1.5-3 minutes per seed on 2 cores (more when they are busy), plus
+about 2 minutes for parts 1 and 2. docs/results/protocol.md also has a hand-written analysis.
 """
 import argparse
 import json
@@ -150,6 +151,8 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--interval", type=int, default=100)
     ap.add_argument("--tpe-startup", type=int, default=5)
+    ap.add_argument("--variant-interval", type=int, default=500,
+                    help="also run PBT with this ready interval (0: don't)")
     ap.add_argument("--overhead-reps", type=int, default=3)
     ap.add_argument("--overhead-members", type=int, default=4)
     ap.add_argument("--overhead-steps", type=int, default=12000)
@@ -163,9 +166,12 @@ def main():
 
     cmd = "/usr/bin/python3 bench/process_pbt.py --build %s%s" % (args.build, " --out " + args.out if args.out else "")
     out.append("# The process protocol: cost, overhead, and PBT vs random search vs Optuna TPE\n")
-    out.append("Made by `%s` (defaults: --seeds %d --population %d --steps %d --interval %d --tpe-startup %d), "
-               "which also runs `%s/bench/protocol_cost`.\n" % (cmd, args.seeds, args.population, args.steps,
-                                                                args.interval, args.tpe_startup, args.build))
+    out.append("Made by `%s` (--seeds %d --population %d --steps %d --interval %d --variant-interval %d "
+               "--tpe-startup %d --overhead-reps %d --overhead-members %d --overhead-steps %d "
+               "--overhead-interval %d), which also runs `%s/bench/protocol_cost`.\n"
+               % (cmd, args.seeds, args.population, args.steps, args.interval, args.variant_interval,
+                  args.tpe_startup, args.overhead_reps, args.overhead_members, args.overhead_steps,
+                  args.overhead_interval, args.build))
 
     if not args.skip_cost:
         cost = subprocess.run([os.path.join(args.build, "bench", "protocol_cost"), "--n", "20000"], cwd=ROOT,
@@ -174,6 +180,46 @@ def main():
 
     rows = overhead(pbt, work, args.overhead_reps, args.overhead_members, args.overhead_steps,
                     args.overhead_interval)
+    if rows:
+        overhead_section(out, args, rows)
+
+    per_seed = []
+    for seed in range(args.seeds):
+        pop, steps = args.population, args.steps
+        res = {}
+        w, b, _ = pbt_run(pbt, work, "pbt%d" % seed,
+                          config("pbt%d" % seed, seed, pop, steps, args.interval, pop, exploit=True))
+        res["PBT"] = (w, b)
+        if args.variant_interval:
+            w, b, _ = pbt_run(pbt, work, "pbtslow%d" % seed,
+                              config("pbtslow%d" % seed, seed, pop, steps, args.variant_interval, pop, exploit=True))
+            res["PBT, ready every %d" % args.variant_interval] = (w, b)
+        w, b, _ = pbt_run(pbt, work, "random%d" % seed,
+                          config("random%d" % seed, seed, pop, steps, args.interval, pop, exploit=False))
+        res["random search"] = (w, b)
+        w, b = optuna_tpe(seed, pop, steps, args.tpe_startup)
+        res["Optuna TPE"] = (w, b)
+        per_seed.append(res)
+        for k, (w, b) in res.items():
+            print("seed %d %-14s val %.4f test %.4f wall %.1f s  %s" % (
+                seed, k, b["score"], b["metrics"]["test_acc"], w, fmt_h(b["h"])), file=sys.stderr)
+
+    if not per_seed:  # --seeds 0: cost and overhead only
+        methods = []
+    else:
+        methods = list(per_seed[0].keys())
+    if methods:
+        quality_section(out, args, per_seed, methods)
+    machine_section(out, load_start)
+    text = "\n".join(out) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def overhead_section(out, args, rows):
     out.append("## 2. Overhead of a PBT run over the same trainer run plainly\n")
     out.append("examples/python/digits.py, %d members, %d steps each, eval every %d steps. **PBT**: `pbt run` "
                "with one worker per member (truncation + perturb; each interval also saves a checkpoint into the "
@@ -188,24 +234,8 @@ def main():
                                                               statistics.median(r[1] for r in rows),
                                                               statistics.median(r[2] for r in rows)))
 
-    per_seed = []
-    for seed in range(args.seeds):
-        pop, steps = args.population, args.steps
-        res = {}
-        w, b, _ = pbt_run(pbt, work, "pbt%d" % seed,
-                          config("pbt%d" % seed, seed, pop, steps, args.interval, pop, exploit=True))
-        res["PBT"] = (w, b)
-        w, b, _ = pbt_run(pbt, work, "random%d" % seed,
-                          config("random%d" % seed, seed, pop, steps, args.interval, pop, exploit=False))
-        res["random search"] = (w, b)
-        w, b = optuna_tpe(seed, pop, steps, args.tpe_startup)
-        res["Optuna TPE"] = (w, b)
-        per_seed.append(res)
-        for k, (w, b) in res.items():
-            print("seed %d %-14s val %.4f test %.4f wall %.1f s  %s" % (
-                seed, k, b["score"], b["metrics"]["test_acc"], w, fmt_h(b["h"])), file=sys.stderr)
 
-    methods = ["PBT", "random search", "Optuna TPE"]
+def quality_section(out, args, per_seed, methods):
     out.append("## 3. PBT vs random search vs Optuna TPE (same total budget of training steps)\n")
     out.append("examples/python/digits.py (MLP 64-64-10, SGD with momentum, batch 32, one step = one minibatch), "
                "search space lr ∈ [0.001, 1] (log), momentum ∈ [0, 0.99], weight_decay ∈ [1e-6, 1e-2] (log). "
@@ -213,6 +243,10 @@ def main():
                                                                      args.population * args.steps))
     out.append("- **PBT**: population %d, one worker each, ready every %d steps, truncation (bottom 25%% copy "
                "the top 25%%), perturb ×0.8/×1.2 or resample with p = 0.25." % (args.population, args.interval))
+    if args.variant_interval:
+        out.append("- **PBT, ready every %d**: the same, with fewer and later exploit decisions (%d instead of "
+                   "%d)." % (args.variant_interval, args.steps // args.variant_interval - 1,
+                             args.steps // args.interval - 1))
     out.append("- **Random search**: the same config with `exploit` and `explore` \"none\": %d members with "
                "the same initial h (drawn from the prior with the same seed), trained to the end." % args.population)
     out.append("- **Optuna TPE** (python3-optuna %s): %d trials, `TPESampler(seed, n_startup_trials=%d)`, each "
@@ -236,6 +270,9 @@ def main():
         walls = [r[m][0] for r in per_seed]
         out.append("| %s | %.4f | %.4f (%.4f–%.4f) | %.0f |" % (m, statistics.mean(vals), statistics.mean(tests),
                                                                 min(tests), max(tests), statistics.mean(walls)))
+
+
+def machine_section(out, load_start):
     load_end = open("/proc/loadavg").read().split()[:3]
     cpu = "unknown"
     for line in open("/proc/cpuinfo"):
@@ -247,12 +284,6 @@ def main():
                "%s at the start, %s at the end (the cores are shared with other work)." % (
                    os.cpu_count(), cpu, platform.platform(), platform.python_version(), torch.__version__,
                    " ".join(load_start), " ".join(load_end)))
-    text = "\n".join(out) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

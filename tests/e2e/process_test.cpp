@@ -509,6 +509,8 @@ TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
     EXPECT_TRUE(m.done);
     EXPECT_EQ(json::parse(store->checkpoint(m.checkpoint))["steps"].get<int>() > 0, true);
   }
+  // 8 intervals, alternating between the two members: a new trainer for (nearly) each.
+  EXPECT_GE(count(r.logs, "started trainer pid"), 4) << r.logs;
   EXPECT_EQ(count(r.logs, "started trainer pid"), count(r.logs, "stopped: it exited with code 0")) << r.logs;
 }
 
@@ -516,8 +518,14 @@ TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
 TEST(ProcessRun, TheStdlibExampleRunsEndToEnd) {
   std::string dir = temp_dir("proc-example");
   std::string run_dir = dir + "/run";
-  // The example's argv is relative to the repository root: run from there.
-  std::vector<std::string> full = {PBT_BINARY, "run", "examples/python/toy.toml", "--run", run_dir};
+  // The example's argv is relative to the repository root: run from there, with the
+  // interpreter the other tests use.
+  std::string cfg = read_file(std::string(PBT_SOURCE_DIR) + "/examples/python/toy.toml");
+  const std::string from = "argv = [\"python3\"";
+  ASSERT_NE(cfg.find(from), std::string::npos);
+  cfg.replace(cfg.find(from), from.size(), "argv = [\"" + python() + "\"");
+  std::ofstream(dir + "/toy.toml") << cfg;
+  std::vector<std::string> full = {PBT_BINARY, "run", dir + "/toy.toml", "--run", run_dir};
   pid_t pid = spawn(full, dir + "/cmd.out", dir + "/cmd.err", PBT_SOURCE_DIR);
   int code = wait_exit(pid);
   std::string out = read_file(dir + "/cmd.out");
