@@ -8,3 +8,5 @@ rm -rf runs/toy
 ./build/pbt run examples/toy.toml --run runs/toy
 echo
 ./build/pbt events --run runs/toy | head -12
+echo
+./build/pbt report --run runs/toy   # runs/toy/report.html: curves, schedules, lineage tree (opens offline)
