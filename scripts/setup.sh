@@ -10,6 +10,7 @@ PACKAGES=(build-essential cmake pkg-config git
   libboost-math-dev libgtest-dev libgmock-dev libbenchmark-dev python3
   libpq-dev postgresql iproute2 openmpi-bin
   libcpp-httplib-dev chromium
+  libtorch-dev                                     # the LibTorch trainables (deep RL, GAN, translation)
   python3-torch python3-sklearn python3-optuna)   # the process protocol's Python example and bench
 
 missing=()

@@ -9,6 +9,9 @@
 #include "cli/commands.hpp"
 #include "cli/report_commands.hpp"
 #include "pbt/error.hpp"
+#ifdef PBT_WITH_TORCH
+#include "trainables/torch/torch_trainables.hpp"
+#endif
 
 namespace {
 std::string self_exe(const char* argv0) {
@@ -75,6 +78,9 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
+#ifdef PBT_WITH_TORCH
+    pbt::register_torch_trainables();
+#endif
     if (report_commands->selected()) return report_commands->run();
     if (*run) return pbt::cli::run(config, run_dir, workers, quiet, self_exe(argv[0]));
     if (*create) return pbt::cli::create(config, run_dir);
