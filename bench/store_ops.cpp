@@ -2,6 +2,7 @@
 // side, and checkpoint write/read throughput for 1 MB and 100 MB models.
 //
 //   store_ops [--sqlite-dir DIR] [--postgres URI] [--seconds S] [--reps R] [--out FILE]
+//             [--parts ops,decision,checkpoints]   (default: all three)
 //
 // Each worker process opens its own store and repeats what a worker does at a ready step
 // without training: lease -> read the population -> publish (64-byte checkpoint, one
@@ -158,7 +159,7 @@ Throughput checkpoint_throughput(pbt::Store& store, const std::string& experimen
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string sqlite_dir, pg_uri, out;
+  std::string sqlite_dir, pg_uri, out, parts = "ops,decision,checkpoints";
   double seconds = 2.0;
   int reps = 3;
   for (int i = 1; i < argc; ++i) {
@@ -169,8 +170,10 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::stod(next());
     else if (a == "--reps") reps = std::stoi(next());
     else if (a == "--out") out = next();
+    else if (a == "--parts") parts = next();
     else {
-      std::cerr << "usage: store_ops [--sqlite-dir DIR] [--postgres URI] [--seconds S] [--reps R] [--out FILE]\n";
+      std::cerr << "usage: store_ops [--sqlite-dir DIR] [--postgres URI] [--seconds S] [--reps R] [--out FILE] "
+                   "[--parts ops,decision,checkpoints]\n";
       return 2;
     }
   }
@@ -199,8 +202,10 @@ int main(int argc, char** argv) {
      << "The machine has 2 cores, so beyond 2 processes they share them.\n\n"
      << "| store | processes | cycles/s (= publishes/s = leases/s = reads/s) | lease ms | read population ms | publish ms | release ms |\n"
      << "|---|---:|---:|---:|---:|---:|---:|\n";
+  auto part = [&](const char* p) { return ("," + parts + ",").find(std::string(",") + p + ",") != std::string::npos; };
   std::map<std::string, std::map<int, double>> summary;
   for (const auto& [name, uri] : backends) {
+    if (!part("ops")) break;
     for (int workers : {1, 2, 4, 8, 16}) {
       std::vector<double> rates, lease, pop, publish, release;
       for (int r = 0; r < reps; ++r) {
@@ -232,6 +237,7 @@ int main(int argc, char** argv) {
         "another member; median over 300 decisions, one process. The aim is under 1 ms.\n\n"
      << "| store | read population ms | choose ms | decision ms |\n|---|---:|---:|---:|\n";
   for (const auto& [name, uri] : backends) {
+    if (!part("decision")) break;
     auto store = pbt::open_store(uri);
     const std::string exp = "decide_" + std::to_string(getpid());
     create(*store, exp, 1000);
@@ -271,6 +277,7 @@ int main(int argc, char** argv) {
      << "Write = a publish carrying the checkpoint (hashing, insert, commit); read = fetch by id and verify the hash.\n\n"
      << "| store | size | write MB/s | read MB/s |\n|---|---:|---:|---:|\n";
   for (const auto& [name, uri] : backends) {
+    if (!part("checkpoints")) break;
     auto store = pbt::open_store(uri);
     const std::string exp = "ckpt_" + std::to_string(getpid());
     create(*store, exp, 1);

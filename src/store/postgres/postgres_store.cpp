@@ -42,6 +42,24 @@ namespace fs = std::filesystem;
 constexpr std::int32_t kSchemaLockClass = 0x70627473;
 constexpr std::int32_t kCheckpointLockClass = 0x70627463;
 
+// Schema version 2 added members.changed (see kMembersChanged); a version-1 store is
+// upgraded in place by the first worker that opens it.
+constexpr int kPgSchemaVersion = 2;
+
+// Every write to a member row stamps it with the writing transaction's id, so a reader can
+// fetch only the rows changed since its last read (PostgresStore::population).
+const char* const kMembersChanged = R"sql(
+ALTER TABLE members ADD COLUMN IF NOT EXISTS changed xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE OR REPLACE FUNCTION pbt_member_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.changed := pg_current_xact_id();
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS members_changed ON members;
+CREATE TRIGGER members_changed BEFORE INSERT OR UPDATE ON members
+  FOR EACH ROW EXECUTE FUNCTION pbt_member_changed();
+)sql";
+
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(
   key text PRIMARY KEY,
@@ -313,8 +331,13 @@ struct PostgresStore::Impl {
   std::atomic<std::size_t> connections{0};
   std::atomic<int> lose_commit_replies{0};
   bool after_lost_connection = false;  // the current attempt follows a lost connection
-  // Members as last read, by experiment and id; valid while their version is unchanged.
-  std::unordered_map<std::string, std::map<int, MemberState>> population_cache;
+  // Members as last read, by experiment, and the xmin of that read's snapshot: every
+  // transaction below it had finished, so only rows changed at or above it can be news.
+  struct PopulationCache {
+    std::map<int, MemberState> members;
+    std::string xmin = "0";
+  };
+  std::unordered_map<std::string, PopulationCache> population_cache;
 
   ~Impl() { disconnect(); }
 
@@ -577,10 +600,11 @@ struct PostgresStore::Impl {
       Result v = query("SELECT value FROM meta WHERE key = 'schema_version'", Params(), "checking the schema");
       if (v.rows() > 0) {
         const std::string found = v.text(0, 0);
-        if (found != std::to_string(kSchemaVersion))
+        if (found == "1") return false;  // upgraded under the schema lock (open())
+        if (found != std::to_string(kPgSchemaVersion))
           throw StoreError(where() + " (schema '" + options.schema + "') has schema version " + found +
-                           ", but this build of pbt supports schema version " + std::to_string(kSchemaVersion) +
-                           " only");
+                           ", but this build of pbt supports schema versions 1 (upgraded in place) and " +
+                           std::to_string(kPgSchemaVersion) + " only");
         return true;
       }
     }
@@ -609,9 +633,10 @@ struct PostgresStore::Impl {
       if (check_schema()) return 0;
       Result s = query("SELECT 1 FROM pg_namespace WHERE nspname = $1", Params::of(options.schema), "creating the schema");
       if (s.rows() == 0) exec(("CREATE SCHEMA " + quote_ident(options.schema)).c_str(), "creating the schema");
-      exec(kSchema, "creating the schema");
-      query("INSERT INTO meta(key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING",
-            Params::of(std::to_string(kSchemaVersion)), "creating the schema");
+      // IF NOT EXISTS throughout, so this also upgrades a version-1 store.
+      exec((std::string(kSchema) + kMembersChanged).c_str(), "creating the schema");
+      query("INSERT INTO meta(key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = $1",
+            Params::of(std::to_string(kPgSchemaVersion)), "creating the schema");
       return 0;
     });
   }
@@ -1005,50 +1030,31 @@ void PostgresStore::finish(const std::string& experiment) {
 std::vector<MemberState> PostgresStore::population(const std::string& experiment) {
   Impl& d = *impl_;
   return d.run("reading the population", Impl::Tx::none, [&] {
-    // Every worker reads the whole population at every ready step. A member's row changes
-    // in anything but its lease columns only together with its version, so rows whose
-    // version is unchanged come from this connection's cache and only their lease columns
-    // are read; the others are fetched in one more query.
+    // Every worker reads the whole population at every ready step: at 1,000 members even
+    // the lease columns of every row cost over a millisecond. Each row carries the id of
+    // the transaction that last wrote it (a trigger sets it), so a read fetches only rows
+    // written by transactions at or above the previous read's snapshot xmin. Transactions
+    // below that xmin had all finished when the previous snapshot was taken, so their writes
+    // are already in the cache, whatever order they committed in. One statement: the rows
+    // and the xmin of the very snapshot that read them.
     auto& cache = d.population_cache[experiment];
-    Result r = d.query("SELECT id, version, owner, lease_expires, last_owner FROM members WHERE experiment = $1 "
-                       "ORDER BY id",
-                       Params::of(experiment), "reading the population");
-    if (r.rows() == 0) d.require_experiment(experiment);
-    std::vector<MemberState> out;
-    out.reserve(static_cast<std::size_t>(r.rows()));
-    std::string stale;
+    Result r = d.query(std::string("SELECT ") + Impl::kMemberColumnsM +
+                           ", s.xmin::text FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) s "
+                           "LEFT JOIN members m ON m.experiment = $1 AND m.changed >= $2::xid8",
+                       Params::of(experiment, cache.xmin), "reading the population");
+    std::vector<MemberState> changed;  // parsed in full before the cache is touched
+    std::string xmin = cache.xmin;
     for (int i = 0; i < r.rows(); ++i) {
-      const int id = static_cast<int>(r.i64(i, 0));
-      auto it = cache.find(id);
-      if (it == cache.end() || it->second.version != r.i64(i, 1)) {
-        stale += (stale.empty() ? "" : ",") + std::to_string(id);
-        out.emplace_back();
-        out.back().id = id;
-        out.back().version = -1;
-        continue;
-      }
-      it->second.owner = r.text(i, 2);
-      it->second.lease_expires = r.real(i, 3);
-      it->second.last_owner = r.text(i, 4);
-      out.push_back(it->second);
+      xmin = r.text(i, 16);
+      if (r.null(i, 0)) continue;  // nothing changed: the one row is the snapshot's xmin alone
+      changed.push_back(Impl::read_member(r, i));
     }
-    if (!stale.empty()) {
-      Result f = d.query(std::string("SELECT ") + Impl::kMemberColumns +
-                             " FROM members WHERE experiment = $1 AND id = ANY($2::int[]) ORDER BY id",
-                         Params::of(experiment, "{" + stale + "}"), "reading the population");
-      std::map<int, MemberState> fresh;
-      for (int i = 0; i < f.rows(); ++i) {
-        MemberState m = Impl::read_member(f, i);
-        cache[m.id] = m;
-        fresh[m.id] = std::move(m);
-      }
-      for (auto& m : out) {
-        if (m.version != -1) continue;
-        auto it = fresh.find(m.id);
-        if (it == fresh.end()) throw StoreError("member " + std::to_string(m.id) + " vanished while reading");
-        m = it->second;
-      }
-    }
+    if (cache.members.empty() && changed.empty()) d.require_experiment(experiment);
+    for (auto& m : changed) cache.members[m.id] = std::move(m);
+    cache.xmin = xmin;
+    std::vector<MemberState> out;
+    out.reserve(cache.members.size());
+    for (const auto& [id, m] : cache.members) out.push_back(m);
     return out;
   });
 }
