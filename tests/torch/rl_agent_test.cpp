@@ -1,0 +1,215 @@
+// The A2C trainable: it learns, it resumes bit for bit, h changes the optimizer in place,
+// bad input is refused naming the field, a diverged agent is scored worst, and a small
+// PBT population runs through the engine.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+
+#include "pbt/pbt.hpp"
+#include "trainables/torch/rl/a2c.hpp"
+#include "trainables/torch/torch_trainables.hpp"
+
+namespace pbt::rl {
+namespace {
+
+A2cOptions cartpole() {
+  A2cOptions o;
+  o.env = "CartPole-v1";
+  o.envs = 8;
+  o.fresh_episodes = 0;
+  return o;
+}
+
+Hyperparams h_of(double lr, double ent, std::int64_t unroll) {
+  return {{"lr", lr}, {"entropy_cost", ent}, {"unroll_length", unroll}};
+}
+
+TEST(RlAgent, LearnsCartPoleToAModestBarWithAFixedSeed) {
+  A2cTrainable t(cartpole(), 0, 1234);
+  t.apply(h_of(3e-3, 0.01, 8));
+  const auto start = std::chrono::steady_clock::now();
+  t.step(60);  // 60k frames
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Score s = t.eval();
+  std::cout << "cartpole after " << t.frames() << " frames: mean of last 10 returns " << s.value << ", "
+            << t.frames() / secs << " frames/s\n";
+  EXPECT_GE(t.frames(), 60000);  // whole unrolls: at most one unroll past
+  EXPECT_LT(t.frames(), 60000 + 8 * 8);
+  EXPECT_EQ(s.samples.size(), 10u);
+  // A random policy scores about 22; the bar is well above it and well below solving.
+  EXPECT_GE(s.value, 150.0);
+  const double fresh = t.fresh_return(20, 77);
+  std::cout << "greedy return over 20 fresh episodes: " << fresh << "\n";
+  EXPECT_GE(fresh, 100.0);
+}
+
+TEST(RlAgent, SaveLoadResumesBitForBit) {
+  for (const char* env : {"CartPole-v1", "Pendulum-v1"}) {
+    A2cOptions o = cartpole();
+    o.env = env;
+    A2cTrainable a(o, 3, 99);
+    a.apply(h_of(1e-3, 0.01, 5));
+    a.step(3);
+    CheckpointWriter w;
+    a.save(w);
+    a.step(1);
+    const double next_loss = a.last_loss();
+    const Score sa = a.eval();
+
+    A2cTrainable b(o, 3, 12345);  // another seed: everything must come from the checkpoint
+    CheckpointReader r(w.bytes());
+    b.load(r);
+    b.apply(h_of(1e-3, 0.01, 5));
+    b.step(1);
+    EXPECT_EQ(b.last_loss(), next_loss) << env;  // bit for bit: the same next loss
+    EXPECT_EQ(b.frames(), a.frames());
+    const Score sb = b.eval();
+    EXPECT_EQ(sb.samples, sa.samples) << env;
+  }
+}
+
+TEST(RlAgent, ApplyingHMidRunChangesTheOptimizerInPlace) {
+  A2cTrainable t(cartpole(), 0, 5);
+  t.apply(h_of(1e-3, 0.01, 5));
+  t.step(2);
+  EXPECT_DOUBLE_EQ(t.learning_rate(), 1e-3);
+  t.apply(h_of(0.0123, 0.05, 20));
+  EXPECT_DOUBLE_EQ(t.learning_rate(), 0.0123);
+  EXPECT_EQ(t.unroll_length(), 20);
+  EXPECT_DOUBLE_EQ(t.entropy_cost(), 0.05);
+  // The change is in place: a checkpoint written now carries the new rate and Adam's moments.
+  CheckpointWriter w;
+  t.save(w);
+  A2cTrainable u(cartpole(), 0, 5);
+  CheckpointReader r(w.bytes());
+  u.load(r);
+  u.apply(h_of(0.0123, 0.05, 20));
+  t.step(1);
+  u.step(1);
+  EXPECT_EQ(t.last_loss(), u.last_loss());
+}
+
+TEST(RlAgent, BadOptionsAreRefusedNamingTheField) {
+  auto refuse = [](nlohmann::json j, const std::string& field) {
+    try {
+      read_a2c_options(j, "exp.toml: trainable");
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  };
+  refuse({{"env", "MountainCar-v0"}}, "trainable.env");
+  refuse(nlohmann::json::object(), "trainable.env");
+  refuse({{"env", "CartPole-v1"}, {"lr", -0.1}}, "trainable.lr");
+  refuse({{"env", "CartPole-v1"}, {"unroll_length", 0}}, "trainable.unroll_length");
+  refuse({{"env", "CartPole-v1"}, {"envs", 0}}, "trainable.envs");
+  refuse({{"env", "CartPole-v1"}, {"lr_typo", 1}}, "trainable.lr_typo");
+  refuse({{"env", "CartPole-v1"}, {"device", "cuda:7"}}, "trainable.device");
+
+  A2cTrainable t(cartpole(), 0, 1);
+  EXPECT_THROW(t.apply(h_of(-1e-3, 0.01, 5)), ConfigError);
+  EXPECT_THROW(t.apply(h_of(1e-3, 0.01, 0)), ConfigError);
+  EXPECT_THROW(t.apply({{"momentum", 0.9}}), ConfigError);
+  try {
+    t.apply(h_of(1e-3, 0.01, 0));
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("h.unroll_length"), std::string::npos) << e.what();
+  }
+
+  // Through the config reader: the file and the field are named.
+  register_rl_trainable();
+  const std::string cfg =
+      "name = \"x\"\npopulation = 2\n[trainable]\nkind = \"rl\"\nenv = \"Pong\"\n[budget]\nsteps = 2\n"
+      "[ready]\ninterval = 1\n[space.lr]\ntype = \"float\"\nlow = 0.001\nhigh = 0.01\n";
+  try {
+    parse_config(cfg, "exp.toml");
+    ADD_FAILURE() << "accepted an unknown environment";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("exp.toml: trainable.env"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RlAgent, ADivergedAgentIsScoredWorstAndNeverThrows) {
+  A2cTrainable t(cartpole(), 0, 2);
+  t.apply(h_of(1e-3, 0.01, 5));
+  t.step(2);
+  CheckpointWriter healthy;
+  t.save(healthy);
+  t.poison_for_test();
+  EXPECT_NO_THROW(t.step(2));
+  EXPECT_TRUE(t.diverged());
+  Score s = t.eval();
+  EXPECT_TRUE(std::isnan(s.value));
+  ASSERT_EQ(s.samples.size(), 10u);
+  EXPECT_EQ(s.samples[0], 0.0);  // CartPole's worst possible return
+  EXPECT_TRUE(s.metrics.value("diverged", false));
+  // Exploit copies a healthy member over it: training goes on.
+  CheckpointReader r(healthy.bytes());
+  t.load(r);
+  EXPECT_FALSE(t.diverged());
+  t.step(1);
+  EXPECT_TRUE(std::isfinite(t.last_loss()));
+}
+
+TEST(RlAgent, ASmallPopulationRunsThroughTheEngineWithTTest) {
+  register_builtin_trainables();
+  register_rl_trainable();
+  const std::string cfg =
+      "name = \"rl-small\"\nseed = 3\npopulation = 4\n"
+      "[trainable]\nkind = \"rl\"\nenv = \"CartPole-v1\"\nenvs = 8\nfresh_episodes = 10\n"
+      "[budget]\nsteps = 12\n[ready]\ninterval = 4\n"
+      "[exploit]\nstrategy = \"ttest\"\n[explore]\nstrategy = \"perturb\"\nresample_probability = 0.25\n"
+      "[space.lr]\ntype = \"float\"\nlow = 0.0001\nhigh = 0.01\nlog = true\n"
+      "[space.entropy_cost]\ntype = \"float\"\nlow = 0.0001\nhigh = 0.1\nlog = true\n"
+      "[space.unroll_length]\ntype = \"int\"\nlow = 4\nhigh = 32\n";
+  const ExperimentConfig c = parse_config(cfg, "test");
+  auto store = open_store("memory:");
+  create_or_join(*store, c);
+  WorkerOptions opt;
+  opt.id = "test";
+  const WorkerStats st = run_worker(*store, c.name, opt);
+  EXPECT_EQ(st.failed_intervals, 0);
+  for (const auto& m : store->population(c.name)) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(m.step, 12);
+    ASSERT_TRUE(m.score.has_value());
+    EXPECT_TRUE(std::isfinite(*m.score));
+    EXPECT_EQ(m.samples.size(), 10u);  // the t-test compared episodic returns
+    EXPECT_TRUE(m.metrics.contains("fresh_return"));
+    EXPECT_GE(m.metrics.value("frames", 0), 12000);  // 12 steps of 1000 frames, in whole unrolls
+    EXPECT_LT(m.metrics.value("frames", 0), 12000 + 32 * 8);
+  }
+}
+
+// A sweep used to size the examples and the bench (not run in CI):
+//   RL_SWEEP=1 pbt_torch_rl_tests --gtest_also_run_disabled_tests --gtest_filter='*Sweep*'
+TEST(RlAgent, DISABLED_Sweep) {
+  const char* envname = std::getenv("RL_ENV") ? std::getenv("RL_ENV") : "CartPole-v1";
+  const int frames_k = std::getenv("RL_FRAMES_K") ? std::atoi(std::getenv("RL_FRAMES_K")) : 100;
+  for (int envs : {8, 16})
+    for (double lr : {1e-3, 3e-3, 1e-2})
+      for (int unroll : {5, 16, 32}) {
+        A2cOptions o = cartpole();
+        o.env = envname;
+        o.envs = envs;
+        if (o.env == "Pendulum-v1") o.reward_scale = 0.1;
+        A2cTrainable t(o, 0, 1);
+        t.apply(h_of(lr, 0.01, unroll));
+        const auto start = std::chrono::steady_clock::now();
+        std::string curve;
+        for (int k = 0; k < 5; ++k) {
+          t.step(frames_k / 5);
+          curve += " " + std::to_string(static_cast<int>(t.eval().value));
+        }
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::cout << envname << " envs " << envs << " lr " << lr << " unroll " << unroll << ":" << curve
+                  << " fresh " << t.fresh_return(20, 5) << " | " << static_cast<int>(t.frames() / secs)
+                  << " frames/s\n";
+      }
+}
+
+}  // namespace
+}  // namespace pbt::rl
