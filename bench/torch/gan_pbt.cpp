@@ -1,0 +1,326 @@
+// The GAN domain (issue 4): PBT with binary tournament, PBT with truncation and random
+// search (no exploit, no explore) on the ring of 8 and the 5x5 grid of 25 Gaussians. Same
+// population, same initial h and weights (same seed), same budget; several seeds; the
+// methods interleaved within each seed so that load from other jobs hits them alike.
+// Each run: TOML text -> parse_config, an in-memory store, one in-process worker.
+//
+//   gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]
+//
+// --jobs 2 runs the two datasets in two processes (fork) at once.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../bench_common.hpp"
+#include "pbt/pbt.hpp"
+#include "trainables/torch/torch_trainables.hpp"
+
+namespace {
+
+using bench::fmt;
+using nlohmann::json;
+
+struct Method {
+  std::string name, exploit, explore;
+};
+const std::vector<Method> kMethods = {
+    {"PBT (tournament)", "tournament", "perturb"},
+    {"PBT (truncation)", "truncation", "perturb"},
+    {"random search", "none", "none"},
+};
+
+struct Dataset {
+  std::string name;
+  int steps, interval;
+};
+
+const std::string kModel = "hidden = 64\nlayers = 2\nlatent = 8\nbatch = 64\neval_samples = 2500\n";
+constexpr double kLow = 1e-5, kHigh = 1e-2;
+
+std::string config_text(const Dataset& d, const Method& m, int seed, int population) {
+  std::ostringstream t;
+  t << "name = \"gan-" << d.name << "\"\nseed = " << seed << "\npopulation = " << population << "\n\n"
+    << "[trainable]\nkind = \"gan\"\ndataset = \"" << d.name << "\"\nloss = \"nonsaturating\"\nd_steps = 1\n"
+    << kModel << "\n[budget]\nsteps = " << d.steps << "\n\n[ready]\ninterval = " << d.interval
+    << "\neval_every = 0\n\n[exploit]\nstrategy = \"" << m.exploit << "\"\n";
+  t << "\n[explore]\nstrategy = \"" << m.explore << "\"\n";
+  if (m.explore == "perturb") t << "factors = [0.5, 2.0]\nresample_probability = 0.0\n";
+  for (const char* p : {"lr_g", "lr_d"})
+    t << "\n[space." << p << "]\ntype = \"float\"\nlow = " << kLow << "\nhigh = " << kHigh << "\nlog = true\n";
+  t << "\n[workers]\ncount = 1\n";
+  return t.str();
+}
+
+std::string sci(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1e", x);
+  return b;
+}
+
+// The schedule a member inherited, with consecutive segments of equal h merged.
+std::string schedule_text(const pbt::InheritedSchedule& s) {
+  std::ostringstream o;
+  o << "from member " << s.root << ": ";
+  std::string last;
+  std::int64_t from = 0, to = 0;
+  bool first = true;
+  auto flush = [&] {
+    if (last.empty()) return;
+    o << (first ? "" : " → ") << "[" << from << "–" << to << "] " << last;
+    first = false;
+  };
+  for (const auto& seg : s.segments) {
+    const std::string h = "g " + sci(pbt::as_double(seg.h.at("lr_g"))) + ", d " + sci(pbt::as_double(seg.h.at("lr_d")));
+    const std::int64_t a = to, b = to + seg.steps();
+    if (h == last) {
+      to = b;
+      continue;
+    }
+    flush();
+    last = h, from = a, to = b;
+  }
+  flush();
+  return o.str();
+}
+
+json run_one(const Dataset& d, const Method& m, int seed, int population) {
+  const pbt::ExperimentConfig cfg = pbt::parse_config(config_text(d, m, seed, population), "gan_pbt");
+  auto store = pbt::open_store("memory:");
+  pbt::create_or_join(*store, cfg);
+  pbt::WorkerOptions opt;
+  opt.id = "bench";
+  const std::clock_t c0 = std::clock();
+  pbt::run_worker(*store, cfg.name, opt);
+  const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+
+  const auto pop = store->population(cfg.name);
+  json r = {{"cpu", cpu}, {"members", json::array()}};
+  const pbt::MemberState* best = nullptr;
+  for (const auto& mem : pop) {
+    if (!mem.done) throw std::runtime_error("member " + std::to_string(mem.id) + " did not finish");
+    const double score = mem.score.value_or(-HUGE_VAL);
+    r["members"].push_back({{"id", mem.id},
+                            {"score", score},
+                            {"exact_is", mem.metrics.value("exact_is", 1.0)},
+                            {"modes", mem.metrics.value("modes_covered", 0)},
+                            {"hq", mem.metrics.value("high_quality", 0.0)}});
+    if (!best || score > best->score.value_or(-HUGE_VAL)) best = &mem;  // ties: lower id
+  }
+  const auto events = store->events(cfg.name);
+  int copies = 0;
+  for (const auto& e : events) copies += e.kind == "exploit";
+  r["copies"] = copies;
+  r["best"] = best->id;
+  r["schedule"] = schedule_text(
+      pbt::inherited_schedule(events, pbt::initial_hyperparams(cfg), best->id, best->step));
+  return r;
+}
+
+json run_dataset(const Dataset& d, int seeds, int population) {
+  json out = json::object();
+  for (int seed = 0; seed < seeds; ++seed)
+    for (const auto& m : kMethods) {  // interleaved: each seed runs every method
+      out[m.name].push_back(run_one(d, m, seed, population));
+      const auto& r = out[m.name].back();
+      std::cerr << d.name << " seed " << seed << " " << m.name << ": " << fmt(r["cpu"].get<double>(), 1)
+                << " s CPU, " << r["copies"] << " copies\n";
+    }
+  return out;
+}
+
+struct Stat {
+  std::vector<double> v;
+  std::string md(int dec) const {
+    return fmt(bench::median(v), dec) + " [" + fmt(bench::min_of(v), dec) + "–" + fmt(bench::max_of(v), dec) + "]";
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_path, datasets_arg = "ring,grid";
+  int seeds = 5, population = 10, jobs = 2;
+  std::string cmdline = "./build/bench/gan_pbt";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 < argc && a == "--out") out_path = argv[++i];
+    else if (i + 1 < argc && a == "--seeds") seeds = std::atoi(argv[++i]);
+    else if (i + 1 < argc && a == "--population") population = std::atoi(argv[++i]);
+    else if (i + 1 < argc && a == "--datasets") datasets_arg = argv[++i];
+    else if (i + 1 < argc && a == "--jobs") jobs = std::atoi(argv[++i]);
+    else {
+      std::cerr << "usage: gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]\n";
+      return 2;
+    }
+    if (a != "--out") cmdline += " " + a + " " + argv[i];
+  }
+  if (seeds < 1 || population < 10 || jobs < 1) {
+    std::cerr << "--seeds >= 1, --population >= 10, --jobs >= 1\n";
+    return 2;
+  }
+  const std::map<std::string, Dataset> known = {{"ring", {"ring", 1000, 100}}, {"grid", {"grid", 1500, 150}}};
+  std::vector<Dataset> datasets;
+  std::stringstream ss(datasets_arg);
+  for (std::string n; std::getline(ss, n, ',');) {
+    if (!known.count(n)) {
+      std::cerr << "unknown dataset " << n << "\n";
+      return 2;
+    }
+    datasets.push_back(known.at(n));
+  }
+
+  const std::string load_at_start = bench::loadavg();
+  const auto wall0 = std::chrono::steady_clock::now();
+  try {
+    pbt::register_builtin_trainables();
+    pbt::register_torch_trainables();
+    // One process per dataset (up to --jobs at once); each writes its results as JSON.
+    std::map<std::string, json> results;
+    std::vector<std::pair<pid_t, std::string>> children;
+    const std::string tmp = "/tmp/gan_pbt." + std::to_string(getpid()) + ".";
+    for (std::size_t i = 0; i < datasets.size(); ++i) {
+      const Dataset& d = datasets[i];
+      if (jobs > 1 && i + 1 < datasets.size()) {
+        const pid_t pid = fork();
+        if (pid < 0) throw std::runtime_error("fork failed");
+        if (pid == 0) {
+          int rc = 0;
+          try {
+            std::ofstream(tmp + d.name) << run_dataset(d, seeds, population).dump();
+          } catch (const std::exception& e) {
+            std::cerr << "gan_pbt (" << d.name << "): " << e.what() << "\n";
+            rc = 1;
+          }
+          _exit(rc);
+        }
+        children.push_back({pid, d.name});
+      } else {
+        results[d.name] = run_dataset(d, seeds, population);
+      }
+    }
+    for (const auto& [pid, name] : children) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("the " + name + " run failed");
+      std::ifstream in(tmp + name);
+      results[name] = json::parse(in);
+      std::remove((tmp + name).c_str());
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+
+    std::ostringstream md;
+    md << "# GANs (issue 4): PBT (tournament) vs PBT (truncation) vs random search on mixtures of Gaussians\n\n"
+       << "Reproduce (from the repository root):\n\n```sh\n"
+       << "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target gan_pbt\n"
+       << cmdline << " --out docs/results/gan.md\n```\n\n"
+       << bench::machine_markdown(load_at_start) << "- Wall time of the whole benchmark: " << fmt(wall / 60, 1)
+       << " min (" << jobs << " process" << (jobs > 1 ? "es" : "") << ")\n\n";
+    md << "## Setup\n\n"
+       << "- Trainable `gan` (src/trainables/torch/gan): MLP generator and discriminator, " << kModel.substr(0, 0)
+       << "2 hidden layers of 64 units, latent 8, batch 64, non-saturating loss, 1 discriminator update per "
+          "generator update, Adam (β1 0.5, β2 0.999) with the generator's and the discriminator's learning rates "
+          "from h. A step is one generator update.\n"
+       << "- Data: ring of 8 Gaussians (radius 2, std 0.05) and 5×5 grid of 25 Gaussians (spacing 2, std 0.05).\n"
+       << "- Population " << population << "; h = (lr_g, lr_d), each log-uniform in [" << kLow << ", " << kHigh
+       << "]; seeds 0.." << seeds - 1 << ". For one seed every method starts from the same initial h and weights.\n";
+    for (const auto& d : datasets)
+      md << "- " << d.name << ": budget " << d.steps << " steps per member, ready every " << d.interval
+         << " steps (eval once per interval, 2,500 samples).\n";
+    md << "- PBT (tournament): binary tournament, perturb ×0.5/×2.0 (the paper's GAN setting). PBT (truncation): "
+          "bottom 20% copy the top 20%, same perturb. Random search: exploit `none`, explore `none` (the same "
+          "population trained without PBT). A copy takes both networks, both Adam states and h.\n"
+       << "- Selection (eval's score, what PBT ranks and what picks the best member): the Inception-score analogue "
+          "with p(y|x) from a classifier trained on real samples. Reported: exact IS (true posterior; max = number "
+          "of modes), modes covered (≥ 20% of a mode's fair share of high-quality samples), high-quality fraction "
+          "(within 3 std of a mode), all on 2,500 samples.\n"
+       << "- Best member = the member with the highest selection score at the end (as PBT returns it); population = "
+          "the median over the " << population << " final members. Cells: median over seeds [min–max].\n\n";
+
+    std::vector<std::string> verdicts;
+    for (const auto& d : datasets) {
+      const json& r = results.at(d.name);
+      md << "## " << d.name << "\n\n"
+         << "| method | best: exact IS | best: modes covered | best: high-quality | best: selection IS | "
+            "population: exact IS | population: modes | population: high-quality | copies/run | CPU s/run |\n"
+         << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      std::map<std::string, std::map<std::string, Stat>> stats;
+      for (const auto& m : kMethods) {
+        auto& s = stats[m.name];
+        for (const auto& run : r.at(m.name)) {
+          std::vector<double> is, modes, hq;
+          for (const auto& mem : run["members"]) {
+            is.push_back(mem["exact_is"]);
+            modes.push_back(mem["modes"]);
+            hq.push_back(mem["hq"]);
+            if (mem["id"] == run["best"]) {
+              s["best_is"].v.push_back(mem["exact_is"]);
+              s["best_modes"].v.push_back(mem["modes"]);
+              s["best_hq"].v.push_back(mem["hq"]);
+              s["best_sel"].v.push_back(mem["score"]);
+            }
+          }
+          s["pop_is"].v.push_back(bench::median(is));
+          s["pop_modes"].v.push_back(bench::median(modes));
+          s["pop_hq"].v.push_back(bench::median(hq));
+          s["copies"].v.push_back(run["copies"]);
+          s["cpu"].v.push_back(run["cpu"]);
+        }
+        md << "| " << m.name << " | " << s["best_is"].md(2) << " | " << s["best_modes"].md(0) << " | "
+           << s["best_hq"].md(3) << " | " << s["best_sel"].md(2) << " | " << s["pop_is"].md(2) << " | "
+           << s["pop_modes"].md(1) << " | " << s["pop_hq"].md(3) << " | " << fmt(bench::mean(s["copies"].v), 1)
+           << " | " << fmt(bench::median(s["cpu"].v), 0) << " |\n";
+      }
+      md << "\nPer seed, best member (exact IS / modes / high-quality):\n\n| seed |";
+      for (const auto& m : kMethods) md << " " << m.name << " |";
+      md << "\n|---|";
+      for (std::size_t i = 0; i < kMethods.size(); ++i) md << "---|";
+      md << "\n";
+      for (int seed = 0; seed < seeds; ++seed) {
+        md << "| " << seed << " |";
+        for (const auto& m : kMethods) {
+          const auto& s = stats[m.name];
+          md << " " << fmt(s.at("best_is").v[seed], 2) << " / " << fmt(s.at("best_modes").v[seed], 0) << " / "
+             << fmt(s.at("best_hq").v[seed], 3) << " |";
+        }
+        md << "\n";
+      }
+      md << "\nLearning rates the best member inherited (PBT (tournament); its lineage followed back through "
+            "every copy, `[from–to]` in training steps of that lineage):\n\n";
+      for (int seed = 0; seed < seeds; ++seed)
+        md << "- seed " << seed << ": " << r.at(kMethods[0].name)[seed]["schedule"].get<std::string>() << "\n";
+      md << "\nRandom search's best member (its own h throughout):\n\n";
+      for (int seed = 0; seed < seeds; ++seed)
+        md << "- seed " << seed << ": " << r.at("random search")[seed]["schedule"].get<std::string>() << "\n";
+      md << "\n";
+      const auto& rs = stats["random search"];
+      for (const auto& m : {kMethods[0], kMethods[1]}) {
+        const auto& s = stats[m.name];
+        auto ahead = [&](const char* k) {
+          const double a = bench::median(s.at(k).v), b = bench::median(rs.at(k).v);
+          return std::string(a > b ? "ahead" : a == b ? "level" : "BEHIND") + " (" + fmt(a, 3) + " vs " + fmt(b, 3) + ")";
+        };
+        verdicts.push_back(d.name + ": " + m.name + " vs random search, median best exact IS " + ahead("best_is") +
+                           ", best modes " + ahead("best_modes") + ", best high-quality " + ahead("best_hq") +
+                           ", population high-quality " + ahead("pop_hq"));
+      }
+    }
+    md << "## Checks\n\n";
+    for (const auto& v : verdicts) md << "- " << v << "\n";
+    bench::emit(md.str(), out_path);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "gan_pbt: " << e.what() << "\n";
+    return 1;
+  }
+}

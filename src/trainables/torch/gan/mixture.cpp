@@ -1,0 +1,130 @@
+#include "trainables/torch/gan/mixture.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace pbt::gan {
+
+std::string Mixture::key() const {
+  std::ostringstream o;
+  o.precision(17);
+  o << name << ':' << std << ':';
+  for (const auto& p : means) o << p[0] << ',' << p[1] << ';';
+  return o.str();
+}
+
+Mixture make_ring(int modes, double radius, double std) {
+  Mixture m{"ring", {}, std};
+  const double pi = std::acos(-1.0);
+  for (int k = 0; k < modes; ++k) {
+    const double a = 2 * pi * k / modes;
+    m.means.push_back({radius * std::cos(a), radius * std::sin(a)});
+  }
+  return m;
+}
+
+Mixture make_grid(int side, double spacing, double std) {
+  Mixture m{"grid", {}, std};
+  const double c = (side - 1) / 2.0;
+  for (int i = 0; i < side; ++i)
+    for (int j = 0; j < side; ++j) m.means.push_back({(i - c) * spacing, (j - c) * spacing});
+  return m;
+}
+
+std::vector<Point> sample(const Mixture& m, std::size_t n, std::mt19937_64& rng, std::vector<int>* labels) {
+  std::uniform_int_distribution<int> pick(0, m.modes() - 1);
+  std::normal_distribution<double> noise(0.0, m.std);
+  std::vector<Point> out(n);
+  if (labels) labels->resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int k = pick(rng);
+    out[i] = {m.means[k][0] + noise(rng), m.means[k][1] + noise(rng)};
+    if (labels) (*labels)[i] = k;
+  }
+  return out;
+}
+
+std::vector<Point> sample_modes(const Mixture& m, const std::vector<int>& components, std::size_t n,
+                                std::mt19937_64& rng) {
+  std::normal_distribution<double> noise(0.0, m.std);
+  std::vector<Point> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& mu = m.means.at(components[i % components.size()]);
+    out[i] = {mu[0] + noise(rng), mu[1] + noise(rng)};
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std::vector<Point>& x) {
+  const int k = m.modes();
+  const double inv2var = 1.0 / (2 * m.std * m.std);
+  std::vector<std::vector<double>> out(x.size(), std::vector<double>(k));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    auto& row = out[i];
+    double top = -HUGE_VAL;
+    for (int c = 0; c < k; ++c) {
+      const double dx = x[i][0] - m.means[c][0], dy = x[i][1] - m.means[c][1];
+      row[c] = -(dx * dx + dy * dy) * inv2var;  // equal weights and variances: the rest cancels
+      top = std::max(top, row[c]);
+    }
+    if (!std::isfinite(top)) {  // a non-finite point says nothing about its class
+      std::fill(row.begin(), row.end(), -std::log(static_cast<double>(k)));
+      continue;
+    }
+    double z = 0;
+    for (double v : row) z += std::exp(v - top);
+    const double lz = top + std::log(z);
+    for (double& v : row) v -= lz;
+  }
+  return out;
+}
+
+double inception_score(const std::vector<std::vector<double>>& lp) {
+  if (lp.empty()) return 1.0;
+  const std::size_t k = lp[0].size();
+  std::vector<double> py(k, 0.0);
+  for (const auto& row : lp)
+    for (std::size_t c = 0; c < k; ++c) py[c] += std::exp(row[c]);
+  for (double& p : py) p /= lp.size();
+  double kl = 0;
+  for (const auto& row : lp)
+    for (std::size_t c = 0; c < k; ++c) {
+      const double p = std::exp(row[c]);
+      if (p > 0) kl += p * (row[c] - std::log(py[c]));
+    }
+  return std::exp(std::max(0.0, kl / lp.size()));
+}
+
+MixtureScores score_points(const Mixture& m, const std::vector<Point>& x, double cover_fraction) {
+  MixtureScores s;
+  if (x.empty()) return s;
+  s.inception = inception_score(true_log_posterior(m, x));
+  std::vector<std::size_t> per_mode(m.modes(), 0);
+  std::size_t good = 0;
+  const double limit = 9 * m.std * m.std;  // (3 std)^2
+  for (const auto& p : x) {
+    if (!std::isfinite(p[0]) || !std::isfinite(p[1])) {
+      s.non_finite++;
+      continue;
+    }
+    int best = 0;
+    double best_d = HUGE_VAL;
+    for (int c = 0; c < m.modes(); ++c) {
+      const double dx = p[0] - m.means[c][0], dy = p[1] - m.means[c][1];
+      const double d = dx * dx + dy * dy;
+      if (d < best_d) best_d = d, best = c;
+    }
+    if (best_d <= limit) {
+      good++;
+      per_mode[best]++;
+    }
+  }
+  s.high_quality = static_cast<double>(good) / x.size();
+  const double need = std::max(1.0, cover_fraction * x.size() / m.modes());
+  for (auto c : per_mode)
+    if (c >= need) s.modes_covered++;
+  return s;
+}
+
+}  // namespace pbt::gan
