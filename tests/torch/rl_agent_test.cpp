@@ -29,15 +29,15 @@ Hyperparams h_of(double lr, double ent, std::int64_t unroll) {
 
 TEST(RlAgent, LearnsCartPoleToAModestBarWithAFixedSeed) {
   A2cTrainable t(cartpole(), 0, 1234);
-  t.apply(h_of(3e-3, 0.01, 8));
+  t.apply(h_of(3e-3, 0.01, 5));
   const auto start = std::chrono::steady_clock::now();
-  t.step(60);  // 60k frames
+  t.step(40);  // 40k frames
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Score s = t.eval();
   std::cout << "cartpole after " << t.frames() << " frames: mean of last 10 returns " << s.value << ", "
             << t.frames() / secs << " frames/s\n";
-  EXPECT_GE(t.frames(), 60000);  // whole unrolls: at most one unroll past
-  EXPECT_LT(t.frames(), 60000 + 8 * 8);
+  EXPECT_GE(t.frames(), 40000);  // whole unrolls: at most one unroll past
+  EXPECT_LT(t.frames(), 40000 + 5 * 8);
   EXPECT_EQ(s.samples.size(), 10u);
   // A random policy scores about 22; the bar is well above it and well below solving.
   EXPECT_GE(s.value, 150.0);
@@ -196,6 +196,7 @@ TEST(RlAgent, DISABLED_Sweep) {
         o.env = envname;
         o.envs = envs;
         if (o.env == "Pendulum-v1") o.reward_scale = 0.1;
+        if (std::getenv("RL_GAMMA")) o.gamma = std::atof(std::getenv("RL_GAMMA"));
         A2cTrainable t(o, 0, 1);
         t.apply(h_of(lr, 0.01, unroll));
         const auto start = std::chrono::steady_clock::now();
