@@ -16,6 +16,8 @@
 // cost per frame) against the same members with exploit "none".
 //
 //   rl_pbt [--env NAME]... [--seeds N] [--overhead-seeds N] [--workers K] [--runs DIR] [--out FILE]
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -96,11 +98,19 @@ std::string config_text(const EnvBench& e, const Condition& c, int seed, bool ov
   return t.str();
 }
 
+double children_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_CHILDREN, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 struct RunResult {
   double wall = 0;
+  double cpu = 0;  // CPU seconds of pbt run and its workers
   std::map<std::int64_t, double> best_by_step;  // max training score over members at each eval step
   double best_train = 0, best_fresh = 0, mean_fresh = 0, mean_train = 0;
   std::int64_t reach_frames = -1;  // population frames when the best training score first >= threshold
+  std::int64_t hold_frames = -1;   // ... and from which it stays >= threshold to the end
   int exploits = 0;
 };
 
@@ -118,9 +128,11 @@ RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead
                           " --workers " + std::to_string(workers) + " --quiet > " + (dir / "pbt.log").string() +
                           " 2>&1";
   RunResult r;
+  const double cpu0 = children_cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
   const int rc = std::system(cmd.c_str());
   r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.cpu = children_cpu_seconds() - cpu0;
   if (rc != 0) throw std::runtime_error("failed (" + std::to_string(rc) + "): " + cmd);
 
   auto store = pbt::open_store("sqlite:" + (dir / "run" / "store.db").string());
@@ -131,11 +143,14 @@ RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead
   }
   const auto spec = pbt::rl::env_spec(e.env);
   if (spec.has_threshold)
-    for (const auto& [step, s] : r.best_by_step)
+    for (const auto& [step, s] : r.best_by_step) {
       if (s >= spec.threshold) {
-        r.reach_frames = step * kFramesPerStep * kPopulation;
-        break;
+        if (r.reach_frames < 0) r.reach_frames = step * kFramesPerStep * kPopulation;
+        if (r.hold_frames < 0) r.hold_frames = step * kFramesPerStep * kPopulation;
+      } else {
+        r.hold_frames = -1;
       }
+    }
   for (const auto& ev : store->events(e.tag))
     if (ev.kind == "exploit") r.exploits++;
 
@@ -161,12 +176,13 @@ RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead
   return r;
 }
 
-std::string reach_cell(const std::vector<RunResult>& runs) {
+std::string reach_cell(const std::vector<RunResult>& runs, bool hold) {
   std::vector<double> v;
   int never = 0;
   for (const auto& r : runs) {
-    if (r.reach_frames < 0) never++, v.push_back(std::numeric_limits<double>::infinity());
-    else v.push_back(static_cast<double>(r.reach_frames));
+    const std::int64_t f = hold ? r.hold_frames : r.reach_frames;
+    if (f < 0) never++, v.push_back(std::numeric_limits<double>::infinity());
+    else v.push_back(static_cast<double>(f));
   }
   const double m = bench::median(v);
   std::string out = std::isinf(m) ? "not reached" : fmt(m / 1e3, 0) + "k";
@@ -233,7 +249,7 @@ int main(int argc, char** argv) {
           const auto& r = res[c.name].back();
           std::cerr << e.env << " seed " << seed << " " << c.name << ": best fresh " << fmt(r.best_fresh, 1)
                     << ", best train " << fmt(r.best_train, 1) << ", mean fresh " << fmt(r.mean_fresh, 1)
-                    << ", wall " << fmt(r.wall, 1) << " s, exploits " << r.exploits << "\n";
+                    << ", wall " << fmt(r.wall, 1) << " s, cpu " << fmt(r.cpu, 1) << " s, exploits " << r.exploits << "\n";
         }
       const auto spec = pbt::rl::env_spec(e.env);
       const double frames = static_cast<double>(e.budget_steps) * kFramesPerStep;
@@ -253,7 +269,8 @@ int main(int argc, char** argv) {
             ex.push_back(r.exploits);
         md << "| " << c.name << " | " << fmt(bench::median(bf), 1) << " | " << fmt(bench::min_of(bf), 1) << ".."
            << fmt(bench::max_of(bf), 1) << " | " << fmt(bench::median(bt), 1) << " | " << fmt(bench::median(mf), 1)
-           << " | " << (spec.has_threshold ? reach_cell(v) : std::string("-")) << " | " << fmt(bench::median(ex), 0)
+           << " | " << (spec.has_threshold ? reach_cell(v, false) : std::string("-")) << " | "
+           << (spec.has_threshold ? reach_cell(v, true) : std::string("-")) << " | " << fmt(bench::median(ex), 0)
            << " |\n";
       }
       md << "\nPer seed, best member's fresh return (" << kFreshEpisodes << " greedy episodes):\n\n| seed |";
@@ -288,9 +305,12 @@ int main(int argc, char** argv) {
       // Cost of this environment's runs.
       cost << "| " << e.env << " |";
       for (const auto& c : conds) {
-        std::vector<double> fps;
-        for (const auto& r : res[c.name]) fps.push_back(frames * kPopulation / (r.wall * workers));
-        cost << " " << fmt(bench::median(fps), 0) << " |";
+        std::vector<double> fps, fpc;
+        for (const auto& r : res[c.name]) {
+          fps.push_back(frames * kPopulation / (r.wall * workers));
+          fpc.push_back(frames * kPopulation / r.cpu);
+        }
+        cost << " " << fmt(bench::median(fps), 0) << " (" << fmt(bench::median(fpc), 0) << ") |";
       }
       std::vector<double> ratio_t, ratio_r;
       for (int s = 0; s < seeds; ++s) {
@@ -302,7 +322,8 @@ int main(int argc, char** argv) {
 
     md << "## Cost\n\n"
        << "Environment frames per second per worker (population frames / (wall-clock x " << workers
-       << " workers), median over seeds; each frame includes acting, learning and the engine), and the wall-clock "
+       << " workers), median over seeds; in brackets: frames per CPU second of pbt run and its workers, which the "
+          "other jobs on the machine disturb less; each frame includes acting, learning and the engine), and the wall-clock "
           "of each PBT run divided by that of random search at the same seed. Those ratios also carry the "
           "difference in compute that PBT's h causes (a shorter unroll means more updates per frame).\n\n"
        << "| environment |";
@@ -313,16 +334,18 @@ int main(int argc, char** argv) {
       // The engine's own overhead: the same members, the same h and so the same compute,
       // with and without exploit (copies, checkpoint loads, population reads).
       const EnvBench& e = kEnvs[0];
-      std::vector<double> ratios, with, without;
+      std::vector<double> ratios, cpu_ratios, with, without;
       int copies = 0;
       for (int seed = 0; seed < overhead_seeds; ++seed) {
         RunResult a, b;
         if (seed % 2 == 0) a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs), b = run_one(e, kRandom, 100 + seed, false, workers, runs);
         else b = run_one(e, kRandom, 100 + seed, false, workers, runs), a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs);
         ratios.push_back(a.wall / b.wall);
+        cpu_ratios.push_back(a.cpu / b.cpu);
         with.push_back(a.wall), without.push_back(b.wall);
         copies += a.exploits;
-        std::cerr << "overhead seed " << seed << ": " << fmt(a.wall, 1) << " s vs " << fmt(b.wall, 1) << " s, "
+        std::cerr << "overhead seed " << seed << ": " << fmt(a.wall, 1) << " s vs " << fmt(b.wall, 1) << " s wall, "
+                  << fmt(a.cpu, 1) << " s vs " << fmt(b.cpu, 1) << " s cpu, "
                   << a.exploits << " copies\n";
       }
       md << "Engine overhead (" << e.env << ", " << overhead_seeds << " seeds 100.."
@@ -333,7 +356,10 @@ int main(int argc, char** argv) {
          << "** (per seed:";
       for (double r : ratios) md << " " << fmt(r, 3);
       md << "); median wall " << fmt(bench::median(with), 1) << " s vs " << fmt(bench::median(without), 1)
-         << " s.\n\n";
+         << " s. CPU seconds with / without (pbt run and its workers): median **" << fmt(bench::median(cpu_ratios), 3)
+         << "** (per seed:";
+      for (double r : cpu_ratios) md << " " << fmt(r, 3);
+      md << ").\n\n";
     }
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     md << "Whole benchmark: " << fmt(total / 60, 1) << " min wall.\n";
