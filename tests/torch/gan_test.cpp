@@ -2,10 +2,7 @@
 // trainable (options, checkpoints, divergence, learning) and a small PBT run through the engine.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <ctime>
 #include <random>
 
 #include "pbt/pbt.hpp"
@@ -257,23 +254,14 @@ log = true
   EXPECT_GT(copies, 0);
 }
 
-// Scratch probe (not run by default): GAN_PROBE='{"dataset":"ring"}' GAN_LR=1e-3,1e-3 GAN_STEPS=3000
-TEST(GanTrainable, DISABLED_Probe) {
-  const char* o = std::getenv("GAN_PROBE");
-  auto opts = nlohmann::json::parse(o ? o : "{}");
-  double lg = 1e-3, ld = 1e-3;
-  if (const char* l = std::getenv("GAN_LR")) std::sscanf(l, "%lf,%lf", &lg, &ld);
-  const int steps = std::getenv("GAN_STEPS") ? std::atoi(std::getenv("GAN_STEPS")) : 3000;
-  auto t = make(opts, 3);
-  t->apply(lrs(lg, ld));
-  for (int s = 0; s < steps; s += 250) {
-    const auto c0 = std::clock();
-    t->step(250);
-    const double train = double(std::clock() - c0) / CLOCKS_PER_SEC;
-    const auto c1 = std::clock();
-    const Score sc = t->eval();
-    const double ev = double(std::clock() - c1) / CLOCKS_PER_SEC;
-    std::printf("step %d cpu %.2f eval %.3f score %.3f %s\n", s + 250, train, ev, sc.value, sc.metrics.dump().c_str());
+TEST(GanEngine, TheExamplesParse) {
+  register_gan_trainable();
+  for (const char* name : {"gan_ring.toml", "gan_grid.toml"}) {
+    const ExperimentConfig cfg = load_config(std::string(PBT_SOURCE_DIR) + "/examples/" + name);
+    EXPECT_EQ(cfg.trainable, "gan");
+    EXPECT_EQ(cfg.exploit, "tournament");
+    EXPECT_GE(cfg.population, 10);
+    EXPECT_NO_THROW(read_options(cfg.trainable_options, name));
   }
 }
 
