@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
     std::cerr << "--seeds >= 1, --population >= 10, --jobs >= 1\n";
     return 2;
   }
-  const std::map<std::string, Dataset> known = {{"ring", {"ring", 1000, 100}}, {"grid", {"grid", 1500, 150}}};
+  const std::map<std::string, Dataset> known = {{"ring", {"ring", 1000, 100}}, {"grid", {"grid", 1000, 100}}};
   std::vector<Dataset> datasets;
   std::stringstream ss(datasets_arg);
   for (std::string n; std::getline(ss, n, ',');) {
