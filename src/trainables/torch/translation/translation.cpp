@@ -451,6 +451,26 @@ class TranslationTrainable : public Trainable {
     return sc;
   }
 
+  std::string state_bytes() const {
+    std::string out;
+    auto add = [&](const torch::Tensor& t) {
+      auto c = t.detach().to(torch::kCPU).contiguous();
+      out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+    };
+    for (const auto& p : model_->parameters()) {
+      add(p);
+      auto it = opt_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == opt_->state().end()) continue;
+      const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      add(st.exp_avg());
+      add(st.exp_avg_sq());
+      out += std::to_string(st.step()) + ";";
+    }
+    add(rng_.state());
+    out += std::to_string(step_) + (diverged_ ? "d" : "");
+    return out;
+  }
+
   void save(CheckpointWriter& out) const override {
     torchx::write_archive(out, kMagic, [&](torch::serialize::OutputArchive& a) {
       torchx::save_module(a, "model", *model_);
@@ -555,6 +575,12 @@ class TranslationTrainable : public Trainable {
 };
 
 }  // namespace
+
+std::string training_state_bytes(const Trainable& t) {
+  const auto* m = dynamic_cast<const TranslationTrainable*>(&t);
+  if (!m) throw std::invalid_argument("training_state_bytes: not a translation trainable");
+  return m->state_bytes();
+}
 
 void check_options(const nlohmann::json& options, const std::string& where) { read_options(options, where, true); }
 

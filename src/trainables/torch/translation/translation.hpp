@@ -75,4 +75,9 @@ void check_options(const nlohmann::json& options, const std::string& where);
 // The trainable (LibTorch). `where` names the options table in errors.
 std::unique_ptr<Trainable> make_translation_trainable(const TrainableContext& ctx, const std::string& where);
 
+// The raw bytes of a translation trainable's weights, Adam moments and step counts, random
+// stream and step (for tests: two trainables in the same training state give equal bytes;
+// a checkpoint's own bytes are not comparable, its archive names differ run to run).
+std::string training_state_bytes(const Trainable& t);
+
 }  // namespace pbt::mt
