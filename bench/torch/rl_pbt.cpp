@@ -5,8 +5,8 @@
 // processes; the conditions are interleaved seed by seed so the load of the shared
 // machine falls on all of them alike.
 //
-// After each run the bench loads every member's final checkpoint and scores its greedy
-// policy on 100 fresh episodes (a stream training never used, the same episodes for every
+// After each run the bench loads every member's final checkpoint and scores its policy
+// (sampled actions, as trained; the best member also greedily) on 100 fresh episodes (a stream training never used, the same episodes for every
 // condition at a seed): the best member is the one with the highest final training score
 // (what `pbt best` picks), its fresh return is the figure reported.
 //
@@ -108,7 +108,7 @@ struct RunResult {
   double wall = 0;
   double cpu = 0;  // CPU seconds of pbt run and its workers
   std::map<std::int64_t, double> best_by_step;  // max training score over members at each eval step
-  double best_train = 0, best_fresh = 0, mean_fresh = 0, mean_train = 0;
+  double best_train = 0, best_fresh = 0, best_greedy = 0, mean_fresh = 0, mean_train = 0;
   std::int64_t reach_frames = -1;  // population frames when the best training score first >= threshold
   std::int64_t hold_frames = -1;   // ... and from which it stays >= threshold to the end
   int exploits = 0;
@@ -166,10 +166,14 @@ RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead
     // The same fresh episodes for every member and condition of this seed.
     double fresh = t.fresh_return(kFreshEpisodes, 0xF8E5000ULL + seed);
     if (!std::isfinite(fresh)) fresh = spec.worst_return;
+    auto greedy = [&] {
+      const double g = t.fresh_return(kFreshEpisodes, 0xF8E5000ULL + seed, true);
+      return std::isfinite(g) ? g : spec.worst_return;
+    };
     const double train = std::isfinite(*m.score) ? *m.score : spec.worst_return;
     sum_fresh += fresh;
     sum_train += train;
-    if (train > best_score) best_score = train, r.best_train = train, r.best_fresh = fresh;
+    if (train > best_score) best_score = train, r.best_train = train, r.best_fresh = fresh, r.best_greedy = greedy();
   }
   r.mean_fresh = sum_fresh / kPopulation;
   r.mean_train = sum_train / kPopulation;
@@ -248,7 +252,7 @@ int main(int argc, char** argv) {
           res[c.name].push_back(run_one(e, c, seed, false, workers, runs));
           const auto& r = res[c.name].back();
           std::cerr << e.env << " seed " << seed << " " << c.name << ": best fresh " << fmt(r.best_fresh, 1)
-                    << ", best train " << fmt(r.best_train, 1) << ", mean fresh " << fmt(r.mean_fresh, 1)
+                    << " (greedy " << fmt(r.best_greedy, 1) << "), best train " << fmt(r.best_train, 1) << ", mean fresh " << fmt(r.mean_fresh, 1)
                     << ", wall " << fmt(r.wall, 1) << " s, cpu " << fmt(r.cpu, 1) << " s, exploits " << r.exploits << "\n";
         }
       const auto spec = pbt::rl::env_spec(e.env);
@@ -273,16 +277,25 @@ int main(int argc, char** argv) {
            << (spec.has_threshold ? reach_cell(v, true) : std::string("-")) << " | " << fmt(bench::median(ex), 0)
            << " |\n";
       }
-      md << "\nPer seed, best member's fresh return (" << kFreshEpisodes << " greedy episodes):\n\n| seed |";
+      md << "\nPer seed, best member's fresh return (" << kFreshEpisodes
+         << " episodes, sampled actions / greedy actions):\n\n| seed |";
       for (const auto& c : conds) md << " " << c.name << " |";
       md << "\n|---|";
       for (std::size_t k = 0; k < conds.size(); ++k) md << "---|";
       md << "\n";
       for (int s = 0; s < seeds; ++s) {
         md << "| " << s << " |";
-        for (const auto& c : conds) md << " " << fmt(res[c.name][s].best_fresh, 1) << " |";
+        for (const auto& c : conds)
+          md << " " << fmt(res[c.name][s].best_fresh, 1) << " / " << fmt(res[c.name][s].best_greedy, 1) << " |";
         md << "\n";
       }
+      md << "| median |";
+      for (const auto& c : conds) {
+        std::vector<double> bf, bg;
+        for (const auto& r : res[c.name]) bf.push_back(r.best_fresh), bg.push_back(r.best_greedy);
+        md << " " << fmt(bench::median(bf), 1) << " / " << fmt(bench::median(bg), 1) << " |";
+      }
+      md << "\n";
       md << "\nLearning curve: the population's best training score (mean of the last 10 episodic returns) at "
             "each ready step, median over seeds.\n\n| frames per member |";
       for (const auto& c : conds) md << " " << c.name << " |";

@@ -179,8 +179,9 @@ TEST(RlAgent, ASmallPopulationRunsThroughTheEngineWithTTest) {
     EXPECT_TRUE(std::isfinite(*m.score));
     EXPECT_EQ(m.samples.size(), 10u);  // the t-test compared episodic returns
     EXPECT_TRUE(m.metrics.contains("fresh_return"));
-    EXPECT_GE(m.metrics.value("frames", 0), 12000);  // 12 steps of 1000 frames, in whole unrolls
-    EXPECT_LT(m.metrics.value("frames", 0), 12000 + 32 * 8);
+    // frames counts the lineage's experience: a copy inherits the donor's count.
+    EXPECT_GT(m.metrics.value("frames", 0), 0);
+    EXPECT_TRUE(m.metrics.contains("fresh_return_greedy"));
   }
 }
 

@@ -314,21 +314,45 @@ void A2cTrainable::update() {
   updates_++;
 }
 
-double A2cTrainable::fresh_return(int episodes, std::uint64_t s) {
+double A2cTrainable::fresh_return(int episodes, std::uint64_t s, bool greedy) {
   torch::NoGradGuard g;
   auto env = make_env(o_.env, episodes, s);
+  std::mt19937_64 rng(stream(s, 5));  // the fresh episodes' own action noise
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
   const int D = spec_.obs_dim;
   const bool continuous = spec_.n_actions == 0;
+  const int A = continuous ? spec_.act_dim : 1;
   std::vector<std::uint8_t> done(episodes, 0);
   std::vector<double> ret(episodes, 0.0);
-  std::vector<float> a(static_cast<std::size_t>(episodes) * (continuous ? spec_.act_dim : 1));
+  std::vector<float> a(static_cast<std::size_t>(episodes) * A);
+  auto std_ = continuous ? net_->log_std.clamp(-5, 2).exp().to(torch::kCPU).contiguous() : torch::Tensor();
   int left = episodes;
   for (int t = 0; t < spec_.max_steps && left > 0; ++t) {
     auto x = torch::from_blob(const_cast<float*>(env->obs().data()), {episodes, D}).to(o_.device);
-    auto out = net_->policy(x).to(torch::kCPU);
-    // The greedy policy: the most likely action, or the Gaussian's mean.
-    auto pick = (continuous ? out : out.argmax(1).to(torch::kFloat)).contiguous();
-    std::copy(pick.data_ptr<float>(), pick.data_ptr<float>() + a.size(), a.begin());
+    auto out = net_->policy(x).to(torch::kCPU).contiguous();
+    if (continuous) {
+      const float* mu = out.data_ptr<float>();
+      const float* sd = std_.data_ptr<float>();
+      for (int i = 0; i < episodes; ++i)
+        for (int k = 0; k < A; ++k) a[i * A + k] = mu[i * A + k] + (greedy ? 0.f : sd[k] * normal(rng));
+    } else if (greedy) {
+      auto pick = out.argmax(1).to(torch::kFloat).contiguous();
+      std::copy(pick.data_ptr<float>(), pick.data_ptr<float>() + episodes, a.begin());
+    } else {
+      auto p = torch::softmax(out, 1).contiguous();
+      const float* pp = p.data_ptr<float>();
+      const int K = spec_.n_actions;
+      for (int i = 0; i < episodes; ++i) {
+        double u = uni(rng), c = 0;
+        int k = 0;
+        for (; k < K - 1; ++k) {
+          c += pp[i * K + k];
+          if (u < c) break;
+        }
+        a[i] = static_cast<float>(k);
+      }
+    }
     for (float& v : a)
       if (!std::isfinite(v)) return std::numeric_limits<double>::quiet_NaN();
     env->step(a.data());
@@ -364,8 +388,10 @@ Score A2cTrainable::eval() {
   s.metrics = {{"frames", frames_}, {"updates", updates_}, {"episodes", episodes_}, {"loss", last_loss_}};
   if (o_.fresh_episodes > 0) {
     // A stream of its own per eval: never the training environments' stream.
-    const double fr = fresh_return(o_.fresh_episodes, stream(seed_, 0xF5E5, static_cast<std::uint64_t>(evals_)));
+    const std::uint64_t fs = stream(seed_, 0xF5E5, static_cast<std::uint64_t>(evals_));
+    const double fr = fresh_return(o_.fresh_episodes, fs), frg = fresh_return(o_.fresh_episodes, fs, true);
     if (std::isfinite(fr)) s.metrics["fresh_return"] = fr;
+    if (std::isfinite(frg)) s.metrics["fresh_return_greedy"] = frg;
     s.metrics["fresh_episodes"] = o_.fresh_episodes;
   }
   return s;

@@ -3,10 +3,10 @@
 // N copies of a classic-control environment. One engine step = `frames_per_step`
 // environment frames (summed over the copies), so members with different unroll lengths
 // get the same budget of experience. eval = the mean of the last `window` episodic
-// returns (the returns are the t-test's samples); every eval also scores the greedy
+// returns (the returns are the t-test's samples); every eval also scores the
 // policy on `fresh_episodes` new episodes drawn from a stream training never uses, and
-// reports it in Score.metrics (fresh_return), so the best member's final figure is one
-// that selection never saw.
+// reports it in Score.metrics (fresh_return; fresh_return_greedy for the greedy policy),
+// so the best member's final figure is one that selection never saw.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -70,8 +70,10 @@ class A2cTrainable final : public Trainable {
   double entropy_cost() const { return entropy_cost_; }
   std::int64_t frames() const { return frames_; }
   bool diverged() const { return diverged_; }
-  // Greedy return averaged over `episodes` new episodes from stream `stream`.
-  double fresh_return(int episodes, std::uint64_t stream);
+  // Mean return over `episodes` new episodes from stream `stream`, acting with the policy
+  // as trained (sampled actions, drawn from that stream too), or greedily (the most likely
+  // action, or the Gaussian's mean).
+  double fresh_return(int episodes, std::uint64_t stream, bool greedy = false);
   // Makes the next update diverge (a test of the divergence path).
   void poison_for_test();
 
