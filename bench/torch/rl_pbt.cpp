@@ -263,9 +263,11 @@ int main(int argc, char** argv) {
          << kPopulation << ", " << seeds << " seeds (experiment seeds 0.." << seeds - 1
          << "; the same seed gives every condition the same initial h).\n\n"
          << "| condition | best member: fresh return (median) | min..max over seeds | best member: training score "
-            "(median) | population mean fresh return (median) | population frames to a training score >= "
-         << (spec.has_threshold ? fmt(spec.threshold, 0) : std::string("-")) << " (median) | exploits (median) |\n"
-         << "|---|---|---|---|---|---|---|\n";
+            "(median) | population mean fresh return (median) | population frames until the best training score "
+            "first reaches "
+         << (spec.has_threshold ? fmt(spec.threshold, 0) : std::string("-"))
+         << " (median) | ... reaches it and holds it to the end (median) | exploits (median) |\n"
+         << "|---|---|---|---|---|---|---|---|\n";
       for (const auto& c : conds) {
         const auto& v = res[c.name];
         std::vector<double> bf, bt, mf, ex;
