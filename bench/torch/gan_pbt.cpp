@@ -5,11 +5,15 @@
 // Each run: TOML text -> parse_config, an in-memory store, one in-process worker.
 //
 //   gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]
+//           [--raw FILE] [--from-raw FILE]
 //
-// --jobs 2 runs the two datasets in two processes (fork) at once.
+// --jobs 2 runs the two datasets in two processes (fork) at once. The raw results go to
+// --raw (default /tmp/gan_pbt_raw.json) before the report is written; --from-raw rewrites
+// the report from such a file without training.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -62,6 +66,12 @@ std::string config_text(const Dataset& d, const Method& m, int seed, int populat
   return t.str();
 }
 
+// A number from JSON; null (a NaN or infinity on the way in) reads as NaN.
+double num(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || !it->is_number() ? NAN : it->get<double>();
+}
+
 std::string sci(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1e", x);
@@ -112,9 +122,9 @@ json run_one(const Dataset& d, const Method& m, int seed, int population) {
     const double score = mem.score.value_or(-HUGE_VAL);
     r["members"].push_back({{"id", mem.id},
                             {"score", score},
-                            {"exact_is", mem.metrics.value("exact_is", 1.0)},
-                            {"modes", mem.metrics.value("modes_covered", 0)},
-                            {"hq", mem.metrics.value("high_quality", 0.0)}});
+                            {"exact_is", num(mem.metrics, "exact_is")},
+                            {"modes", num(mem.metrics, "modes_covered")},
+                            {"hq", num(mem.metrics, "high_quality")}});
     if (!best || score > best->score.value_or(-HUGE_VAL)) best = &mem;  // ties: lower id
   }
   const auto events = store->events(cfg.name);
@@ -149,7 +159,7 @@ struct Stat {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path, datasets_arg = "ring,grid";
+  std::string out_path, datasets_arg = "ring,grid", raw_path = "/tmp/gan_pbt_raw.json", from_raw;
   int seeds = 5, population = 10, jobs = 2;
   std::string cmdline = "./build/bench/gan_pbt";
   for (int i = 1; i < argc; ++i) {
@@ -159,11 +169,13 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && a == "--population") population = std::atoi(argv[++i]);
     else if (i + 1 < argc && a == "--datasets") datasets_arg = argv[++i];
     else if (i + 1 < argc && a == "--jobs") jobs = std::atoi(argv[++i]);
+    else if (i + 1 < argc && a == "--raw") raw_path = argv[++i];
+    else if (i + 1 < argc && a == "--from-raw") from_raw = argv[++i];
     else {
       std::cerr << "usage: gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]\n";
       return 2;
     }
-    if (a != "--out") cmdline += " " + a + " " + argv[i];
+    if (a != "--out" && a != "--raw" && a != "--from-raw") cmdline += " " + a + " " + argv[i];
   }
   if (seeds < 1 || population < 10 || jobs < 1) {
     std::cerr << "--seeds >= 1, --population >= 10, --jobs >= 1\n";
@@ -187,9 +199,18 @@ int main(int argc, char** argv) {
     pbt::register_torch_trainables();
     // One process per dataset (up to --jobs at once); each writes its results as JSON.
     std::map<std::string, json> results;
+    double wall = 0;
+    std::string load_start = load_at_start;
+    if (!from_raw.empty()) {
+      std::ifstream in(from_raw);
+      const json raw = json::parse(in);
+      for (const auto& [k, v] : raw["results"].items()) results[k] = v;
+      wall = raw["wall"];
+      load_start = raw["load_at_start"];
+    }
     std::vector<std::pair<pid_t, std::string>> children;
     const std::string tmp = "/tmp/gan_pbt." + std::to_string(getpid()) + ".";
-    for (std::size_t i = 0; i < datasets.size(); ++i) {
+    for (std::size_t i = 0; i < datasets.size() && from_raw.empty(); ++i) {
       const Dataset& d = datasets[i];
       if (jobs > 1 && i + 1 < datasets.size()) {
         const pid_t pid = fork();
@@ -217,14 +238,19 @@ int main(int argc, char** argv) {
       results[name] = json::parse(in);
       std::remove((tmp + name).c_str());
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    if (from_raw.empty()) {
+      wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+      json raw = {{"wall", wall}, {"load_at_start", load_at_start}, {"results", results}};
+      std::ofstream(raw_path) << raw.dump();
+      std::cerr << "raw results in " << raw_path << "\n";
+    }
 
     std::ostringstream md;
     md << "# GANs (issue 4): PBT (tournament) vs PBT (truncation) vs random search on mixtures of Gaussians\n\n"
        << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target gan_pbt\n"
        << cmdline << " --out docs/results/gan.md\n```\n\n"
-       << bench::machine_markdown(load_at_start) << "- Wall time of the whole benchmark: " << fmt(wall / 60, 1)
+       << bench::machine_markdown(load_start) << "- Wall time of the whole benchmark: " << fmt(wall / 60, 1)
        << " min (" << jobs << " process" << (jobs > 1 ? "es" : "") << ")\n\n";
     md << "## Setup\n\n"
        << "- Trainable `gan` (src/trainables/torch/gan): MLP generator and discriminator, " << kModel.substr(0, 0)
@@ -260,21 +286,21 @@ int main(int argc, char** argv) {
         for (const auto& run : r.at(m.name)) {
           std::vector<double> is, modes, hq;
           for (const auto& mem : run["members"]) {
-            is.push_back(mem["exact_is"]);
-            modes.push_back(mem["modes"]);
-            hq.push_back(mem["hq"]);
+            is.push_back(num(mem, "exact_is"));
+            modes.push_back(num(mem, "modes"));
+            hq.push_back(num(mem, "hq"));
             if (mem["id"] == run["best"]) {
-              s["best_is"].v.push_back(mem["exact_is"]);
-              s["best_modes"].v.push_back(mem["modes"]);
-              s["best_hq"].v.push_back(mem["hq"]);
-              s["best_sel"].v.push_back(mem["score"]);
+              s["best_is"].v.push_back(num(mem, "exact_is"));
+              s["best_modes"].v.push_back(num(mem, "modes"));
+              s["best_hq"].v.push_back(num(mem, "hq"));
+              s["best_sel"].v.push_back(num(mem, "score"));
             }
           }
           s["pop_is"].v.push_back(bench::median(is));
           s["pop_modes"].v.push_back(bench::median(modes));
           s["pop_hq"].v.push_back(bench::median(hq));
-          s["copies"].v.push_back(run["copies"]);
-          s["cpu"].v.push_back(run["cpu"]);
+          s["copies"].v.push_back(num(run, "copies"));
+          s["cpu"].v.push_back(num(run, "cpu"));
         }
         md << "| " << m.name << " | " << s["best_is"].md(2) << " | " << s["best_modes"].md(0) << " | "
            << s["best_hq"].md(3) << " | " << s["best_sel"].md(2) << " | " << s["pop_is"].md(2) << " | "

@@ -232,11 +232,15 @@ high = 1e-2
 log = true
 )";
   const ExperimentConfig cfg = parse_config(text, "gan_small.toml");
-  auto store = open_store("memory:");
-  create_or_join(*store, cfg);
-  WorkerOptions opt;
-  opt.id = "test";
-  run_worker(*store, cfg.name, opt);
+  auto run = [&] {
+    auto store = open_store("memory:");
+    create_or_join(*store, cfg);
+    WorkerOptions opt;
+    opt.id = "test";
+    run_worker(*store, cfg.name, opt);
+    return store;
+  };
+  auto store = run();
   for (const auto& m : store->population(cfg.name)) {
     EXPECT_TRUE(m.done);
     EXPECT_EQ(m.step, 60);
@@ -252,6 +256,12 @@ log = true
     EXPECT_EQ(e.copied, "all");
   }
   EXPECT_GT(copies, 0);
+  // One worker, one seed: the same run again gives the same scores and lineage.
+  auto again = run();
+  const auto a = store->scores(cfg.name), b = again->scores(cfg.name);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].score, b[i].score) << "score point " << i;
+  EXPECT_EQ(store->events(cfg.name).size(), again->events(cfg.name).size());
 }
 
 TEST(GanEngine, TheExamplesParse) {

@@ -172,17 +172,21 @@ class GanTrainable : public Trainable {
 
   Score eval() override {
     Score s;
-    s.metrics = {{"steps", steps_}, {"lr_g", lr_g_}, {"lr_d", lr_d_}, {"d_loss", d_loss_}, {"g_loss", g_loss_}};
+    s.metrics = {{"steps", steps_}, {"lr_g", lr_g_}, {"lr_d", lr_d_}};
+    // Losses only when finite: JSON has no NaN (it would read back as null).
+    if (std::isfinite(d_loss_)) s.metrics["d_loss"] = d_loss_;
+    if (std::isfinite(g_loss_)) s.metrics["g_loss"] = g_loss_;
     if (!diverged_) {
       torch::NoGradGuard ng;
       g_->eval();
       auto gen = at::make_generator<at::CPUGeneratorImpl>(kEvalSeed);
       auto z = torch::randn({o_.eval_samples, o_.latent}, gen, torch::kFloat32).to(device_);
       auto x = g_->forward(z).to(torch::kCPU);
-      if (torchx::all_finite(x)) {
-        const auto pts = to_points(x);
-        const MixtureScores m = score_points(o_.mixture, pts, o_.cover_fraction);
-        s.value = inception_score(classifier_->log_posterior(x));
+      const double selection = torchx::all_finite(x) ? inception_score(classifier_->log_posterior(x)) : NAN;
+      // Finite samples can still be too large for the classifier (its IS is then NaN): diverged too.
+      if (std::isfinite(selection)) {
+        const MixtureScores m = score_points(o_.mixture, to_points(x), o_.cover_fraction);
+        s.value = selection;
         s.metrics["classifier_is"] = s.value;
         s.metrics["exact_is"] = m.inception;
         s.metrics["modes_covered"] = m.modes_covered;
@@ -190,7 +194,7 @@ class GanTrainable : public Trainable {
         s.metrics["modes"] = o_.mixture.modes();
         return s;
       }
-      diverged_ = true;  // the generator itself produces NaN or infinity
+      diverged_ = true;  // the generator itself produces NaN, infinity or huge values
     }
     // Scored worst: the engine ranks a non-finite score last. The reported figures are
     // those of a generator that yields nothing (IS 1, no mode, no good sample).
