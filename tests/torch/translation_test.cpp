@@ -99,6 +99,14 @@ TEST(TranslationBleu, EmptyHypotheses) {
   EXPECT_NEAR(corpus_bleu(S({"a b c d", ""}), S({"a b c d", "e f"})), std::exp(-0.5), 1e-12);
 }
 
+TEST(TranslationBleu, LowerOrders) {
+  // Unigram BLEU of the no-4-gram example: p1 = 5/6, c = r = 6.
+  EXPECT_NEAR(corpus_bleu(S({"the cat sat on the mat"}), S({"the cat is on the mat"}), 1), 5.0 / 6, 1e-12);
+  // Bigram: sqrt(5/6 * 3/5).
+  EXPECT_NEAR(corpus_bleu(S({"the cat sat on the mat"}), S({"the cat is on the mat"}), 2), std::sqrt(0.5), 1e-12);
+  EXPECT_THROW(corpus_bleu(S({"a"}), S({"a"}), 5), std::invalid_argument);
+}
+
 TEST(TranslationBleu, DifferentCountsAreRefused) {
   EXPECT_THROW(corpus_bleu(S({"a"}), S({"a", "b"})), std::invalid_argument);
 }
@@ -348,6 +356,14 @@ TEST(TranslationCommand, RefusesBadDropoutBeforeRunning) {
   std::ifstream in(d / "out.txt");
   std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(out.find("trainable.attention_dropout"), std::string::npos) << out;
+  fs::remove_all(d);
+}
+
+TEST(TranslationCommand, ExampleConfigIsAccepted) {
+  auto d = temp_dir("example");
+  const std::string cmd = std::string(PBT_BINARY) + " create " + PBT_SOURCE_DIR + "/examples/translation.toml --run " +
+                          (d / "run").string() + " > " + (d / "out.txt").string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
   fs::remove_all(d);
 }
 

@@ -361,7 +361,9 @@ Corpus read_corpus_files(const std::string& source_path, const std::string& targ
 
 // ---------------------------------------------------------------------------------------
 // Corpus BLEU-4.
-double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references) {
+double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references,
+                   int max_order) {
+  if (max_order < 1 || max_order > 4) throw std::invalid_argument("corpus_bleu: max_order must be 1..4");
   if (hypotheses.size() != references.size())
     throw std::invalid_argument("corpus_bleu: " + std::to_string(hypotheses.size()) + " hypotheses but " +
                                 std::to_string(references.size()) + " references");
@@ -372,7 +374,7 @@ double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Se
     const Sentence& ref = references[i];
     c += h.size();
     r += ref.size();
-    for (std::size_t n = 1; n <= 4; ++n) {
+    for (std::size_t n = 1; n <= static_cast<std::size_t>(max_order); ++n) {
       if (h.size() < n) continue;
       std::map<std::vector<std::string>, int> ref_counts;
       if (ref.size() >= n)
@@ -388,12 +390,12 @@ double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Se
   }
   if (c == 0) return 0.0;
   double log_sum = 0;
-  for (int n = 0; n < 4; ++n) {
+  for (int n = 0; n < max_order; ++n) {
     if (matches[n] == 0) return 0.0;  // includes totals == 0: no n-gram of that order at all
     log_sum += std::log(matches[n] / totals[n]);
   }
   const double bp = c > r ? 1.0 : std::exp(1.0 - r / c);
-  return bp * std::exp(log_sum / 4.0);
+  return bp * std::exp(log_sum / max_order);
 }
 
 }  // namespace pbt::mt

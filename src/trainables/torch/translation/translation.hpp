@@ -63,7 +63,9 @@ Corpus read_corpus_files(const std::string& source_path, const std::string& targ
 // hypothesis and reference lengths. 0 when any p_n is 0 (no 4-gram match gives 0) and when
 // the hypotheses are all empty (c = 0: no precision and BP -> 0). Throws
 // std::invalid_argument when the two lists differ in length.
-double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references);
+// `max_order` < 4 gives the same definition with n = 1..max_order (used only to break ties).
+double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references,
+                   int max_order = 4);
 
 // Splits on spaces and tabs.
 Sentence tokenize(const std::string& line);
