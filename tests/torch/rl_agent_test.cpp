@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <optional>
 #include <iostream>
 
 #include "pbt/pbt.hpp"
@@ -146,6 +148,18 @@ TEST(RlAgent, ADivergedAgentIsScoredWorstAndNeverThrows) {
   ASSERT_EQ(s.samples.size(), 10u);
   EXPECT_EQ(s.samples[0], 0.0);  // CartPole's worst possible return
   EXPECT_TRUE(s.metrics.value("diverged", false));
+  // The t-test exploit replaces it: against a healthy member's returns, its window of
+  // worst-possible returns is significantly worse (whichever member is drawn, it is healthy).
+  A2cTrainable healthy_member(cartpole(), 1, 3);
+  healthy_member.apply(h_of(3e-3, 0.01, 5));
+  healthy_member.step(10);
+  const Score hs = healthy_member.eval();
+  ASSERT_GE(hs.samples.size(), 2u);
+  auto ttest = make_exploit("ttest", nlohmann::json::object(), "test");
+  Candidate self{0, std::numeric_limits<double>::lowest(), s.samples, 4};
+  Candidate other{1, hs.value, hs.samples, 4};
+  Rng rng(1);
+  EXPECT_EQ(ttest->choose(self, {self, other}, rng), std::optional<int>(1));
   // Exploit copies a healthy member over it: training goes on.
   CheckpointReader r(healthy.bytes());
   t.load(r);
