@@ -199,6 +199,18 @@ TEST(RlAgent, ASmallPopulationRunsThroughTheEngineWithTTest) {
   }
 }
 
+TEST(RlAgent, TheExamplesParse) {
+  register_builtin_trainables();
+  register_rl_trainable();
+  for (const char* f : {"cartpole", "acrobot", "pendulum"}) {
+    const ExperimentConfig c = load_config(std::string(PBT_SOURCE_DIR) + "/examples/" + f + ".toml");
+    EXPECT_EQ(c.trainable, "rl") << f;
+    EXPECT_EQ(c.exploit, "ttest") << f;
+    EXPECT_EQ(c.population, 10) << f;
+    for (const char* h : {"lr", "entropy_cost", "unroll_length"}) EXPECT_NE(c.space.find(h), nullptr) << f << " " << h;
+  }
+}
+
 // A sweep used to size the examples and the bench (not run in CI):
 //   RL_SWEEP=1 pbt_torch_rl_tests --gtest_also_run_disabled_tests --gtest_filter='*Sweep*'
 TEST(RlAgent, DISABLED_Sweep) {
