@@ -60,6 +60,15 @@ void check_trainable_options(const std::string& kind, const nlohmann::json& opti
                              const std::string& where);
 std::vector<std::string> trainable_kinds();
 
+// Optional, per kind: checks one set of hyperparameters the way apply() would, without
+// building a trainable (throws ConfigError naming the hyperparameter). With it, a config
+// whose [space] bounds the trainable cannot take (a negative learning rate) is refused
+// before anything runs, instead of failing every member's first interval.
+using HyperparamsCheck = std::function<void(const Hyperparams& h)>;
+void register_hyperparams_check(const std::string& kind, HyperparamsCheck check);
+// Runs the kind's check (if any) on h; `where` names what h came from.
+void check_trainable_hyperparams(const std::string& kind, const Hyperparams& h, const std::string& where);
+
 // Registers the trainables built into this library (the toy problem, ...). Idempotent.
 void register_builtin_trainables();
 

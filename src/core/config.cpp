@@ -179,6 +179,26 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
     }
   }
 
+  // The space's corners (every lower bound, every upper bound) through the trainable's own
+  // check of h, so bounds it cannot take are refused now, naming the hyperparameter.
+  {
+    Hyperparams lows, highs;
+    for (const auto& p : c.space.params()) {
+      if (p.kind == Param::Kind::Categorical) {
+        lows[p.name] = p.choices.front();
+        highs[p.name] = p.choices.back();
+      } else if (p.kind == Param::Kind::Int) {
+        lows[p.name] = static_cast<std::int64_t>(p.low);
+        highs[p.name] = static_cast<std::int64_t>(p.high);
+      } else {
+        lows[p.name] = p.low;
+        highs[p.name] = p.high;
+      }
+    }
+    check_trainable_hyperparams(c.trainable, lows, top.path("space") + " (every lower bound)");
+    check_trainable_hyperparams(c.trainable, highs, top.path("space") + " (every upper bound)");
+  }
+
   // [workers]
   {
     Options t = top.table("workers");

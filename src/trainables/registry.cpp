@@ -10,6 +10,7 @@ namespace {
 struct Entry {
   TrainableFactory make;
   std::function<void(const nlohmann::json&, const std::string&)> check;
+  HyperparamsCheck check_h;
 };
 std::mutex& registry_mutex() {
   static std::mutex m;
@@ -35,7 +36,24 @@ const Entry& find(const std::string& kind, const std::string& where) {
 void register_trainable(const std::string& kind, TrainableFactory factory,
                         std::function<void(const nlohmann::json&, const std::string&)> check) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[kind] = Entry{std::move(factory), std::move(check)};
+  auto& e = registry()[kind];
+  e.make = std::move(factory);
+  e.check = std::move(check);
+}
+
+void register_hyperparams_check(const std::string& kind, HyperparamsCheck check) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry()[kind].check_h = std::move(check);
+}
+
+void check_trainable_hyperparams(const std::string& kind, const Hyperparams& h, const std::string& where) {
+  const Entry& e = find(kind, where);
+  if (!e.check_h) return;
+  try {
+    e.check_h(h);
+  } catch (const ConfigError& err) {
+    throw ConfigError(where, "the '" + kind + "' trainable cannot take " + to_string(h) + ": " + err.what());
+  }
 }
 
 std::unique_ptr<Trainable> make_trainable(const std::string& kind, const TrainableContext& ctx) {

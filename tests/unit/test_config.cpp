@@ -7,6 +7,7 @@
 
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
+#include "pbt/trainable.hpp"
 
 using namespace pbt;
 
@@ -147,5 +148,25 @@ TEST(Config, MissingFileIsNamed) {
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(), "/nonexistent/exp.toml: cannot read the config file");
+  }
+}
+
+// A trainable's own check of h sees the space's corners when the config is read.
+TEST(Config, SpaceBoundsTheTrainableCannotTakeAreRefused) {
+  register_trainable("bounded", [](const TrainableContext&) -> std::unique_ptr<Trainable> { return nullptr; });
+  register_hyperparams_check("bounded", [](const Hyperparams& h) {
+    if (as_double(h.at("h0")) < 0) throw ConfigError("h.h0", "must be >= 0");
+  });
+  std::string ok = good_with("kind = \"toy\"", "kind = \"bounded\"");
+  EXPECT_NO_THROW(parse_config(ok, "exp.toml"));
+  std::string bad = ok;
+  bad.replace(bad.find("low = 0.0"), 9, "low = -1.0");
+  try {
+    parse_config(bad, "exp.toml");
+    FAIL() << "accepted a lower bound the trainable refuses";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("exp.toml: space (every lower bound)"), std::string::npos) << m;
+    EXPECT_NE(m.find("h.h0: must be >= 0"), std::string::npos) << m;
   }
 }

@@ -1,8 +1,9 @@
-#include <cmath>
-#include <set>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
+#include <set>
 
 #include "pbt/error.hpp"
 #include "pbt/strategy.hpp"
@@ -84,6 +85,12 @@ TEST(Exploit, TTestCopiesOnlyWhenSignificant) {
   EXPECT_FALSE(e->choose(clear, {clear, self}, rng));           // the other is worse
   Candidate empty{1, 9.0, {}, 0};
   EXPECT_FALSE(e->choose(self, {self, empty}, rng));            // no evidence, no copy
+  // A diverged window (non-finite returns, stored as the lowest double) has no variance:
+  // its member copies any healthy one and is never copied.
+  const double worst = std::numeric_limits<double>::lowest();
+  Candidate diverged{2, worst, {worst, worst, worst, 1.0}, 0};
+  EXPECT_EQ(e->choose(diverged, {diverged, self}, rng), std::optional<int>(0));
+  EXPECT_FALSE(e->choose(self, {self, diverged}, rng));
 }
 
 TEST(Exploit, NoneNeverCopies) {

@@ -151,23 +151,40 @@ A2cTrainable::A2cTrainable(const A2cOptions& o, int member, std::uint64_t seed)
   opt_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(lr_).eps(1e-5));
 }
 
+namespace {
+// One hyperparameter, checked; the value apply() will use.
+double checked_hyperparam(const std::string& name, const Value& v) {
+  const std::string where = "h." + name;
+  double x;
+  try {
+    x = as_double(v);
+  } catch (const std::exception&) {
+    throw ConfigError(where, "the rl trainable needs a number");
+  }
+  if (name == "lr") check_lr(x, where);
+  else if (name == "entropy_cost") check_entropy(x, where);
+  else if (name == "unroll_length") check_unroll(std::round(x), where), x = std::round(x);
+  else if (name == "gamma") check_gamma(x, where);
+  else if (name == "value_cost") check_value_cost(x, where);
+  else
+    throw ConfigError(where, "unknown hyperparameter for the rl trainable (known: lr, entropy_cost, "
+                             "unroll_length, gamma, value_cost)");
+  return x;
+}
+}  // namespace
+
+void check_hyperparams(const Hyperparams& h) {
+  for (const auto& [name, v] : h) checked_hyperparam(name, v);
+}
+
 void A2cTrainable::apply(const Hyperparams& h) {
   for (const auto& [name, v] : h) {
-    const std::string where = "h." + name;
-    double x;
-    try {
-      x = as_double(v);
-    } catch (const std::exception&) {
-      throw ConfigError(where, "the rl trainable needs a number");
-    }
-    if (name == "lr") check_lr(x, where), lr_ = x;
-    else if (name == "entropy_cost") check_entropy(x, where), entropy_cost_ = x;
-    else if (name == "unroll_length") check_unroll(std::round(x), where), unroll_ = static_cast<int>(std::lround(x));
-    else if (name == "gamma") check_gamma(x, where), gamma_ = x;
-    else if (name == "value_cost") check_value_cost(x, where), value_cost_ = x;
-    else
-      throw ConfigError(where, "unknown hyperparameter for the rl trainable (known: lr, entropy_cost, "
-                               "unroll_length, gamma, value_cost)");
+    const double x = checked_hyperparam(name, v);
+    if (name == "lr") lr_ = x;
+    else if (name == "entropy_cost") entropy_cost_ = x;
+    else if (name == "unroll_length") unroll_ = static_cast<int>(std::lround(x));
+    else if (name == "gamma") gamma_ = x;
+    else if (name == "value_cost") value_cost_ = x;
   }
   torchx::set_learning_rate(*opt_, lr_);  // in place: Adam's moments are kept
 }

@@ -99,5 +99,7 @@ class A2cTrainable final : public Trainable {
 };
 
 std::unique_ptr<Trainable> make_a2c_trainable(const TrainableContext& ctx);
+// What apply() checks, without an agent: lets a config's [space] be refused up front.
+void check_hyperparams(const Hyperparams& h);
 
 }  // namespace pbt::rl

@@ -7,5 +7,6 @@ void register_rl_trainable() {
   register_trainable("rl", rl::make_a2c_trainable, [](const nlohmann::json& options, const std::string& where) {
     rl::read_a2c_options(options, where);
   });
+  register_hyperparams_check("rl", rl::check_hyperparams);
 }
 }  // namespace pbt
