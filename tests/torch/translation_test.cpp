@@ -359,6 +359,26 @@ TEST(TranslationCommand, RefusesBadDropoutBeforeRunning) {
   fs::remove_all(d);
 }
 
+// A [space] bound the trainable cannot take (a dropout of 1) is refused before anything runs.
+TEST(TranslationCommand, RefusesADropoutSpaceReachingOne) {
+  auto d = temp_dir("space");
+  write_file(d / "bad.toml",
+             "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\n"
+             "[budget]\nsteps = 10\n[ready]\ninterval = 5\n[exploit]\nstrategy = \"truncation\"\n"
+             "[explore]\nstrategy = \"perturb\"\n[space.relu_dropout]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n");
+  const std::string cmd = std::string(PBT_BINARY) + " create " + (d / "bad.toml").string() + " --run " +
+                          (d / "run").string() + " > " + (d / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  std::ifstream in(d / "out.txt");
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(out.find("bad.toml: space (every upper bound)"), std::string::npos) << out;
+  EXPECT_NE(out.find("relu_dropout"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(d / "run" / "store.db")) << "nothing may be created";
+  fs::remove_all(d);
+}
+
 TEST(TranslationCommand, ExampleConfigIsAccepted) {
   auto d = temp_dir("example");
   const std::string cmd = std::string(PBT_BINARY) + " create " + PBT_SOURCE_DIR + "/examples/translation.toml --run " +

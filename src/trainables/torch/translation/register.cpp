@@ -8,5 +8,6 @@ void register_translation_trainable() {
       "translation",
       [](const TrainableContext& ctx) { return mt::make_translation_trainable(ctx, "trainable"); },
       [](const nlohmann::json& options, const std::string& where) { mt::check_options(options, where); });
+  register_hyperparams_check("translation", mt::check_hyperparams);
 }
 }  // namespace pbt

@@ -365,20 +365,11 @@ class TranslationTrainable : public Trainable {
   }
 
   void apply(const Hyperparams& h) override {
+    check_hyperparams(h);
     for (const auto& [name, v] : h) {
-      if (!kHyperparameters.count(name))
-        throw ConfigError("[space] " + name, "the translation trainable has no hyperparameter of that name "
-                                             "(it takes lr, attention_dropout, layer_dropout, relu_dropout, "
-                                             "embedding_dropout)");
       const double x = as_double(v);
-      if (name == "lr") {
-        if (!(x > 0) || !std::isfinite(x)) throw ConfigError("[space] lr", "must be positive, got " + std::to_string(x));
-        lr_ = x;
-        continue;
-      }
-      if (!(x >= 0 && x < 1))
-        throw ConfigError("[space] " + name, "a dropout must be in [0, 1), got " + std::to_string(x));
-      if (name == "attention_dropout") dropouts_.attention = x;
+      if (name == "lr") lr_ = x;
+      else if (name == "attention_dropout") dropouts_.attention = x;
       else if (name == "layer_dropout") dropouts_.layer = x;
       else if (name == "relu_dropout") dropouts_.relu = x;
       else dropouts_.embedding = x;
@@ -595,6 +586,21 @@ std::string training_state_bytes(const Trainable& t) {
 }
 
 void check_options(const nlohmann::json& options, const std::string& where) { read_options(options, where, true); }
+
+void check_hyperparams(const Hyperparams& h) {
+  for (const auto& [name, v] : h) {
+    if (!kHyperparameters.count(name))
+      throw ConfigError("[space] " + name, "the translation trainable has no hyperparameter of that name "
+                                           "(it takes lr, attention_dropout, layer_dropout, relu_dropout, "
+                                           "embedding_dropout)");
+    const double x = as_double(v);
+    if (name == "lr") {
+      if (!(x > 0) || !std::isfinite(x)) throw ConfigError("[space] lr", "must be positive, got " + std::to_string(x));
+    } else if (!(x >= 0 && x < 1)) {
+      throw ConfigError("[space] " + name, "a dropout must be in [0, 1), got " + std::to_string(x));
+    }
+  }
+}
 
 std::unique_ptr<Trainable> make_translation_trainable(const TrainableContext& ctx, const std::string& where) {
   auto o = read_options(ctx.options, where, false);

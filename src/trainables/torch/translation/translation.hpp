@@ -72,6 +72,8 @@ Sentence tokenize(const std::string& line);
 
 // Checks the [trainable] options of kind "translation" (throws ConfigError naming the field
 // or file). Reading the corpus files is part of the check.
+// What apply() checks, without a model: lets a config's [space] be refused up front.
+void check_hyperparams(const Hyperparams& h);
 void check_options(const nlohmann::json& options, const std::string& where);
 
 // The trainable (LibTorch). `where` names the options table in errors.
