@@ -150,9 +150,12 @@ json run_dataset(const Dataset& d, int seeds, int population) {
 }
 
 struct Stat {
-  std::vector<double> v;
+  std::vector<double> v;  // NaN (a figure missing from a member's metrics) is left out of the median
   std::string md(int dec) const {
-    return fmt(bench::median(v), dec) + " [" + fmt(bench::min_of(v), dec) + "–" + fmt(bench::max_of(v), dec) + "]";
+    std::vector<double> f;
+    for (double x : v)
+      if (!std::isnan(x)) f.push_back(x);
+    return fmt(bench::median(f), dec) + " [" + fmt(bench::min_of(f), dec) + "–" + fmt(bench::max_of(f), dec) + "]";
   }
 };
 

@@ -60,6 +60,27 @@ TEST(GanMixture, OffModeAndNonFinitePointsAreNotHighQuality) {
   EXPECT_TRUE(std::isfinite(s.inception));
 }
 
+TEST(GanMixture, TheExactISOfATightClusterIsFinite) {
+  // A collapsed generator: every sample near one point. Some modes' posteriors there are far
+  // below the smallest double once averaged; p(y) must then not round to 0 while p(y|x) > 0
+  // (an infinite IS; it happened in the benchmark before p(y) was computed in log space).
+  const Mixture m = make_ring(8, 2.0, 0.05);
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> n01(0, 1);
+  std::uniform_real_distribution<double> u(-4, 4);
+  for (int t = 0; t < 400; ++t) {
+    const double cx = u(rng), cy = u(rng), s = 0.001 * (1 + t % 100);
+    std::vector<Point> x(500);
+    for (auto& p : x) p = {cx + s * n01(rng), cy + s * n01(rng)};
+    const double is = score_points(m, x).inception;
+    ASSERT_TRUE(std::isfinite(is)) << "cluster at " << cx << "," << cy << " spread " << s;
+    EXPECT_GE(is, 1.0);
+    EXPECT_LE(is, m.modes() + 1e-9);
+  }
+  const std::vector<Point> same(500, Point{1.0, -3.0});
+  EXPECT_NEAR(score_points(m, same).inception, 1.0, 1e-9);
+}
+
 TEST(GanClassifier, ItsInceptionScoreTracksTheExactOne) {
   std::mt19937_64 rng(11);
   for (const Mixture& m : {make_ring(8, 2.0, 0.02), make_grid(5, 2.0, 0.05)}) {

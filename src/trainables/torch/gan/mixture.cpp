@@ -83,15 +83,22 @@ std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std:
 double inception_score(const std::vector<std::vector<double>>& lp) {
   if (lp.empty()) return 1.0;
   const std::size_t k = lp[0].size();
-  std::vector<double> py(k, 0.0);
-  for (const auto& row : lp)
-    for (std::size_t c = 0; c < k; ++c) py[c] += std::exp(row[c]);
-  for (double& p : py) p /= lp.size();
+  // log p(y) = log mean_x p(y|x), in log space: a p(y|x) far below the smallest double
+  // must not make log p(y) -inf while p(y|x) > 0 (the KL would be infinite).
+  std::vector<double> log_py(k, -HUGE_VAL);
+  for (std::size_t c = 0; c < k; ++c) {
+    double top = -HUGE_VAL;
+    for (const auto& row : lp) top = std::max(top, row[c]);
+    if (!std::isfinite(top)) continue;
+    double z = 0;
+    for (const auto& row : lp) z += std::exp(row[c] - top);
+    log_py[c] = top + std::log(z) - std::log(static_cast<double>(lp.size()));
+  }
   double kl = 0;
   for (const auto& row : lp)
     for (std::size_t c = 0; c < k; ++c) {
       const double p = std::exp(row[c]);
-      if (p > 0) kl += p * (row[c] - std::log(py[c]));
+      if (p > 0) kl += p * (row[c] - log_py[c]);
     }
   return std::exp(std::max(0.0, kl / lp.size()));
 }
