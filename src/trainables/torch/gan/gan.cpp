@@ -51,9 +51,10 @@ std::vector<Point> to_points(const torch::Tensor& t) {
 // its modes are unit-sized.
 class Classifier {
  public:
-  explicit Classifier(const Mixture& m) : net_(mlp(2, 64, 2, m.modes(), false)), scale_(1.0 / m.std) {
+  explicit Classifier(const Mixture& m) : scale_(1.0 / m.std) {
     torchx::MemberRng rng(kClassifierSeed);
-    auto scope = rng.enter();
+    auto scope = rng.enter();  // before the net exists: its initial weights come from this stream
+    net_ = mlp(2, 64, 2, m.modes(), false);
     std::mt19937_64 gen(kClassifierSeed);
     {
       // Scaled inputs span hundreds of units: the first layer starts as wide as they are.
@@ -80,7 +81,7 @@ class Classifier {
 
  private:
   torch::Tensor forward(const torch::Tensor& x) { return net_->forward(x * scale_); }
-  torch::nn::Sequential net_;
+  torch::nn::Sequential net_{nullptr};
   double scale_;
 };
 
@@ -322,9 +323,12 @@ std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
   return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.seed);
 }
 
-std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x) {
+std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,
+                                                          bool fresh) {
   torchx::use_one_thread();
-  auto lp = classifier_for(m).log_posterior(to_tensor(x)).to(torch::kFloat64).contiguous();
+  std::unique_ptr<Classifier> own;
+  if (fresh) own = std::make_unique<Classifier>(m);
+  auto lp = (fresh ? *own : classifier_for(m)).log_posterior(to_tensor(x)).to(torch::kFloat64).contiguous();
   auto a = lp.accessor<double, 2>();
   std::vector<std::vector<double>> out(lp.size(0), std::vector<double>(lp.size(1)));
   for (long i = 0; i < lp.size(0); ++i)

@@ -37,7 +37,9 @@ GanOptions read_options(const nlohmann::json& j, const std::string& where);
 std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx);
 
 // log p(y|x) from the selection classifier of this mixture (trained once per process and
-// mixture, with a fixed seed, on real samples; never on generated ones).
-std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x);
+// mixture, with a fixed seed, on real samples; never on generated ones). `fresh`: train a
+// new one instead of the process's (for tests).
+std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,
+                                                          bool fresh = false);
 
 }  // namespace pbt::gan
