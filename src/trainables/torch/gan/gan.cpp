@@ -319,6 +319,16 @@ GanOptions read_options(const nlohmann::json& j, const std::string& where) {
   return g;
 }
 
+void check_hyperparams(const Hyperparams& h) {
+  for (const auto& [name, v] : h) {
+    if (name != "lr_g" && name != "lr_d")
+      throw ConfigError("h." + name, "the gan trainable has no hyperparameter of that name (it takes lr_g and lr_d)");
+    const double x = as_double(v);
+    if (!(x > 0) || !std::isfinite(x))
+      throw ConfigError("h." + name, "a learning rate must be a positive number, got " + to_string(v));
+  }
+}
+
 std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
   return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.seed);
 }

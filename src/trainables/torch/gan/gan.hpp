@@ -35,6 +35,8 @@ struct GanOptions {
 GanOptions read_options(const nlohmann::json& j, const std::string& where);
 
 std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx);
+// The h a GAN can take (lr_g, lr_d > 0), checked when the config is read.
+void check_hyperparams(const Hyperparams& h);
 
 // log p(y|x) from the selection classifier of this mixture (trained once per process and
 // mixture, with a fixed seed, on real samples; never on generated ones). `fresh`: train a
