@@ -492,9 +492,13 @@ TEST(ProcessRun, ATrainerLivesAcrossIntervalsOfItsMember) {
   RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 60);
   ASSERT_FALSE(r.timed_out);
   ASSERT_EQ(r.cmd.code, 0) << r.cmd.out << r.logs;
-  // 4 intervals per member; one start each (the worker gets its member back every time).
-  EXPECT_EQ(count(r.logs, "started trainer pid"), 2) << r.logs;
-  EXPECT_EQ(count(r.logs, "stopped: it exited with code 0"), 2) << "shut down politely at the end\n" << r.logs;
+  // 4 intervals per member, 8 in all. A worker gets its member back, so a trainer serves
+  // several intervals: far fewer starts than intervals (2 when both workers join at once;
+  // a few more when one joins late under load and the first serves both for a while).
+  const int starts = count(r.logs, "started trainer pid");
+  EXPECT_GE(starts, 2) << r.logs;
+  EXPECT_LE(starts, 5) << r.logs;
+  EXPECT_EQ(count(r.logs, "stopped: it exited with code 0"), starts) << "every trainer shut down politely\n" << r.logs;
 }
 
 TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
