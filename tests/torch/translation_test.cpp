@@ -342,48 +342,55 @@ TEST(TranslationTrainable, BadHyperparametersAreRefusedAndDivergenceScoresNaN) {
   EXPECT_NO_THROW(t->step(5));
 }
 
+// `pbt create CONFIG --run DIR/run`: its exit code and everything it printed.
+struct Created {
+  int code = -1;
+  std::string out;
+};
+Created pbt_create(const fs::path& d, const std::string& config) {
+  const std::string cmd = std::string(PBT_BINARY) + " create " + config + " --run " + (d / "run").string() + " > " +
+                          (d / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  Created c;
+  c.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  std::ifstream in(d / "out.txt");
+  c.out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return c;
+}
+
+const char* const kCommandConfigHead =
+    "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\n";
+const char* const kCommandConfigTail =
+    "[budget]\nsteps = 10\n[ready]\ninterval = 5\n[exploit]\nstrategy = \"truncation\"\n"
+    "[explore]\nstrategy = \"perturb\"\n";
+
 TEST(TranslationCommand, RefusesBadDropoutBeforeRunning) {
   auto d = temp_dir("cmd");
-  write_file(d / "bad.toml",
-             "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\nattention_dropout = 1.5\n"
-             "[budget]\nsteps = 10\n[ready]\ninterval = 5\n[exploit]\nstrategy = \"truncation\"\n"
-             "[explore]\nstrategy = \"perturb\"\n[space.lr]\ntype = \"float\"\nlow = 0.001\nhigh = 0.01\n");
-  const std::string cmd = std::string(PBT_BINARY) + " create " + (d / "bad.toml").string() + " --run " +
-                          (d / "run").string() + " > " + (d / "out.txt").string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(rc));
-  EXPECT_EQ(WEXITSTATUS(rc), 2);
-  std::ifstream in(d / "out.txt");
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(out.find("trainable.attention_dropout"), std::string::npos) << out;
+  write_file(d / "bad.toml", std::string(kCommandConfigHead) + "attention_dropout = 1.5\n" + kCommandConfigTail +
+                                 "[space.lr]\ntype = \"float\"\nlow = 0.001\nhigh = 0.01\n");
+  const Created c = pbt_create(d, (d / "bad.toml").string());
+  EXPECT_EQ(c.code, 2);
+  EXPECT_NE(c.out.find("trainable.attention_dropout"), std::string::npos) << c.out;
   fs::remove_all(d);
 }
 
 // A [space] bound the trainable cannot take (a dropout of 1) is refused before anything runs.
 TEST(TranslationCommand, RefusesADropoutSpaceReachingOne) {
   auto d = temp_dir("space");
-  write_file(d / "bad.toml",
-             "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\n"
-             "[budget]\nsteps = 10\n[ready]\ninterval = 5\n[exploit]\nstrategy = \"truncation\"\n"
-             "[explore]\nstrategy = \"perturb\"\n[space.relu_dropout]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n");
-  const std::string cmd = std::string(PBT_BINARY) + " create " + (d / "bad.toml").string() + " --run " +
-                          (d / "run").string() + " > " + (d / "out.txt").string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(rc));
-  EXPECT_EQ(WEXITSTATUS(rc), 2);
-  std::ifstream in(d / "out.txt");
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(out.find("bad.toml: space (every upper bound)"), std::string::npos) << out;
-  EXPECT_NE(out.find("relu_dropout"), std::string::npos) << out;
+  write_file(d / "bad.toml", std::string(kCommandConfigHead) + kCommandConfigTail +
+                                 "[space.relu_dropout]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n");
+  const Created c = pbt_create(d, (d / "bad.toml").string());
+  EXPECT_EQ(c.code, 2);
+  EXPECT_NE(c.out.find("bad.toml: space (every upper bound)"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("relu_dropout"), std::string::npos) << c.out;
   EXPECT_FALSE(fs::exists(d / "run" / "store.db")) << "nothing may be created";
   fs::remove_all(d);
 }
 
 TEST(TranslationCommand, ExampleConfigIsAccepted) {
   auto d = temp_dir("example");
-  const std::string cmd = std::string(PBT_BINARY) + " create " + PBT_SOURCE_DIR + "/examples/translation.toml --run " +
-                          (d / "run").string() + " > " + (d / "out.txt").string() + " 2>&1";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  const Created c = pbt_create(d, std::string(PBT_SOURCE_DIR) + "/examples/translation.toml");
+  EXPECT_EQ(c.code, 0) << c.out;
   fs::remove_all(d);
 }
 
