@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "pbt/pbt.hpp"
+#include "space_check.hpp"
 #include "trainables/torch/rl/a2c.hpp"
 #include "trainables/torch/torch_trainables.hpp"
 
@@ -141,20 +142,11 @@ TEST(RlAgent, BadOptionsAreRefusedNamingTheField) {
     EXPECT_NE(std::string(e.what()).find("exp.toml: trainable.env"), std::string::npos) << e.what();
   }
   // A [space] whose bounds the agent cannot take is refused before anything runs.
-  auto refuse_space = [](const std::string& space, const std::string& field) {
-    const std::string text = "name = \"x\"\npopulation = 2\n[trainable]\nkind = \"rl\"\nenv = \"CartPole-v1\"\n"
-                             "[budget]\nsteps = 2\n[ready]\ninterval = 1\n" + space;
-    try {
-      parse_config(text, "exp.toml");
-      ADD_FAILURE() << "accepted " << space;
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find("exp.toml: space"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
-    }
-  };
-  refuse_space("[space.lr]\ntype = \"float\"\nlow = -0.1\nhigh = 0.01\n", "h.lr");
-  refuse_space("[space.unroll_length]\ntype = \"int\"\nlow = 0\nhigh = 20\n", "h.unroll_length");
-  refuse_space("[space.momentum]\ntype = \"float\"\nlow = 0.1\nhigh = 0.9\n", "h.momentum");
+  const std::string head = "name = \"x\"\npopulation = 2\n[trainable]\nkind = \"rl\"\nenv = \"CartPole-v1\"\n"
+                           "[budget]\nsteps = 2\n[ready]\ninterval = 1\n";
+  test::expect_space_refused(head, "[space.lr]\ntype = \"float\"\nlow = -0.1\nhigh = 0.01\n", "h.lr");
+  test::expect_space_refused(head, "[space.unroll_length]\ntype = \"int\"\nlow = 0\nhigh = 20\n", "h.unroll_length");
+  test::expect_space_refused(head, "[space.momentum]\ntype = \"float\"\nlow = 0.1\nhigh = 0.9\n", "h.momentum");
 }
 
 TEST(RlAgent, ADivergedAgentIsScoredWorstAndNeverThrows) {
