@@ -75,6 +75,9 @@ struct Cached {
   void reset() { *this = Cached{}; }
 };
 
+// In a published score's metrics: the score came with a copy of this member and step.
+constexpr const char* kCopiedFrom = "copied_from";
+
 std::vector<double> last_n(std::vector<double> v, std::size_t n) {
   if (v.size() > n) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(n));
   return v;
@@ -254,7 +257,12 @@ class IntervalRunner {
       if (o.id == m.id) {
         candidates.push_back(self);
         candidate_h.push_back(h);
-      } else if (o.score && !o.failed) {  // a member that gave up is no model to copy
+      } else if (o.score && !o.failed && !o.metrics.contains(kCopiedFrom)) {
+        // A member that gave up is no model to copy. A member whose score came with a
+        // copy is neither ranked nor copied until it has evaluated again: that score is
+        // its donor's evidence, already counted once. Counting it again lets one lucky
+        // (overestimated) score pass from copy to copy and hold the population on a
+        // stale θ, every fresh evaluation ranking below it.
         candidates.push_back({o.id, *o.score, o.samples, o.step});
         candidate_h.push_back(o.h);
       }
@@ -293,6 +301,7 @@ class IntervalRunner {
     if (donor) {
       score = checked_eval(t, m.id, step);  // θ changed: score it again
       samples = score.samples.empty() ? last_n(samples, cfg_.window) : score.samples;
+      if (cfg_.copy != "hyperparameters") score.metrics[kCopiedFrom] = {{"member", *donor}, {"step", ev.donor_step}};
     }
     ev.new_score = score.value;
     ev.worker = opt_.id;

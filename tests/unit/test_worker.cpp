@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "pbt/pbt.hpp"
 
@@ -215,11 +216,14 @@ TEST(Worker, NonFiniteScoreRanksLastAndGetsReplaced) {
   ToyRun r(replace(kFaulty, "MODE", "nan"));
   auto pop = r.pop("faulty");
   for (const auto& m : pop) EXPECT_TRUE(m.done);
+  // Member 1's first copy replaced its NaN (ranked lowest); later copies, if any, are
+  // ordinary truncation of a healthy model.
   bool replaced = false;
   for (const auto& e : r.store->events("faulty"))
-    if (e.member == 1) {
+    if (e.member == 1 && !replaced) {
       replaced = true;
       EXPECT_EQ(e.old_score, std::numeric_limits<double>::lowest());
+      EXPECT_EQ(e.step, 4);  // at its first ready
     }
   EXPECT_TRUE(replaced);
   EXPECT_TRUE(std::isfinite(*pop[1].score));
@@ -242,4 +246,28 @@ TEST(Worker, ACrashingMemberIsRetriedThenMarkedFailedAndTheRestRunsOn) {
     }
   }
   for (const auto& e : r.store->events("faulty")) EXPECT_NE(e.donor, 1);
+}
+
+// A copied score is the donor's evidence: until the recipient evaluates again it is
+// neither ranked nor copied, so no copy is ever made of a member at the step where that
+// member had itself just copied (one worker runs the members in lockstep, so without
+// this rule a later member would see the copy's inherited score and copy the copy).
+TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
+  std::string text = replace(replace(kToy, "population = 2", "population = 6"), "fraction = 0.5", "fraction = 0.34");
+  text = text.substr(0, text.find("[[initial]]"));  // six members drawn from the prior
+  ToyRun r(text);
+  const auto events = r.store->events("toy");
+  std::set<std::pair<int, std::int64_t>> copied_at;  // (member, step) where a member copied
+  int exploits = 0;
+  for (const auto& e : events)
+    if (e.kind == "exploit") copied_at.insert({e.member, e.step}), exploits++;
+  ASSERT_GT(exploits, 10);
+  for (const auto& e : events)
+    if (e.kind == "exploit")
+      EXPECT_FALSE(copied_at.count({e.donor, e.donor_step}))
+          << "member " << e.member << " at step " << e.step << " copied member " << e.donor << " at step "
+          << e.donor_step << ", whose score there came with its own copy";
+  // The recipient's published score says where it came from until its next eval.
+  for (const auto& m : r.pop("toy"))
+    if (m.metrics.contains("copied_from")) EXPECT_TRUE(copied_at.count({m.id, m.step}));
 }
