@@ -257,13 +257,17 @@ class IntervalRunner {
       if (o.id == m.id) {
         candidates.push_back(self);
         candidate_h.push_back(h);
-      } else if (o.score && !o.failed && !o.metrics.contains(kCopiedFrom)) {
-        // A member that gave up is no model to copy. A member whose score came with a
-        // copy is neither ranked nor copied until it has evaluated again: that score is
-        // its donor's evidence, already counted once. Counting it again lets one lucky
-        // (overestimated) score pass from copy to copy and hold the population on a
-        // stale θ, every fresh evaluation ranking below it.
-        candidates.push_back({o.id, *o.score, o.samples, o.step});
+      } else if (o.score && !o.failed) {  // a member that gave up is no model to copy
+        if (o.metrics.contains(kCopiedFrom)) {
+          // Its score came with a copy: the donor's evidence, already counted once.
+          // Counted again, one lucky (overestimated) score passed from copy to copy and
+          // held a population on a stale θ. Until it evaluates again it ranks below
+          // everyone (it was just replaced; leaving it out instead shrinks truncation's
+          // ranking until every fresh eval lands in the bottom part) and is never copied.
+          candidates.push_back({o.id, -HUGE_VAL, {}, o.step});
+        } else {
+          candidates.push_back({o.id, *o.score, o.samples, o.step});
+        }
         candidate_h.push_back(o.h);
       }
     }
