@@ -51,23 +51,42 @@ std::vector<Point> to_points(const torch::Tensor& t) {
 // its modes are unit-sized.
 class Classifier {
  public:
-  explicit Classifier(const Mixture& m) : scale_(1.0 / m.std) {
+  // background: one more class, "not data", trained on points drawn uniformly over the data's
+  // box (the means' bounding box widened by half its size on each side). Without it a
+  // classifier trained on real samples only is confident everywhere, so samples spread
+  // evenly over the plane get a high IS. With it, p(y|x) over the modes spreads the "not
+  // data" probability evenly over them: the classifier is unsure about such samples, as an
+  // image classifier is about images unlike its data, and the IS rises only with samples
+  // on the modes.
+  Classifier(const Mixture& m, bool background) : scale_(1.0 / m.std), background_(background) {
     torchx::MemberRng rng(kClassifierSeed);
     auto scope = rng.enter();  // before the net exists: its initial weights come from this stream
-    net_ = mlp(2, 64, 2, m.modes(), false);
+    const int classes = m.modes() + (background ? 1 : 0);
+    net_ = mlp(2, 64, 2, classes, false);
     std::mt19937_64 gen(kClassifierSeed);
     {
       // Scaled inputs span hundreds of units: the first layer starts as wide as they are.
       torch::NoGradGuard ng;
       net_->named_parameters()["0.weight"].mul_(m.std);
     }
+    double lo[2] = {HUGE_VAL, HUGE_VAL}, hi[2] = {-HUGE_VAL, -HUGE_VAL};
+    for (const auto& p : m.means)
+      for (int c = 0; c < 2; ++c) lo[c] = std::min(lo[c], p[c]), hi[c] = std::max(hi[c], p[c]);
+    std::vector<std::uniform_real_distribution<double>> box;
+    for (int c = 0; c < 2; ++c) {
+      const double w = std::max(hi[c] - lo[c], 6 * m.std);
+      box.emplace_back(lo[c] - w / 2, hi[c] + w / 2);
+    }
     torch::optim::Adam opt(net_->parameters(), torch::optim::AdamOptions(3e-3));
-    const int n = 256, iters = 500;
+    const int n = 256, iters = background ? 1500 : 500;
     for (int it = 0; it < iters; ++it) {
       std::vector<int> labels;
-      auto real = to_tensor(sample(m, n, gen, &labels));
+      auto pts = sample(m, n, gen, &labels);
+      if (background)
+        for (int i = 0; i < n; ++i) pts.push_back({box[0](gen), box[1](gen)}), labels.push_back(m.modes());
+      auto x = to_tensor(pts);
       auto y = torch::tensor(std::vector<int64_t>(labels.begin(), labels.end()), torch::kInt64);
-      auto loss = torch::nll_loss(torch::log_softmax(forward(real), 1), y);
+      auto loss = torch::nll_loss(torch::log_softmax(forward(x), 1), y);
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -76,30 +95,35 @@ class Classifier {
   }
   torch::Tensor log_posterior(const torch::Tensor& x) {
     torch::NoGradGuard ng;
-    return torch::log_softmax(forward(x.to(torch::kCPU, torch::kFloat32)), 1);
+    auto lp = torch::log_softmax(forward(x.to(torch::kCPU, torch::kFloat32)), 1);
+    if (!background_) return lp;
+    const long k = lp.size(1) - 1;
+    return torch::logaddexp(lp.narrow(1, 0, k), lp.narrow(1, k, 1) - std::log(static_cast<double>(k)));
   }
 
  private:
   torch::Tensor forward(const torch::Tensor& x) { return net_->forward(x * scale_); }
   torch::nn::Sequential net_{nullptr};
   double scale_;
+  bool background_;
 };
 
-Classifier& classifier_for(const Mixture& m) {
+Classifier& classifier_for(const Mixture& m, bool background) {
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<Classifier>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto& c = cache[m.key()];
-  if (!c) c = std::make_unique<Classifier>(m);
+  auto& c = cache[m.key() + (background ? "+background" : "")];
+  if (!c) c = std::make_unique<Classifier>(m, background);
   return *c;
 }
 
-// IS from a tensor of log p(y|x) rows.
-double inception_score(const torch::Tensor& lp) {
-  auto p = lp.exp();
-  auto log_py = p.mean(0, true).log();
-  const double kl = (p * (lp - log_py)).sum(1).mean().item<double>();
-  return std::exp(std::max(0.0, kl));
+std::vector<std::vector<double>> rows(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto a = c.accessor<double, 2>();
+  std::vector<std::vector<double>> out(c.size(0), std::vector<double>(c.size(1)));
+  for (long i = 0; i < c.size(0); ++i)
+    for (long k = 0; k < c.size(1); ++k) out[i][k] = a[i][k];
+  return out;
 }
 
 class GanTrainable : public Trainable {
@@ -112,7 +136,7 @@ class GanTrainable : public Trainable {
         d_(nullptr),
         means_(to_tensor(o.mixture.means).to(device_)) {
     torchx::use_one_thread();
-    classifier_ = &classifier_for(o_.mixture);  // trained before the member's stream is entered
+    classifier_ = &classifier_for(o_.mixture, o_.background_class);  // trained before the member's stream is entered
     auto scope = rng_.enter();                  // the initial weights come from the member's stream
     g_ = mlp(o_.latent, o_.hidden, o_.layers, 2, false);
     d_ = mlp(2, o_.hidden, o_.layers, 1, true);
@@ -183,7 +207,7 @@ class GanTrainable : public Trainable {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(kEvalSeed);
       auto z = torch::randn({o_.eval_samples, o_.latent}, gen, torch::kFloat32).to(device_);
       auto x = g_->forward(z).to(torch::kCPU);
-      const double selection = torchx::all_finite(x) ? inception_score(classifier_->log_posterior(x)) : NAN;
+      const double selection = torchx::all_finite(x) ? inception_score(rows(classifier_->log_posterior(x))) : NAN;
       // Finite samples can still be too large for the classifier (its IS is then NaN): diverged too.
       if (std::isfinite(selection)) {
         const MixtureScores m = score_points(o_.mixture, to_points(x), o_.cover_fraction);
@@ -311,6 +335,7 @@ GanOptions read_options(const nlohmann::json& j, const std::string& where) {
   g.hidden = at_least("hidden", 64, 1, 65536);
   g.layers = at_least("layers", 2, 1, 32);
   g.batch = at_least("batch", 64, 1, 1 << 20);
+  g.background_class = o.boolean("background_class", false);
   g.eval_samples = at_least("eval_samples", 2500, 10, 1 << 22);
   g.cover_fraction = o.number("cover_fraction", 0.2);
   if (!(g.cover_fraction > 0 && g.cover_fraction <= 1)) throw ConfigError(o.path("cover_fraction"), "must be in (0, 1]");
@@ -334,16 +359,11 @@ std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
 }
 
 std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,
-                                                          bool fresh) {
+                                                          bool fresh, bool background) {
   torchx::use_one_thread();
   std::unique_ptr<Classifier> own;
-  if (fresh) own = std::make_unique<Classifier>(m);
-  auto lp = (fresh ? *own : classifier_for(m)).log_posterior(to_tensor(x)).to(torch::kFloat64).contiguous();
-  auto a = lp.accessor<double, 2>();
-  std::vector<std::vector<double>> out(lp.size(0), std::vector<double>(lp.size(1)));
-  for (long i = 0; i < lp.size(0); ++i)
-    for (long c = 0; c < lp.size(1); ++c) out[i][c] = a[i][c];
-  return out;
+  if (fresh) own = std::make_unique<Classifier>(m, background);
+  return rows((fresh ? *own : classifier_for(m, background)).log_posterior(to_tensor(x)));
 }
 
 }  // namespace pbt::gan

@@ -26,6 +26,7 @@ struct GanOptions {
   int hidden = 64;                     // units per hidden layer
   int layers = 2;                      // hidden layers, in each network
   int batch = 64;                      // real and generated samples per update
+  bool background_class = false;       // the selection classifier also has a "not data" class
   int eval_samples = 2500;             // generated samples scored by eval
   double cover_fraction = 0.2;         // see score_points
   std::string device = "cpu";
@@ -40,8 +41,9 @@ void check_hyperparams(const Hyperparams& h);
 
 // log p(y|x) from the selection classifier of this mixture (trained once per process and
 // mixture, with a fixed seed, on real samples; never on generated ones). `fresh`: train a
-// new one instead of the process's (for tests).
+// new one instead of the process's (for tests). `background`: the classifier with the extra
+// "not data" class, whose probability is spread evenly over the modes (GanOptions::background_class).
 std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,
-                                                          bool fresh = false);
+                                                          bool fresh = false, bool background = false);
 
 }  // namespace pbt::gan
