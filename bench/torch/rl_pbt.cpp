@@ -44,15 +44,21 @@ struct EnvBench {
   int interval;          // ready every this many steps
   double reward_scale;
   double gamma;          // the discount: Pendulum's costs are immediate, a short horizon learns faster
+  int seeds;             // default number of seeds (--seeds overrides it for every environment)
+  int min_step;          // no exploit before this step (see kEnvs)
 };
 
-// Sized so that 3 conditions x 5 seeds x 10 members of all three environments fit in
-// about 15 minutes on 2 shared cores. Pendulum gets 500k frames per member: A2C does not
-// learn it at all in 30k (the first version of this bench), and does in 300-600k.
+// Sized so that the whole bench fits in about 25 minutes on 2 shared cores. Pendulum gets
+// 500k frames per member: A2C does not learn it at all in 30k (the first version of this
+// bench), and does in 300-600k. CartPole and Acrobot runs take seconds, so they get 20
+// seeds: at 5, a single seed moved CartPole's medians. On Pendulum no exploit happens
+// before 150k frames: until A2C starts to learn, the fast learners score worst (their
+// policy first drifts away from the random one), so earlier t-tests copied slow learners
+// over them and two seeds of five never learned (docs/results/rl.md).
 const std::vector<EnvBench> kEnvs = {
-    {"CartPole-v1", "cartpole", 30, 3, 1.0, 0.99},
-    {"Acrobot-v1", "acrobot", 30, 3, 1.0, 0.99},
-    {"Pendulum-v1", "pendulum", 500, 25, 0.1, 0.95},
+    {"CartPole-v1", "cartpole", 30, 3, 1.0, 0.99, 20, 0},
+    {"Acrobot-v1", "acrobot", 30, 3, 1.0, 0.99, 20, 0},
+    {"Pendulum-v1", "pendulum", 500, 25, 0.1, 0.95, 5, 150},
 };
 
 struct Condition {
@@ -86,7 +92,7 @@ std::string config_text(const EnvBench& e, const Condition& c, int seed, bool ov
   t << "kind = \"rl\"\n";
   const nlohmann::json tj = trainable_json(e);
   for (const auto& [k, v] : tj.items()) t << k << " = " << v.dump() << "\n";
-  t << "\n[budget]\nsteps = " << e.budget_steps << "\n\n[ready]\ninterval = " << e.interval << "\neval_every = 0\n\n";
+  t << "\n[budget]\nsteps = " << e.budget_steps << "\n\n[ready]\ninterval = " << e.interval << "\neval_every = " << e.interval << "\nmin_step = " << e.min_step << "\n\n";
   t << "[exploit]\nstrategy = \"" << c.exploit << "\"\n";
   if (overhead) t << "copy = \"weights\"\n";
   t << "\n[explore]\nstrategy = \"" << c.explore << "\"\n";
@@ -200,7 +206,7 @@ std::string reach_cell(const std::vector<RunResult>& runs, bool hold) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int seeds = 5, overhead_seeds = 3, workers = 2;
+  int seeds_override = 0, overhead_seeds = 3, workers = 2;
   std::string out_path;
   fs::path runs = fs::temp_directory_path() / "rl_pbt_runs";
   std::vector<EnvBench> envs;
@@ -210,7 +216,7 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--seeds") seeds = std::stoi(next());
+    if (a == "--seeds") seeds_override = std::stoi(next());
     else if (a == "--overhead-seeds") overhead_seeds = std::stoi(next());
     else if (a == "--workers") workers = std::stoi(next());
     else if (a == "--runs") runs = next();
@@ -248,6 +254,7 @@ int main(int argc, char** argv) {
   std::ostringstream cost;
   try {
     for (const auto& e : envs) {
+      const int seeds = seeds_override > 0 ? seeds_override : e.seeds;
       std::map<std::string, std::vector<RunResult>> res;
       for (int seed = 0; seed < seeds; ++seed)
         for (int k = 0; k < 3; ++k) {  // rotate the order: no condition always runs first
@@ -262,21 +269,24 @@ int main(int argc, char** argv) {
       const double frames = static_cast<double>(e.budget_steps) * kFramesPerStep;
       md << "## " << e.env << "\n\n"
          << "Budget " << fmt(frames / 1e3, 0) << "k frames per member (" << kEnvCopies
-         << " copies), ready every " << e.interval * kFramesPerStep / 1000 << "k frames, discount "
+         << " copies), ready every " << e.interval * kFramesPerStep / 1000 << "k frames"
+         << (e.min_step > 0 ? " from " + std::to_string(e.min_step * kFramesPerStep / 1000) + "k frames on" : "")
+         << ", discount "
          << e.gamma << ", population " << kPopulation << ", " << seeds << " seeds (experiment seeds 0.." << seeds - 1
          << "; the same seed gives every condition the same initial h).\n\n"
-         << "| condition | best member: fresh return (median) | min..max over seeds | best member: training score "
+         << "| condition | best member: fresh return (median) | (mean) | min..max over seeds | best member: training score "
             "(median) | population mean fresh return (median) | population frames until the best training score "
             "first reaches "
          << (spec.has_threshold ? fmt(spec.threshold, 0) : std::string("-"))
          << " (median) | ... reaches it and holds it to the end (median) | exploits (median) |\n"
-         << "|---|---|---|---|---|---|---|---|\n";
+         << "|---|---|---|---|---|---|---|---|---|\n";
       for (const auto& c : conds) {
         const auto& v = res[c.name];
         std::vector<double> bf, bt, mf, ex;
         for (const auto& r : v) bf.push_back(r.best_fresh), bt.push_back(r.best_train), mf.push_back(r.mean_fresh),
             ex.push_back(r.exploits);
-        md << "| " << c.name << " | " << fmt(bench::median(bf), 1) << " | " << fmt(bench::min_of(bf), 1) << ".."
+        md << "| " << c.name << " | " << fmt(bench::median(bf), 1) << " | " << fmt(bench::mean(bf), 1) << " | "
+           << fmt(bench::min_of(bf), 1) << ".."
            << fmt(bench::max_of(bf), 1) << " | " << fmt(bench::median(bt), 1) << " | " << fmt(bench::median(mf), 1)
            << " | " << (spec.has_threshold ? reach_cell(v, false) : std::string("-")) << " | "
            << (spec.has_threshold ? reach_cell(v, true) : std::string("-")) << " | " << fmt(bench::median(ex), 0)
