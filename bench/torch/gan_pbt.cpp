@@ -5,7 +5,7 @@
 // Each run: TOML text -> parse_config, an in-memory store, one in-process worker.
 //
 //   gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]
-//           [--raw FILE] [--from-raw FILE]
+//           [--ready INTERVAL,MIN_STEP] [--raw FILE] [--from-raw FILE]
 //
 // --jobs 2 runs the two datasets in two processes (fork) at once. The raw results go to
 // --raw (default /tmp/gan_pbt_raw.json) before the report is written; --from-raw rewrites
@@ -175,7 +175,7 @@ struct Stat {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path, datasets_arg = "ring,grid", raw_path = "/tmp/gan_pbt_raw.json", from_raw;
+  std::string out_path, datasets_arg = "ring,grid", raw_path = "/tmp/gan_pbt_raw.json", from_raw, ready_arg;
   int seeds = 5, population = 10, jobs = 2;
   std::string cmdline = "./build/bench/gan_pbt";
   for (int i = 1; i < argc; ++i) {
@@ -187,8 +187,10 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && a == "--jobs") jobs = std::atoi(argv[++i]);
     else if (i + 1 < argc && a == "--raw") raw_path = argv[++i];
     else if (i + 1 < argc && a == "--from-raw") from_raw = argv[++i];
+    else if (i + 1 < argc && a == "--ready") ready_arg = argv[++i];
     else {
-      std::cerr << "usage: gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]\n";
+      std::cerr << "usage: gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]\n"
+                   "               [--ready INTERVAL,MIN_STEP] [--raw FILE] [--from-raw FILE]\n";
       return 2;
     }
     if (a != "--out" && a != "--raw" && a != "--from-raw") cmdline += " " + a + " " + argv[i];
@@ -206,6 +208,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     datasets.push_back(known.at(n));
+    if (!ready_arg.empty()) {  // another ready schedule for every dataset run (to compare schedules)
+      auto& d = datasets.back();
+      if (std::sscanf(ready_arg.c_str(), "%d,%d", &d.interval, &d.min_step) != 2 || d.interval < 1 || d.min_step < 0) {
+        std::cerr << "--ready INTERVAL,MIN_STEP (INTERVAL >= 1, MIN_STEP >= 0)\n";
+        return 2;
+      }
+    }
   }
 
   const std::string load_at_start = bench::loadavg();
@@ -284,7 +293,7 @@ int main(int argc, char** argv) {
           "bottom 20% copy the top 20%, same perturb. Random search: exploit `none`, explore `none` (the same "
           "population trained without PBT). A copy takes both networks, both Adam states and h.\n"
        << "- Selection (eval's score, what PBT ranks and what picks the best member): the Inception-score analogue "
-          "with p(y|x) from a classifier trained on real samples. Reported: exact IS (true posterior; max = number "
+          "with p(y|x) from a classifier trained on real samples (on the grid also on points spread over the square, as a \"not data\" class whose probability is shared evenly by the modes; docs/gan.md). Reported: exact IS (true posterior; max = number "
           "of modes), modes covered (≥ 20% of a mode's fair share of high-quality samples), high-quality fraction "
           "(within 3 std of a mode), all on 2,500 samples.\n"
        << "- Best member = the member with the highest selection score at the end (as PBT returns it); population = "
