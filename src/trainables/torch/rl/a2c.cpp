@@ -48,6 +48,23 @@ void init_linear(torch::nn::Linear& l, double gain) {
   torch::nn::init::zeros_(l->bias);
 }
 
+// One action per row of [n, K] logits, drawn by inverting the softmax's CDF at u ~ U(0, 1).
+void sample_categorical(const torch::Tensor& logits, std::mt19937_64& rng, float* a) {
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  const auto p = torch::softmax(logits, 1).contiguous();
+  const float* pp = p.data_ptr<float>();
+  const auto n = p.size(0), K = p.size(1);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double u = uni(rng), c = 0;
+    std::int64_t k = 0;
+    for (; k < K - 1; ++k) {
+      c += pp[i * K + k];
+      if (u < c) break;
+    }
+    a[i] = static_cast<float>(k);
+  }
+}
+
 torch::nn::Sequential body(int in, int hidden, int layers) {
   torch::nn::Sequential s;
   for (int i = 0; i < layers; ++i) {
@@ -218,7 +235,6 @@ void A2cTrainable::update() {
   std::vector<float> final_obs;    // of truncated episodes, in order
   std::vector<int> final_index;    // where each one belongs in the unroll
   std::normal_distribution<float> normal(0.f, 1.f);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
 
   // Acting: sample from the current policy, N copies at a time.
   for (int t = 0; t < T; ++t) {
@@ -234,18 +250,7 @@ void A2cTrainable::update() {
       for (int i = 0; i < N; ++i)
         for (int k = 0; k < A; ++k) a[i * A + k] = mu[i * A + k] + sd[k] * normal(rng_);
     } else {
-      auto p = torch::softmax(out, 1).contiguous();
-      const float* pp = p.data_ptr<float>();
-      const int K = spec_.n_actions;
-      for (int i = 0; i < N; ++i) {
-        double u = uni(rng_), c = 0;
-        int k = 0;
-        for (; k < K - 1; ++k) {
-          c += pp[i * K + k];
-          if (u < c) break;
-        }
-        a[i] = static_cast<float>(k);
-      }
+      sample_categorical(out, rng_, a);
     }
     for (int i = 0; i < N * A; ++i)
       if (!std::isfinite(a[i])) {  // NaN weights: score this member worst, stop training it
@@ -336,7 +341,6 @@ double A2cTrainable::fresh_return(int episodes, std::uint64_t s, bool greedy) {
   auto env = make_env(o_.env, episodes, s);
   std::mt19937_64 rng(stream(s, 5));  // the fresh episodes' own action noise
   std::normal_distribution<float> normal(0.f, 1.f);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
   const int D = spec_.obs_dim;
   const bool continuous = spec_.n_actions == 0;
   const int A = continuous ? spec_.act_dim : 1;
@@ -357,18 +361,7 @@ double A2cTrainable::fresh_return(int episodes, std::uint64_t s, bool greedy) {
       auto pick = out.argmax(1).to(torch::kFloat).contiguous();
       std::copy(pick.data_ptr<float>(), pick.data_ptr<float>() + episodes, a.begin());
     } else {
-      auto p = torch::softmax(out, 1).contiguous();
-      const float* pp = p.data_ptr<float>();
-      const int K = spec_.n_actions;
-      for (int i = 0; i < episodes; ++i) {
-        double u = uni(rng), c = 0;
-        int k = 0;
-        for (; k < K - 1; ++k) {
-          c += pp[i * K + k];
-          if (u < c) break;
-        }
-        a[i] = static_cast<float>(k);
-      }
+      sample_categorical(out, rng, a.data());
     }
     for (float& v : a)
       if (!std::isfinite(v)) return std::numeric_limits<double>::quiet_NaN();
