@@ -22,6 +22,9 @@ struct Candidate {
   double score = 0;
   std::vector<double> samples;  // what the t-test compares (score history or eval samples)
   std::int64_t step = 0;
+  // False while its score is one that came with a copy (the donor's evidence, already
+  // counted): it still ranks at that score, but nobody copies it until it evaluates again.
+  bool copyable = true;
 };
 
 // Ranking order used everywhere: higher score first, ties broken by lower member id,

@@ -258,16 +258,11 @@ class IntervalRunner {
         candidates.push_back(self);
         candidate_h.push_back(h);
       } else if (o.score && !o.failed) {  // a member that gave up is no model to copy
-        if (o.metrics.contains(kCopiedFrom)) {
-          // Its score came with a copy: the donor's evidence, already counted once.
-          // Counted again, one lucky (overestimated) score passed from copy to copy and
-          // held a population on a stale θ. Until it evaluates again it ranks below
-          // everyone (it was just replaced; leaving it out instead shrinks truncation's
-          // ranking until every fresh eval lands in the bottom part) and is never copied.
-          candidates.push_back({o.id, -HUGE_VAL, {}, o.step});
-        } else {
-          candidates.push_back({o.id, *o.score, o.samples, o.step});
-        }
+        // A score that came with a copy is the donor's evidence, already counted once:
+        // copied again, one lucky (overestimated) score passed from copy to copy and held
+        // a population on a stale θ. Such a member still ranks at that score (its θ is
+        // the donor's), but nobody copies it until it has evaluated again.
+        candidates.push_back({o.id, *o.score, o.samples, o.step, !o.metrics.contains(kCopiedFrom)});
         candidate_h.push_back(o.h);
       }
     }

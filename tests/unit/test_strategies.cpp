@@ -48,6 +48,36 @@ TEST(Exploit, TruncationBottomCopiesTopOnly) {
   EXPECT_GT(donors[1], 300);
 }
 
+// A member whose score came with a copy still ranks, but no strategy copies it.
+TEST(Exploit, AMemberThatMayNotBeCopiedRanksButIsNeverADonor) {
+  auto pop = population({9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
+  pop[0].copyable = false;  // the best score is one that came with a copy
+  auto truncation = make_exploit("truncation", json::object(), "exploit");
+  auto tournament = make_exploit("tournament", json::object(), "exploit");
+  std::map<int, int> donors;
+  for (int trial = 0; trial < 200; ++trial) {
+    Rng rng(trial);
+    EXPECT_FALSE(truncation->choose(pop[7], pop, rng));  // member 0 still counts in the ranking
+    auto d = truncation->choose(pop[9], pop, rng);
+    ASSERT_TRUE(d);
+    donors[*d]++;
+    auto t = tournament->choose(pop[9], pop, rng);  // the worst copies whoever it draws...
+    ASSERT_TRUE(t);
+    EXPECT_NE(*t, 0);  // ...which is never member 0
+  }
+  // The best two of those that may be copied: members 1 and 2, never 0.
+  EXPECT_EQ(donors.size(), 2u);
+  EXPECT_GT(donors[1], 50);
+  EXPECT_GT(donors[2], 50);
+  EXPECT_EQ(donors.count(0), 0u);
+  // Nothing above self may be copied: no copy.
+  auto two = population({2, 1});
+  two[0].copyable = false;
+  Rng rng(1);
+  EXPECT_FALSE(truncation->choose(two[1], two, rng));
+  EXPECT_FALSE(tournament->choose(two[1], two, rng));
+}
+
 TEST(Exploit, TournamentCopiesOnlyABetterMember) {
   auto e = make_exploit("tournament", json::object(), "exploit");
   auto pop = population({1, 2, 3});
