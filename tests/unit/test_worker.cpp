@@ -248,8 +248,8 @@ TEST(Worker, ACrashingMemberIsRetriedThenMarkedFailedAndTheRestRunsOn) {
   for (const auto& e : r.store->events("faulty")) EXPECT_NE(e.donor, 1);
 }
 
-// A copied score is the donor's evidence: until the recipient evaluates again it is
-// neither ranked nor copied, so no copy is ever made of a member at the step where that
+// A copied score is the donor's evidence: until the recipient evaluates again it still
+// ranks but is never copied, so no copy is ever made of a member at the step where that
 // member had itself just copied (one worker runs the members in lockstep, so without
 // this rule a later member would see the copy's inherited score and copy the copy).
 TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
