@@ -84,6 +84,58 @@ TEST(GanMixture, TheExactISOfATightClusterIsFinite) {
   EXPECT_NEAR(score_points(m, same).inception, 1.0, 1e-9);
 }
 
+// The exact IS (true posterior over the components only) is confident about every
+// point, far from a mode too: samples spread over the square score near the number of modes,
+// and spreading part of a GAN's samples off its modes raises it. The strict IS (a "not data"
+// outcome, shared by the modes) keeps the real mixture near the number of modes (0.93 of it) and one
+// mode near 1, scores the spread near 1, and falls as samples leave the modes.
+TEST(GanMixture, TheStrictISScoresSamplesOffTheDataAsUnsure) {
+  std::mt19937_64 rng(9);
+  for (const Mixture& m : {make_ring(8, 2.0, 0.05), make_grid(5, 2.0, 0.05)}) {
+    const MixtureScores all = score_points(m, sample(m, 5000, rng));
+    // Real samples in a Gaussian's tail (~1% beyond 3 std) are partly "not data": ~0.93 of the modes.
+    EXPECT_GT(all.strict_inception, 0.9 * m.modes()) << m.name;
+    EXPECT_LE(all.strict_inception, all.inception + 1e-9) << m.name;
+    const MixtureScores one = score_points(m, sample_modes(m, {3}, 2000, rng));
+    EXPECT_NEAR(one.strict_inception, 1.0, 0.02) << m.name;
+
+    const Box b = data_box(m);
+    std::uniform_real_distribution<double> ux(b.lo[0], b.hi[0]), uy(b.lo[1], b.hi[1]);
+    std::vector<Point> spread(3000);
+    for (auto& p : spread) p = {ux(rng), uy(rng)};
+    const MixtureScores smear = score_points(m, spread);
+    EXPECT_LT(smear.strict_inception, 1.3) << m.name;
+    EXPECT_GT(smear.inception, 0.6 * m.modes()) << m.name;  // the flaw of the components-only IS
+
+    // Half the modes, every sample on them, against the same modes with a third of the
+    // samples spread over the box.
+    std::vector<int> half;
+    for (int k = 0; k < m.modes(); k += 2) half.push_back(k);
+    const auto on = sample_modes(m, half, 3000, rng);
+    std::vector<Point> mixed(on.begin(), on.begin() + 2000);
+    mixed.insert(mixed.end(), spread.begin(), spread.begin() + 1000);
+    const MixtureScores precise = score_points(m, on), sloppy = score_points(m, mixed);
+    EXPECT_GT(precise.strict_inception, sloppy.strict_inception + 0.5) << m.name;
+    EXPECT_GT(sloppy.inception, precise.inception + 0.5) << m.name;  // the flaw again
+  }
+}
+
+TEST(GanMixture, TheStrictPosteriorIsANormalisedPosterior) {
+  const Mixture m = make_grid(5, 2.0, 0.05);
+  const std::vector<Point> x = {{0.0, 0.0}, {0.1, 0.0}, {1.0, 1.0}, {40.0, -7.0}, {1e6, 1e6}, {NAN, 0.0}};
+  const auto lp = strict_log_posterior(m, x);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    double z = 0;
+    for (double v : lp[i]) z += std::exp(v);
+    EXPECT_NEAR(z, 1.0, 1e-9) << i;
+  }
+  const int centre = 12;  // the mode at (0, 0)
+  EXPECT_GT(std::exp(lp[0][centre]), 0.99);  // on the mode
+  EXPECT_GT(std::exp(lp[1][centre]), 0.5);   // 2 std away: still the mode's
+  for (std::size_t i : {2u, 3u, 4u, 5u})     // between modes, far away, not finite: unsure
+    EXPECT_NEAR(std::exp(lp[i][centre]), 1.0 / 25, 1e-3) << i;
+}
+
 TEST(GanClassifier, ItsInceptionScoreTracksTheExactOne) {
   std::mt19937_64 rng(11);
   for (const Mixture& m : {make_ring(8, 2.0, 0.02), make_grid(5, 2.0, 0.05)}) {
@@ -131,6 +183,40 @@ TEST(GanClassifier, TheBackgroundClassScoresSpreadSamplesLow) {
   half.insert(half.end(), spread.begin(), spread.begin() + 1000);
   EXPECT_GT(is(half, true), is(spread, true) + 1.0);
   EXPECT_LT(is(half, true), is(few, true));
+}
+
+// The grid's selection score (the background classifier's IS) tracks the strict exact IS:
+// the two order these sample sets the same way, and the precise generator above the sloppy
+// one with the same modes, which the components-only IS orders the other way.
+TEST(GanClassifier, TheBackgroundClassifiersISTracksTheStrictOne) {
+  const Mixture m = make_grid(5, 2.0, 0.05);
+  std::mt19937_64 rng(12);
+  const Box b = data_box(m);
+  std::uniform_real_distribution<double> ux(b.lo[0], b.hi[0]), uy(b.lo[1], b.hi[1]);
+  auto with_spread = [&](std::vector<Point> x, double fraction) {
+    const std::size_t n = x.size(), off = static_cast<std::size_t>(fraction * n);
+    for (std::size_t i = 0; i < off; ++i) x[n - 1 - i] = {ux(rng), uy(rng)};
+    return x;
+  };
+  std::vector<int> twelve;
+  for (int k = 0; k < 24; k += 2) twelve.push_back(k);
+  const std::vector<std::vector<Point>> sets = {
+      with_spread(sample(m, 2000, rng), 1.0),                     // a smear
+      with_spread(sample_modes(m, {0, 6, 12, 18, 24}, 2000, rng), 0.5),
+      sample_modes(m, {0, 6, 12, 18, 24}, 2000, rng),
+      with_spread(sample_modes(m, twelve, 2000, rng), 0.36),       // 12 modes, 64% good
+      sample_modes(m, twelve, 2000, rng),                          // 12 modes, all good
+      sample(m, 2000, rng)};
+  double prev_cls = 0, prev_strict = 0;
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    const double strict = score_points(m, sets[i]).strict_inception;
+    const double cls = inception_score(classifier_log_posterior(m, sets[i], false, true));
+    EXPECT_GT(strict, prev_strict) << "set " << i;
+    EXPECT_GT(cls, prev_cls) << "set " << i;
+    EXPECT_NEAR(cls / strict, 1.0, 0.3) << "set " << i << ": classifier " << cls << ", strict " << strict;
+    prev_cls = cls, prev_strict = strict;
+  }
+  EXPECT_GT(score_points(m, sets[3]).inception, score_points(m, sets[4]).inception);
 }
 
 // Samples far outside the data give log p(y|x) so low that p(y|x) underflows; the IS stays

@@ -69,14 +69,9 @@ class Classifier {
       torch::NoGradGuard ng;
       net_->named_parameters()["0.weight"].mul_(m.std);
     }
-    double lo[2] = {HUGE_VAL, HUGE_VAL}, hi[2] = {-HUGE_VAL, -HUGE_VAL};
-    for (const auto& p : m.means)
-      for (int c = 0; c < 2; ++c) lo[c] = std::min(lo[c], p[c]), hi[c] = std::max(hi[c], p[c]);
+    const Box b = data_box(m);
     std::vector<std::uniform_real_distribution<double>> box;
-    for (int c = 0; c < 2; ++c) {
-      const double w = std::max(hi[c] - lo[c], 6 * m.std);
-      box.emplace_back(lo[c] - w / 2, hi[c] + w / 2);
-    }
+    for (int c = 0; c < 2; ++c) box.emplace_back(b.lo[c], b.hi[c]);
     torch::optim::Adam opt(net_->parameters(), torch::optim::AdamOptions(3e-3));
     const int n = 256, iters = background ? 1500 : 500;
     for (int it = 0; it < iters; ++it) {
@@ -214,6 +209,7 @@ class GanTrainable : public Trainable {
         s.value = selection;
         s.metrics["classifier_is"] = s.value;
         s.metrics["exact_is"] = m.inception;
+        s.metrics["strict_is"] = m.strict_inception;
         s.metrics["modes_covered"] = m.modes_covered;
         s.metrics["high_quality"] = m.high_quality;
         s.metrics["modes"] = o_.mixture.modes();
@@ -226,6 +222,7 @@ class GanTrainable : public Trainable {
     s.value = std::nan("");
     s.metrics["diverged"] = true;
     s.metrics["exact_is"] = 1.0;
+    s.metrics["strict_is"] = 1.0;
     s.metrics["modes_covered"] = 0;
     s.metrics["high_quality"] = 0.0;
     s.metrics["modes"] = o_.mixture.modes();

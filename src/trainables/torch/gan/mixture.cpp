@@ -80,6 +80,51 @@ std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std:
   return out;
 }
 
+Box data_box(const Mixture& m) {
+  Box b{{HUGE_VAL, HUGE_VAL}, {-HUGE_VAL, -HUGE_VAL}};
+  for (const auto& p : m.means)
+    for (int c = 0; c < 2; ++c) b.lo[c] = std::min(b.lo[c], p[c]), b.hi[c] = std::max(b.hi[c], p[c]);
+  for (int c = 0; c < 2; ++c) {
+    const double w = std::max(b.hi[c] - b.lo[c], 6 * m.std);
+    b.lo[c] -= w / 2;
+    b.hi[c] += w / 2;
+  }
+  return b;
+}
+
+std::vector<std::vector<double>> strict_log_posterior(const Mixture& m, const std::vector<Point>& x) {
+  const int k = m.modes();
+  const double pi = std::acos(-1.0);
+  const double inv2var = 1.0 / (2 * m.std * m.std);
+  // Joint log densities, each hypothesis with prior 1/2: a component (1/k of the mixture) or not data.
+  const double log_mode = std::log(0.5 / k) - std::log(2 * pi * m.std * m.std);
+  const double log_not_data = std::log(0.5) - std::log(data_box(m).area());
+  const double log_share = -std::log(static_cast<double>(k));
+  std::vector<std::vector<double>> out(x.size(), std::vector<double>(k));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    auto& row = out[i];
+    if (!std::isfinite(x[i][0]) || !std::isfinite(x[i][1])) {  // says nothing about its class
+      std::fill(row.begin(), row.end(), log_share);
+      continue;
+    }
+    double top = log_not_data;
+    for (int c = 0; c < k; ++c) {
+      const double dx = x[i][0] - m.means[c][0], dy = x[i][1] - m.means[c][1];
+      row[c] = log_mode - (dx * dx + dy * dy) * inv2var;
+      top = std::max(top, row[c]);
+    }
+    double z = std::exp(log_not_data - top);
+    for (double v : row) z += std::exp(v - top);
+    const double lz = top + std::log(z);
+    const double shared = log_not_data - lz + log_share;  // log of p(not data | x) / k
+    for (double& v : row) {
+      const double a = v - lz, hi = std::max(a, shared);
+      v = hi + std::log1p(std::exp(std::min(a, shared) - hi));
+    }
+  }
+  return out;
+}
+
 double inception_score(const std::vector<std::vector<double>>& lp) {
   if (lp.empty()) return 1.0;
   const std::size_t k = lp[0].size();
@@ -107,6 +152,7 @@ MixtureScores score_points(const Mixture& m, const std::vector<Point>& x, double
   MixtureScores s;
   if (x.empty()) return s;
   s.inception = inception_score(true_log_posterior(m, x));
+  s.strict_inception = inception_score(strict_log_posterior(m, x));
   std::vector<std::size_t> per_mode(m.modes(), 0);
   std::size_t good = 0;
   const double limit = 9 * m.std * m.std;  // (3 std)^2

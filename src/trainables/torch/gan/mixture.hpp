@@ -35,6 +35,22 @@ std::vector<Point> sample_modes(const Mixture& m, const std::vector<int>& compon
 // log p(y|x) under the true mixture for every point: rows of m.modes() values.
 std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std::vector<Point>& x);
 
+// The data's box: the means' bounding box widened by half its size on each side (at least
+// 6 std wide). The selection classifier's "not data" points are drawn uniformly from it.
+struct Box {
+  double lo[2], hi[2];
+  double area() const { return (hi[0] - lo[0]) * (hi[1] - lo[1]); }
+};
+Box data_box(const Mixture& m);
+
+// log p(y|x) with a "not data" outcome, rows of m.modes() values: the Bayes posterior of the
+// model the background classifier is trained on (the mixture, or with the same prior a flat
+// density at the level of the uniform over data_box, unbounded so far-away points are not
+// data either), with the "not data" probability shared evenly by the modes. A point off the
+// data is then unsure of its class, as an image classifier is about an image unlike its
+// data; the boundary lies about 3.5 std from a mode on the ring and grid.
+std::vector<std::vector<double>> strict_log_posterior(const Mixture& m, const std::vector<Point>& x);
+
 // exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the points, from log p(y|x)
 // rows. Between 1 (every point has the same posterior) and the number of classes.
 double inception_score(const std::vector<std::vector<double>>& log_posterior);
@@ -42,6 +58,7 @@ double inception_score(const std::vector<std::vector<double>>& log_posterior);
 // The reported figures of a set of generated points.
 struct MixtureScores {
   double inception = 1;         // exact IS, from the true posterior (max: the number of modes)
+  double strict_inception = 1;  // exact IS from strict_log_posterior (off-data points: unsure)
   int modes_covered = 0;        // modes holding >= cover_fraction * n / modes high-quality points
   double high_quality = 0;      // fraction of points within 3 std of their nearest mode
   std::size_t non_finite = 0;   // points with a NaN or infinite coordinate (never high quality)
