@@ -123,9 +123,11 @@ std::vector<std::vector<double>> rows(const torch::Tensor& t) {
 
 class GanTrainable : public Trainable {
  public:
-  GanTrainable(const GanOptions& o, std::uint64_t seed)
+  GanTrainable(const GanOptions& o, int member, std::uint64_t seed)
       : o_(o),
         device_(o.device),
+        member_(member),
+        seed_(seed),
         rng_(seed),
         g_(nullptr),
         d_(nullptr),
@@ -238,6 +240,7 @@ class GanTrainable : public Trainable {
       a.write("rng", rng_.state());
       a.write("counters", torch::tensor({steps_, static_cast<std::int64_t>(diverged_)}, torch::kInt64));
       a.write("losses", torch::tensor({d_loss_, g_loss_}, torch::kFloat64));
+      a.write("member", torch::tensor({static_cast<std::int64_t>(member_)}, torch::kInt64));
     });
   }
 
@@ -247,12 +250,17 @@ class GanTrainable : public Trainable {
       torchx::load_module(a, "discriminator", *d_);
       torchx::load_optimizer(a, "generator_adam", *g_opt_);
       torchx::load_optimizer(a, "discriminator_adam", *d_opt_);
-      torch::Tensor rng, counters, losses;
+      torch::Tensor rng, counters, losses, member;
       a.read("rng", rng);
       a.read("counters", counters);
       a.read("losses", losses);
-      rng_.set_state(rng);
       steps_ = counters[0].item<std::int64_t>();
+      // Our own checkpoint resumes our stream exactly. A donor's (exploit) does not hand over
+      // its stream: a copy would draw the donor's batches and noise, and two members that
+      // copy one donor and draw the same perturbation would stay identical for good.
+      // (Checkpoints from before the writer was recorded count as our own.)
+      if (!a.try_read("member", member) || member.item<std::int64_t>() == member_) rng_.set_state(rng);
+      else rng_ = torchx::MemberRng(torchx::mix_seed(seed_, static_cast<std::uint64_t>(steps_)));
       diverged_ = counters[1].item<std::int64_t>() != 0;
       d_loss_ = losses[0].item<double>();
       g_loss_ = losses[1].item<double>();
@@ -280,6 +288,8 @@ class GanTrainable : public Trainable {
 
   GanOptions o_;
   torch::Device device_;
+  int member_;
+  std::uint64_t seed_;
   torchx::MemberRng rng_;
   torch::nn::Sequential g_, d_;
   std::unique_ptr<torch::optim::Adam> g_opt_, d_opt_;
@@ -352,7 +362,7 @@ void check_hyperparams(const Hyperparams& h) {
 }
 
 std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
-  return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.seed);
+  return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.member, ctx.seed);
 }
 
 std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,

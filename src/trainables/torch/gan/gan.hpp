@@ -3,8 +3,8 @@
 // Gaussians, each with its own Adam and its own learning rate from h (lr_g, lr_d).
 // eval returns the selection score, an Inception-score analogue whose p(y|x) comes from a
 // small classifier trained on real samples (as the paper's "CIFAR-IS"); the reported
-// figures (exact IS from the true posterior, modes covered, high-quality fraction) go to
-// the score's metrics. docs/gan.md lists every option. No LibTorch in this header.
+// figures (strict and components-only exact IS from the true posterior, modes covered,
+// high-quality fraction) go to the score's metrics. docs/gan.md lists every option. No LibTorch in this header.
 #include <memory>
 #include <string>
 #include <vector>

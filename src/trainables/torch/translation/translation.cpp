@@ -337,13 +337,6 @@ struct Seq2SeqImpl : torch::nn::Module {
 };
 TORCH_MODULE(Seq2Seq);
 
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {  // splitmix64 of a combination
-  std::uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // ---------------------------------------------------------------------------------------
 class TranslationTrainable : public Trainable {
  public:
@@ -510,7 +503,7 @@ class TranslationTrainable : public Trainable {
     // Our own checkpoint resumes our stream exactly; a donor's (exploit) does not hand over
     // its stream, or the copy would draw the same batches and masks as the donor.
     if (member.item<std::int64_t>() == member_) rng_.set_state(rng);
-    else rng_ = torchx::MemberRng(mix(seed_, static_cast<std::uint64_t>(step_)));
+    else rng_ = torchx::MemberRng(torchx::mix_seed(seed_, static_cast<std::uint64_t>(step_)));
   }
 
  private:
