@@ -7,7 +7,7 @@
 //   gan_pbt [--seeds N] [--population P] [--datasets ring,grid] [--jobs J] [--out FILE]
 //           [--ready INTERVAL,MIN_STEP] [--raw FILE] [--from-raw FILE]
 //
-// --jobs 2 runs the two datasets in two processes (fork) at once. The raw results go to
+// --jobs J shares the (dataset, seed) runs out over J processes (fork). The raw results go to
 // --raw (default /tmp/gan_pbt_raw.json) before the report is written; --from-raw rewrites
 // the report from such a file without training.
 #include <sys/wait.h>
@@ -53,17 +53,18 @@ struct Dataset {
   std::string model;  // [trainable] lines besides kind, dataset, loss, d_steps
   double low, high;   // log-uniform prior of lr_g and lr_d
   std::string setup;  // the model in words, for the report
+  double cost_per_step;  // relative CPU cost of a step, to share the work out over --jobs
 };
 
 const Dataset kRing = {"ring", 1000, 100, 0,
                        "hidden = 64\nlayers = 2\nlatent = 8\nbatch = 64\neval_samples = 2500\n", 1e-5, 1e-2,
-                       "2 hidden layers of 64 units, batch 64, selection classifier over the 8 modes"};
+                       "2 hidden layers of 64 units, batch 64, selection classifier over the 8 modes", 1.0};
 const Dataset kGrid = {"grid", 6000, 500, 2000,
                        "hidden = 64\nlayers = 3\nlatent = 8\nbatch = 128\neval_samples = 2500\n"
                        "background_class = true\n",
                        1e-4, 1e-2,
                        "3 hidden layers of 64 units, batch 128, selection classifier over the 25 modes and a "
-                       "\"not data\" class (`background_class = true`)"};
+                       "\"not data\" class (`background_class = true`)", 1.5};
 
 std::string config_text(const Dataset& d, const Method& m, int seed, int population) {
   std::ostringstream t;
@@ -151,15 +152,15 @@ json run_one(const Dataset& d, const Method& m, int seed, int population) {
   return r;
 }
 
-json run_dataset(const Dataset& d, int seeds, int population) {
+// One (dataset, seed): every method, interleaved so that load from other jobs hits them alike.
+json run_seed(const Dataset& d, int seed, int population) {
   json out = json::object();
-  for (int seed = 0; seed < seeds; ++seed)
-    for (const auto& m : kMethods) {  // interleaved: each seed runs every method
-      out[m.name].push_back(run_one(d, m, seed, population));
-      const auto& r = out[m.name].back();
-      std::cerr << d.name << " seed " << seed << " " << m.name << ": " << fmt(r["cpu"].get<double>(), 1)
-                << " s CPU, " << r["copies"] << " copies\n";
-    }
+  for (const auto& m : kMethods) {
+    out[m.name] = run_one(d, m, seed, population);
+    const auto& r = out[m.name];
+    std::cerr << d.name << " seed " << seed << " " << m.name << ": " << fmt(r["cpu"].get<double>(), 1)
+              << " s CPU, " << r["copies"] << " copies\n";
+  }
   return out;
 }
 
@@ -234,35 +235,64 @@ int main(int argc, char** argv) {
       wall = raw["wall"];
       load_start = raw["load_at_start"];
     }
+    // The (dataset, seed) tasks, shared out over --jobs processes (fork), the costliest first
+    // to the least loaded; each process writes its results as JSON.
+    struct Task {
+      const Dataset* d;
+      int seed;
+    };
+    std::vector<std::vector<Task>> share(jobs);
+    std::vector<double> load(jobs, 0);
+    std::vector<Task> tasks;
+    for (const auto& d : datasets)
+      for (int seed = 0; seed < seeds; ++seed) tasks.push_back({&d, seed});
+    auto cost = [](const Task& t) { return double(t.d->steps) * t.d->cost_per_step; };
+    std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) { return cost(a) > cost(b); });
+    for (const auto& t : tasks) {
+      const auto j = std::min_element(load.begin(), load.end()) - load.begin();
+      share[j].push_back(t);
+      load[j] += cost(t);
+    }
+    auto run_share = [&](const std::vector<Task>& mine) {
+      json out = json::array();
+      for (const auto& t : mine) out.push_back({{"dataset", t.d->name}, {"seed", t.seed}, {"runs", run_seed(*t.d, t.seed, population)}});
+      return out;
+    };
     std::vector<std::pair<pid_t, std::string>> children;
     const std::string tmp = "/tmp/gan_pbt." + std::to_string(getpid()) + ".";
-    for (std::size_t i = 0; i < datasets.size() && from_raw.empty(); ++i) {
-      const Dataset& d = datasets[i];
-      if (jobs > 1 && i + 1 < datasets.size()) {
-        const pid_t pid = fork();
-        if (pid < 0) throw std::runtime_error("fork failed");
-        if (pid == 0) {
-          int rc = 0;
-          try {
-            std::ofstream(tmp + d.name) << run_dataset(d, seeds, population).dump();
-          } catch (const std::exception& e) {
-            std::cerr << "gan_pbt (" << d.name << "): " << e.what() << "\n";
-            rc = 1;
-          }
-          _exit(rc);
-        }
-        children.push_back({pid, d.name});
-      } else {
-        results[d.name] = run_dataset(d, seeds, population);
+    json done = json::array();
+    for (int j = 0; j < jobs && from_raw.empty(); ++j) {
+      if (share[j].empty()) continue;
+      if (j + 1 == jobs) {  // the last share runs here
+        for (auto& e : run_share(share[j])) done.push_back(e);
+        continue;
       }
+      const pid_t pid = fork();
+      if (pid < 0) throw std::runtime_error("fork failed");
+      if (pid == 0) {
+        int rc = 0;
+        try {
+          std::ofstream(tmp + std::to_string(j)) << run_share(share[j]).dump();
+        } catch (const std::exception& e) {
+          std::cerr << "gan_pbt (job " << j << "): " << e.what() << "\n";
+          rc = 1;
+        }
+        _exit(rc);
+      }
+      children.push_back({pid, std::to_string(j)});
     }
     for (const auto& [pid, name] : children) {
       int status = 0;
       waitpid(pid, &status, 0);
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("the " + name + " run failed");
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("job " + name + " failed");
       std::ifstream in(tmp + name);
-      results[name] = json::parse(in);
+      for (auto& e : json::parse(in)) done.push_back(e);
       std::remove((tmp + name).c_str());
+    }
+    if (from_raw.empty()) {  // results[dataset][method][seed]
+      std::sort(done.begin(), done.end(), [](const json& a, const json& b) { return a["seed"] < b["seed"]; });
+      for (const auto& e : done)
+        for (const auto& m : kMethods) results[e["dataset"].get<std::string>()][m.name].push_back(e["runs"][m.name]);
     }
     if (from_raw.empty()) {
       wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
@@ -366,10 +396,20 @@ int main(int argc, char** argv) {
           const double a = bench::median(s.at(k).v), b = bench::median(rs.at(k).v);
           return std::string(a > b ? "ahead" : a == b ? "level" : "BEHIND") + " (" + fmt(a, 3) + " vs " + fmt(b, 3) + ")";
         };
+        auto per_seed = [&](const char* k) {  // seeds where this method's figure is above / level with / below
+          int up = 0, level = 0, down = 0;
+          for (std::size_t i = 0; i < s.at(k).v.size(); ++i) {
+            const double a = s.at(k).v[i], b = rs.at(k).v[i];
+            (a > b ? up : a == b ? level : down)++;
+          }
+          return "ahead in " + std::to_string(up) + ", level in " + std::to_string(level) + ", behind in " +
+                 std::to_string(down);
+        };
         verdicts.push_back(d.name + ": " + m.name + " vs random search, median best strict IS " + ahead("best_strict") +
                            ", best exact IS " + ahead("best_is") +
                            ", best modes " + ahead("best_modes") + ", best high-quality " + ahead("best_hq") +
-                           ", population strict IS " + ahead("pop_strict") + ", population high-quality " + ahead("pop_hq"));
+                           ", population strict IS " + ahead("pop_strict") + ", population high-quality " + ahead("pop_hq") +
+                           "; per seed, best strict IS " + per_seed("best_strict") + ", best modes " + per_seed("best_modes"));
       }
     }
     md << "## Checks\n\n";
