@@ -56,7 +56,7 @@ struct Dataset {
   double cost_per_step;  // relative CPU cost of a step, to share the work out over --jobs
 };
 
-const Dataset kRing = {"ring", 3000, 250, 1000,
+const Dataset kRing = {"ring", 1000, 100, 300,
                        "hidden = 64\nlayers = 2\nlatent = 8\nbatch = 64\neval_samples = 2500\nbackground_class = true\n",
                        1e-5, 1e-2,
                        "2 hidden layers of 64 units, batch 64, selection classifier over the 8 modes and a \"not data\" "
