@@ -249,7 +249,8 @@ int main(int argc, char** argv) {
     for (const auto& d : datasets)
       for (int seed = 0; seed < seeds; ++seed) tasks.push_back({&d, seed});
     auto cost = [](const Task& t) { return double(t.d->steps) * t.d->cost_per_step; };
-    std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) { return cost(a) > cost(b); });
+    std::stable_sort(tasks.begin(), tasks.end(),
+                     [&](const Task& a, const Task& b) { return cost(a) > cost(b); });
     for (const auto& t : tasks) {
       const auto j = std::min_element(load.begin(), load.end()) - load.begin();
       share[j].push_back(t);
@@ -257,7 +258,8 @@ int main(int argc, char** argv) {
     }
     auto run_share = [&](const std::vector<Task>& mine) {
       json out = json::array();
-      for (const auto& t : mine) out.push_back({{"dataset", t.d->name}, {"seed", t.seed}, {"runs", run_seed(*t.d, t.seed, population)}});
+      for (const auto& t : mine)
+        out.push_back({{"dataset", t.d->name}, {"seed", t.seed}, {"runs", run_seed(*t.d, t.seed, population)}});
       return out;
     };
     std::vector<std::pair<pid_t, std::string>> children;
@@ -294,7 +296,8 @@ int main(int argc, char** argv) {
     if (from_raw.empty()) {  // results[dataset][method][seed]
       std::sort(done.begin(), done.end(), [](const json& a, const json& b) { return a["seed"] < b["seed"]; });
       for (const auto& e : done)
-        for (const auto& m : kMethods) results[e["dataset"].get<std::string>()][m.name].push_back(e["runs"][m.name]);
+        for (const auto& m : kMethods)
+          results[e["dataset"].get<std::string>()][m.name].push_back(e["runs"][m.name]);
     }
     if (from_raw.empty()) {
       wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
@@ -326,7 +329,7 @@ int main(int argc, char** argv) {
           "bottom 20% copy the top 20%, same perturb. Random search: exploit `none`, explore `none` (the same "
           "population trained without PBT). A copy takes both networks, both Adam states and h.\n"
        << "- Selection (eval's score, what PBT ranks and what picks the best member): the Inception-score analogue "
-          "with p(y|x) from a classifier trained on real samples (on the grid also on points spread over the square, as a \"not data\" class whose probability is shared evenly by the modes; docs/gan.md). Reported (on the true mixture, never seen by selection): strict IS (the same formula with the Bayes posterior of the model the \"not data\" class is trained on: the mixture or a flat density over the data's box, each with prior 1/2, \"not data\" shared evenly by the modes; max = number of modes; a smear over the square scores ~1), exact IS (the issue's formula, posterior over the components only, max = number "
+          "with p(y|x) from a classifier trained on real samples and on points spread over the data's box, as a \"not data\" class whose probability is shared evenly by the modes (docs/gan.md). Reported (on the true mixture, never seen by selection): strict IS (the same formula with the Bayes posterior of the model the \"not data\" class is trained on: the mixture or a flat density over the data's box, each with prior 1/2, \"not data\" shared evenly by the modes; max = number of modes; a smear over the square scores ~1), exact IS (the issue's formula, posterior over the components only, max = number "
           "of modes; it is confident far from every mode too, so a smear over the grid's square scores ~20 of 25 and samples off the modes raise it), modes covered (≥ 20% of a mode's fair share of high-quality samples), high-quality fraction "
           "(within 3 std of a mode), all on 2,500 samples.\n"
        << "- Best member = the member with the highest selection score at the end (as PBT returns it); population = "

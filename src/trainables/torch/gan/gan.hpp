@@ -4,7 +4,8 @@
 // eval returns the selection score, an Inception-score analogue whose p(y|x) comes from a
 // small classifier trained on real samples (as the paper's "CIFAR-IS"); the reported
 // figures (strict and components-only exact IS from the true posterior, modes covered,
-// high-quality fraction) go to the score's metrics. docs/gan.md lists every option. No LibTorch in this header.
+// high-quality fraction) go to the score's metrics. docs/gan.md lists every option.
+// No LibTorch in this header.
 #include <memory>
 #include <string>
 #include <vector>
