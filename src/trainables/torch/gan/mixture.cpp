@@ -56,27 +56,40 @@ std::vector<Point> sample_modes(const Mixture& m, const std::vector<int>& compon
   return out;
 }
 
-std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std::vector<Point>& x) {
-  const int k = m.modes();
+namespace {
+
+double log_add(double a, double b) {  // log(e^a + e^b)
+  const double hi = std::max(a, b);
+  return hi == -HUGE_VAL ? hi : hi + std::log1p(std::exp(std::min(a, b) - hi));
+}
+
+// One point's log p(y|x) over the components into `row`; returns the log of the sum it was
+// normalised by, of the terms -|x - mean|^2 / (2 std^2). A non-finite point (or one too far
+// for doubles) says nothing about its class: a uniform row, and -inf returned.
+double component_log_posterior(const Mixture& m, const Point& p, std::vector<double>& row) {
   const double inv2var = 1.0 / (2 * m.std * m.std);
-  std::vector<std::vector<double>> out(x.size(), std::vector<double>(k));
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    auto& row = out[i];
-    double top = -HUGE_VAL;
-    for (int c = 0; c < k; ++c) {
-      const double dx = x[i][0] - m.means[c][0], dy = x[i][1] - m.means[c][1];
-      row[c] = -(dx * dx + dy * dy) * inv2var;  // equal weights and variances: the rest cancels
-      top = std::max(top, row[c]);
-    }
-    if (!std::isfinite(top)) {  // a non-finite point says nothing about its class
-      std::fill(row.begin(), row.end(), -std::log(static_cast<double>(k)));
-      continue;
-    }
-    double z = 0;
-    for (double v : row) z += std::exp(v - top);
-    const double lz = top + std::log(z);
-    for (double& v : row) v -= lz;
+  double top = -HUGE_VAL;
+  for (int c = 0; c < m.modes(); ++c) {
+    const double dx = p[0] - m.means[c][0], dy = p[1] - m.means[c][1];
+    row[c] = -(dx * dx + dy * dy) * inv2var;  // equal weights and variances: the rest cancels
+    top = std::max(top, row[c]);
   }
+  if (!std::isfinite(top)) {
+    std::fill(row.begin(), row.end(), -std::log(static_cast<double>(m.modes())));
+    return -HUGE_VAL;
+  }
+  double z = 0;
+  for (double v : row) z += std::exp(v - top);
+  const double lz = top + std::log(z);
+  for (double& v : row) v -= lz;
+  return lz;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> true_log_posterior(const Mixture& m, const std::vector<Point>& x) {
+  std::vector<std::vector<double>> out(x.size(), std::vector<double>(m.modes()));
+  for (std::size_t i = 0; i < x.size(); ++i) component_log_posterior(m, x[i], out[i]);
   return out;
 }
 
@@ -95,32 +108,17 @@ Box data_box(const Mixture& m) {
 std::vector<std::vector<double>> strict_log_posterior(const Mixture& m, const std::vector<Point>& x) {
   const int k = m.modes();
   const double pi = std::acos(-1.0);
-  const double inv2var = 1.0 / (2 * m.std * m.std);
-  // Joint log densities, each hypothesis with prior 1/2: a component (1/k of the mixture) or not data.
-  const double log_mode = std::log(0.5 / k) - std::log(2 * pi * m.std * m.std);
+  // Joint log densities, each hypothesis with prior 1/2: the mixture (its density is
+  // sum_c exp(term_c) / (k 2 pi std^2)) or not data.
+  const double log_mixture = std::log(0.5 / k) - std::log(2 * pi * m.std * m.std);
   const double log_not_data = std::log(0.5) - std::log(data_box(m).area());
   const double log_share = -std::log(static_cast<double>(k));
   std::vector<std::vector<double>> out(x.size(), std::vector<double>(k));
   for (std::size_t i = 0; i < x.size(); ++i) {
-    auto& row = out[i];
-    if (!std::isfinite(x[i][0]) || !std::isfinite(x[i][1])) {  // says nothing about its class
-      std::fill(row.begin(), row.end(), log_share);
-      continue;
-    }
-    double top = log_not_data;
-    for (int c = 0; c < k; ++c) {
-      const double dx = x[i][0] - m.means[c][0], dy = x[i][1] - m.means[c][1];
-      row[c] = log_mode - (dx * dx + dy * dy) * inv2var;
-      top = std::max(top, row[c]);
-    }
-    double z = std::exp(log_not_data - top);
-    for (double v : row) z += std::exp(v - top);
-    const double lz = top + std::log(z);
-    const double shared = log_not_data - lz + log_share;  // log of p(not data | x) / k
-    for (double& v : row) {
-      const double a = v - lz, hi = std::max(a, shared);
-      v = hi + std::log1p(std::exp(std::min(a, shared) - hi));
-    }
+    const double log_data = log_mixture + component_log_posterior(m, x[i], out[i]);
+    const double evidence = log_add(log_data, log_not_data);
+    const double shared = log_not_data - evidence + log_share;  // log of p(not data | x) / k
+    for (double& v : out[i]) v = log_add(log_data - evidence + v, shared);
   }
   return out;
 }
