@@ -403,12 +403,12 @@ int main(int argc, char** argv) {
         };
         auto per_seed = [&](const char* k) {  // seeds where this method's figure is above / level with / below
           int up = 0, level = 0, down = 0;
+          std::vector<double> diff;  // same seed: same initial h and weights, so the runs pair up
           for (std::size_t i = 0; i < s.at(k).v.size(); ++i) {
             const double a = s.at(k).v[i], b = rs.at(k).v[i];
             (a > b ? up : a == b ? level : down)++;
+            diff.push_back(a - b);
           }
-          std::vector<double> diff;  // same seed: same initial h and weights, so the runs pair up
-          for (std::size_t i = 0; i < s.at(k).v.size(); ++i) diff.push_back(s.at(k).v[i] - rs.at(k).v[i]);
           return "ahead in " + std::to_string(up) + ", level in " + std::to_string(level) + ", behind in " +
                  std::to_string(down) + " (median difference " + fmt(bench::median(diff), 3) + ")";
         };
