@@ -1,0 +1,343 @@
+// The fault suite: a SIGKILL storm over real `pbt worker` processes on one store, with the
+// built-in toy and with a Python trainer that leaves descendants behind on purpose.
+//
+// A storm kills a worker that holds a lease each time the population has published
+// something since the last kill (so kills land mid-interval, mid-publish, mid-start, and
+// every kill costs progress whatever the machine's speed) and starts a replacement.
+// Rounds of small experiments go on until the storm has killed enough workers, so the
+// number of kills does not depend on how fast the machine trains. After every round:
+// every member at the budget, every eval published exactly once, every checkpoint
+// verified, the lineage consistent and replayable, the SQLite file intact, and nothing
+// left behind: no worker, trainer or descendant process, no scratch directory.
+//
+// Kills per storm: PBT_FAULT_KILLS (default 100 with the toy, 30 with the Python trainer);
+// a soak by hand: PBT_FAULT_KILLS=1000 ./build/tests/pbt_fault_tests
+#include <dirent.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "../e2e/process_util.hpp"
+#include "../e2e/run_checks.hpp"
+#include "pbt/config.hpp"
+#include "pbt/lineage.hpp"
+#include "pbt/store.hpp"
+
+using namespace e2e;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int kills_wanted(int fallback) {
+  const char* v = std::getenv("PBT_FAULT_KILLS");
+  return v && *v ? std::max(1, std::atoi(v)) : fallback;
+}
+
+// A process that is gone or a zombie (its parent has not reaped it: it runs nothing).
+bool gone(pid_t pid) {
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && (text[close + 2] == 'Z' || text[close + 2] == 'X');
+}
+
+struct Round {
+  std::string name;
+  int population = 0;
+  int steps = 0;
+};
+
+// One storm: K live workers on one store, a seeded choice of victims.
+class Storm {
+ public:
+  Storm(std::string dir, std::string uri, int workers, unsigned seed)
+      : dir_(std::move(dir)), uri_(std::move(uri)), workers_(workers), rng_(seed) {}
+
+  ~Storm() {
+    for (auto& [pid, id] : live_) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+
+  int kills() const { return kills_; }
+
+  // Runs `experiment` to its end while killing workers, at most `max_kills` of them.
+  void run(const std::string& experiment, int max_kills) {
+    experiment_ = experiment;
+    auto store = pbt::open_store(uri_);
+    while (static_cast<int>(live_.size()) < workers_) start();
+    std::size_t points_at_last_kill = 0;
+    int kills_this_round = 0;
+    const auto hang_guard = Clock::now() + std::chrono::minutes(10);
+    while (Clock::now() < hang_guard) {
+      reap_exited();
+      const auto pop = store->population(experiment);
+      const bool finished = std::all_of(pop.begin(), pop.end(), [](const auto& m) { return m.done || m.failed; });
+      if (finished) break;
+      if (live_.empty()) start();  // every worker left early (none should): keep the run going
+      const std::size_t points = store->scores(experiment).size();
+      std::vector<pid_t> holders;
+      if (kills_this_round < max_kills && points > points_at_last_kill)
+        for (const auto& m : pop)
+          for (const auto& [pid, id] : live_)
+            if (m.owner == id) holders.push_back(pid);
+      if (holders.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      std::uniform_int_distribution<int> delay_ms(0, 30), pick(0, static_cast<int>(holders.size()) - 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng_)));
+      const pid_t victim = holders[pick(rng_)];
+      ASSERT_EQ(kill(victim, SIGKILL), 0);
+      int status = 0;
+      waitpid(victim, &status, 0);
+      live_.erase(victim);
+      ++kills_;
+      ++kills_this_round;
+      points_at_last_kill = store->scores(experiment).size();
+      start();
+    }
+    ASSERT_LT(Clock::now(), hang_guard) << "the storm's round '" << experiment << "' did not end in 10 minutes";
+    // The run is over: every worker must now leave by itself, with exit code 0.
+    for (auto& [pid, id] : live_) {
+      const int code = wait_exit_within(pid, std::chrono::minutes(5));
+      EXPECT_EQ(code, 0) << id << " did not end cleanly; its log:\n" << read_file(log_of(id));
+    }
+    live_.clear();
+  }
+
+  std::string log_of(const std::string& id) const { return dir_ + "/" + id + ".log"; }
+
+ private:
+  void start() {
+    const std::string id = "storm-" + std::to_string(++started_);
+    pid_t pid = spawn({PBT_BINARY, "worker", "--store", uri_, "--experiment", experiment_, "--id", id, "--log",
+                       log_of(id)},
+                      dir_ + "/" + id + ".out", dir_ + "/" + id + ".err");
+    live_[pid] = id;
+  }
+
+  void reap_exited() {
+    for (auto it = live_.begin(); it != live_.end();) {
+      int status = 0;
+      if (waitpid(it->first, &status, WNOHANG) == it->first) {
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << it->second << " ended on its own with status " << status << ":\n" << read_file(log_of(it->second));
+        it = live_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  static int wait_exit_within(pid_t pid, std::chrono::seconds limit) {
+    const auto until = Clock::now() + limit;
+    int status = 0;
+    while (Clock::now() < until) {
+      if (waitpid(pid, &status, WNOHANG) == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+  }
+
+  std::string dir_, uri_, experiment_;
+  int workers_;
+  std::mt19937 rng_;
+  std::map<pid_t, std::string> live_;
+  int started_ = 0;
+  int kills_ = 0;
+};
+
+// The lineage as the store holds it after the storm: every event names real members at
+// steps they published, no event is recorded twice, and every member's schedule replays.
+void expect_lineage_valid(pbt::Store& store, const std::string& experiment, const pbt::ExperimentConfig& cfg) {
+  std::set<std::pair<int, std::int64_t>> published;
+  for (const auto& p : store.scores(experiment)) published.insert({p.member, p.step});
+  std::set<std::tuple<int, std::int64_t, std::string>> seen;
+  const auto events = store.events(experiment);
+  for (const auto& e : events) {
+    EXPECT_TRUE(e.member >= 0 && e.member < cfg.population) << "event of member " << e.member;
+    EXPECT_TRUE(seen.insert({e.member, e.step, e.kind}).second)
+        << "member " << e.member << " step " << e.step << ": '" << e.kind << "' recorded twice";
+    EXPECT_TRUE(published.count({e.member, e.step})) << "event at an unpublished step: member " << e.member
+                                                     << " step " << e.step;
+    if (e.donor >= 0 && e.kind == "exploit") {
+      EXPECT_NE(e.donor, e.member);
+      EXPECT_TRUE(published.count({e.donor, e.donor_step}))
+          << "member " << e.member << " copied member " << e.donor << " at step " << e.donor_step
+          << ", which that member never published";
+    }
+  }
+  const auto initial = pbt::initial_hyperparams(cfg);
+  for (const auto& m : store.population(experiment)) {
+    pbt::InheritedSchedule s;
+    ASSERT_NO_THROW(s = pbt::inherited_schedule(events, initial, m.id, m.step)) << "member " << m.id;
+    EXPECT_GT(s.total_steps(), 0) << "member " << m.id;
+    for (const auto& seg : s.segments) EXPECT_LT(seg.from_step, seg.to_step) << "member " << m.id;
+  }
+}
+
+void expect_sqlite_intact(const std::string& path) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok") << path;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+std::string toy_config(const Round& r) {
+  return "name = \"" + r.name + "\"\nseed = 11\npopulation = " + std::to_string(r.population) + R"(
+[trainable]
+kind = "toy"
+sleep_ms = 10
+[budget]
+steps = )" + std::to_string(r.steps) + R"(
+[ready]
+interval = 4
+eval_every = 1
+[exploit]
+strategy = "truncation"
+fraction = 0.25
+[explore]
+strategy = "perturb"
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[workers]
+lease_seconds = 1.0
+)";
+}
+
+std::string python_config(const Round& r, const std::string& state_dir, const std::string& scratch) {
+  return "name = \"" + r.name + "\"\nseed = 12\npopulation = " + std::to_string(r.population) + R"(
+[trainable]
+kind = "process"
+argv = ["python3", ")" + std::string(PBT_SOURCE_DIR) + R"(/tests/fault/spawning_trainer.py", "--state-dir", ")" +
+         state_dir + R"("]
+scratch_dir = ")" + scratch + R"("
+timeouts = { start = 120, step = 120, eval = 120 }
+[budget]
+steps = )" + std::to_string(r.steps) + R"(
+[ready]
+interval = 4
+eval_every = 1
+[exploit]
+strategy = "truncation"
+fraction = 0.25
+[explore]
+strategy = "perturb"
+[space.h0]
+low = 0.0
+high = 1.0
+[space.h1]
+low = 0.0
+high = 1.0
+[workers]
+lease_seconds = 1.0
+)";
+}
+
+std::vector<fs::path> entries(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path());
+  return out;
+}
+
+// Rounds of experiments in one store until `wanted` kills; `config_of` writes a round's config.
+template <typename ConfigOf, typename AfterRound>
+void storm_until(const std::string& dir, int workers, int wanted, ConfigOf config_of, AfterRound after_round) {
+  const std::string run_dir = dir + "/run";
+  const std::string uri = "sqlite:" + run_dir + "/store.db";
+  Storm storm(dir, uri, workers, 20261129);
+  for (int round = 0; storm.kills() < wanted; ++round) {
+    ASSERT_LT(round, 200) << "200 rounds and only " << storm.kills() << " kills: workers never hold a lease?";
+    const Round r{"storm" + std::to_string(round), 6, 48};
+    const std::string path = dir + "/" + r.name + ".toml";
+    std::ofstream(path) << config_of(r);
+    auto created = run_pbt({"create", path, "--run", run_dir}, dir);
+    ASSERT_EQ(created.code, 0) << created.out << created.err;
+    const int before = storm.kills();
+    storm.run(r.name, wanted - before);
+    if (::testing::Test::HasFatalFailure()) return;
+
+    auto store = pbt::open_store(uri);
+    SCOPED_TRACE("round " + r.name + " (" + std::to_string(storm.kills() - before) + " kills)");
+    expect_complete_and_exactly_once(*store, r.name, r.population, r.steps);
+    expect_lineage_valid(*store, r.name, pbt::load_config(path));
+    store.reset();
+    after_round();
+    if (::testing::Test::HasFailure()) return;
+  }
+  expect_sqlite_intact(run_dir + "/store.db");
+  std::printf("[storm] %d workers killed with SIGKILL, nothing lost\n", storm.kills());
+}
+
+}  // namespace
+
+TEST(KillStorm, ToyWorkersKilledOverAndOverLoseNothing) {
+  const std::string dir = temp_dir("storm-toy");
+  storm_until(dir, 3, kills_wanted(100), toy_config, [] {});
+  if (!HasFailure()) fs::remove_all(dir);
+}
+
+TEST(KillStorm, PythonTrainersAndWhatTheyStartedDieWithTheirWorker) {
+  const std::string dir = temp_dir("storm-python");
+  const std::string state = dir + "/state", scratch = dir + "/scratch";
+  fs::create_directories(state);
+  fs::create_directories(scratch);
+  auto config = [&](const Round& r) { return python_config(r, state, scratch); };
+  auto nothing_left = [&] {
+    // Every process a trainer started (one in its group, one setsid() daemon), dead soon
+    // after its worker ended, however it ended.
+    std::vector<std::string> alive;
+    const auto until = Clock::now() + std::chrono::seconds(60);
+    do {
+      alive.clear();
+      for (const auto& p : entries(state)) {
+        const pid_t pid = static_cast<pid_t>(std::stol(read_file(p.string())));
+        if (!gone(pid)) alive.push_back(p.filename().string());
+      }
+      if (alive.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (Clock::now() < until);
+    EXPECT_TRUE(alive.empty()) << alive.size() << " descendants of trainers outlived their workers, e.g. "
+                               << alive.front();
+    for (const auto& p : entries(state)) {
+      const pid_t pid = static_cast<pid_t>(std::stol(read_file(p.string())));
+      if (!gone(pid)) kill(pid, SIGKILL);  // leave the machine clean even when the check failed
+      fs::remove(p);
+    }
+    const auto left = entries(scratch);
+    EXPECT_TRUE(left.empty()) << left.size() << " scratch entries left behind, e.g. " << left.front();
+  };
+  storm_until(dir, 2, kills_wanted(30), config, nothing_left);
+  if (!HasFailure()) fs::remove_all(dir);
+}
