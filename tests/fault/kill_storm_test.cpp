@@ -10,7 +10,8 @@
 // verified, the lineage consistent and replayable, the SQLite file intact, and nothing
 // left behind: no worker, trainer or descendant process, no scratch directory.
 //
-// Kills per storm: PBT_FAULT_KILLS (default 100 with the toy, 30 with the Python trainer);
+// Kills per storm: PBT_FAULT_KILLS (default 40 with the toy, 20 with the Python trainer and
+// on PostgreSQL, where the server is also restarted half-way);
 // a soak by hand: PBT_FAULT_KILLS=1000 ./build/tests/pbt_fault_tests
 #include <dirent.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <random>
@@ -32,7 +34,9 @@
 
 #include <gtest/gtest.h>
 
+#include "../e2e/pg_cluster.hpp"
 #include "../e2e/process_util.hpp"
+#include "../store/pg_test_util.hpp"
 #include "../e2e/run_checks.hpp"
 #include "pbt/config.hpp"
 #include "pbt/lineage.hpp"
@@ -80,7 +84,7 @@ class Storm {
   int kills() const { return kills_; }
 
   // Runs `experiment` to its end while killing workers, at most `max_kills` of them.
-  void run(const std::string& experiment, int max_kills) {
+  void run(const std::string& experiment, int max_kills, const std::function<void(int)>& after_kill = {}) {
     experiment_ = experiment;
     auto store = pbt::open_store(uri_);
     while (static_cast<int>(live_.size()) < workers_) start();
@@ -112,13 +116,14 @@ class Storm {
       live_.erase(victim);
       ++kills_;
       ++kills_this_round;
-      points_at_last_kill = store->scores(experiment).size();
       start();
+      if (after_kill) after_kill(kills_);
+      points_at_last_kill = store->scores(experiment).size();
     }
     ASSERT_LT(Clock::now(), hang_guard) << "the storm's round '" << experiment << "' did not end in 10 minutes";
     // The run is over: every worker must now leave by itself, with exit code 0.
     for (auto& [pid, id] : live_) {
-      const int code = wait_exit_within(pid, std::chrono::minutes(5));
+      const int code = wait_exit_within(pid, 300);
       EXPECT_EQ(code, 0) << id << " did not end cleanly; its log:\n" << read_file(log_of(id));
     }
     live_.clear();
@@ -146,19 +151,6 @@ class Storm {
         ++it;
       }
     }
-  }
-
-  static int wait_exit_within(pid_t pid, std::chrono::seconds limit) {
-    const auto until = Clock::now() + limit;
-    int status = 0;
-    while (Clock::now() < until) {
-      if (waitpid(pid, &status, WNOHANG) == pid)
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
   }
 
   std::string dir_, uri_, experiment_;
@@ -271,21 +263,34 @@ std::vector<fs::path> entries(const fs::path& dir) {
   return out;
 }
 
-// Rounds of experiments in one store until `wanted` kills; `config_of` writes a round's config.
-template <typename ConfigOf, typename AfterRound>
-void storm_until(const std::string& dir, int workers, int wanted, ConfigOf config_of, AfterRound after_round) {
-  const std::string run_dir = dir + "/run";
-  const std::string uri = "sqlite:" + run_dir + "/store.db";
-  Storm storm(dir, uri, workers, 20261129);
-  for (int round = 0; storm.kills() < wanted; ++round) {
+// Rounds of experiments in one store until `wanted` kills; `config_of` writes a round's
+// config, `after_round` checks what the round left, `after_kill(n)` runs after the n-th kill.
+struct StormSetup {
+  std::string dir;
+  std::string uri;         // the store; a run directory's SQLite file when empty
+  int workers = 2;
+  int wanted = 10;
+  std::function<std::string(const Round&)> config_of;
+  std::function<void()> after_round = [] {};
+  std::function<void(int)> after_kill;
+};
+
+void storm_until(const StormSetup& s) {
+  const std::string run_dir = s.dir + "/run";
+  const std::string sqlite_path = run_dir + "/store.db";
+  const std::string uri = s.uri.empty() ? "sqlite:" + sqlite_path : s.uri;
+  Storm storm(s.dir, uri, s.workers, 20261129);
+  for (int round = 0; storm.kills() < s.wanted; ++round) {
     ASSERT_LT(round, 200) << "200 rounds and only " << storm.kills() << " kills: workers never hold a lease?";
     const Round r{"storm" + std::to_string(round), 6, 48};
-    const std::string path = dir + "/" + r.name + ".toml";
-    std::ofstream(path) << config_of(r);
-    auto created = run_pbt({"create", path, "--run", run_dir}, dir);
+    const std::string path = s.dir + "/" + r.name + ".toml";
+    std::string text = s.config_of(r);
+    if (!s.uri.empty()) text += "[store]\nuri = \"" + s.uri + "\"\n";
+    std::ofstream(path) << text;
+    auto created = run_pbt({"create", path, "--run", run_dir}, s.dir);
     ASSERT_EQ(created.code, 0) << created.out << created.err;
     const int before = storm.kills();
-    storm.run(r.name, wanted - before);
+    storm.run(r.name, s.wanted - before, s.after_kill);
     if (::testing::Test::HasFatalFailure()) return;
 
     auto store = pbt::open_store(uri);
@@ -293,10 +298,10 @@ void storm_until(const std::string& dir, int workers, int wanted, ConfigOf confi
     expect_complete_and_exactly_once(*store, r.name, r.population, r.steps);
     expect_lineage_valid(*store, r.name, pbt::load_config(path));
     store.reset();
-    after_round();
+    s.after_round();
     if (::testing::Test::HasFailure()) return;
   }
-  expect_sqlite_intact(run_dir + "/store.db");
+  if (s.uri.empty()) expect_sqlite_intact(sqlite_path);
   std::printf("[storm] %d workers killed with SIGKILL, nothing lost\n", storm.kills());
 }
 
@@ -304,7 +309,12 @@ void storm_until(const std::string& dir, int workers, int wanted, ConfigOf confi
 
 TEST(KillStorm, ToyWorkersKilledOverAndOverLoseNothing) {
   const std::string dir = temp_dir("storm-toy");
-  storm_until(dir, 3, kills_wanted(100), toy_config, [] {});
+  StormSetup storm;
+  storm.dir = dir;
+  storm.workers = 3;
+  storm.wanted = kills_wanted(40);
+  storm.config_of = toy_config;
+  storm_until(storm);
   if (!HasFailure()) fs::remove_all(dir);
 }
 
@@ -338,6 +348,43 @@ TEST(KillStorm, PythonTrainersAndWhatTheyStartedDieWithTheirWorker) {
     const auto left = entries(scratch);
     EXPECT_TRUE(left.empty()) << left.size() << " scratch entries left behind, e.g. " << left.front();
   };
-  storm_until(dir, 2, kills_wanted(30), config, nothing_left);
+  StormSetup storm;
+  storm.dir = dir;
+  storm.workers = 2;
+  storm.wanted = kills_wanted(20);
+  storm.config_of = config;
+  storm.after_round = nothing_left;
+  storm_until(storm);
+  if (!HasFailure()) fs::remove_all(dir);
+}
+
+TEST(KillStorm, OnPostgreSQLWithTheServerRestartedMidStormNothingIsLost) {
+  const std::string why = pbt::test::postgres_unavailable();
+  if (!why.empty()) GTEST_SKIP() << why;
+  const std::string dir = temp_dir("storm-pg");
+  bool restarted = false;
+  {
+    Cluster cluster(dir);
+    const std::string not_started = cluster.start();
+    if (!not_started.empty()) GTEST_SKIP() << "this test cannot control a PostgreSQL server of its own: " << not_started;
+    const int wanted = kills_wanted(20);
+    // Half-way through the kills the server goes down for longer than a lease, then comes back.
+    auto restart_once = [&](int kills) {
+      if (kills != (wanted + 1) / 2) return;
+      ASSERT_EQ(cluster.stop(), 0) << read_file(cluster.log());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+      ASSERT_EQ(cluster.start_again(), 0) << read_file(cluster.log());
+      restarted = true;
+    };
+    StormSetup storm;
+    storm.dir = dir;
+    storm.uri = cluster.uri();
+    storm.workers = 3;
+    storm.wanted = wanted;
+    storm.config_of = toy_config;
+    storm.after_kill = restart_once;
+    storm_until(storm);
+  }
+  EXPECT_TRUE(restarted);
   if (!HasFailure()) fs::remove_all(dir);
 }
