@@ -270,6 +270,8 @@ struct StormSetup {
   std::string uri;         // the store; a run directory's SQLite file when empty
   int workers = 2;
   int wanted = 10;
+  int population = 6;      // each round's experiment
+  int steps = 48;
   std::function<std::string(const Round&)> config_of;
   std::function<void()> after_round = [] {};
   std::function<void(int)> after_kill;
@@ -282,7 +284,7 @@ void storm_until(const StormSetup& s) {
   Storm storm(s.dir, uri, s.workers, 20261129);
   for (int round = 0; storm.kills() < s.wanted; ++round) {
     ASSERT_LT(round, 200) << "200 rounds and only " << storm.kills() << " kills: workers never hold a lease?";
-    const Round r{"storm" + std::to_string(round), 6, 48};
+    const Round r{"storm" + std::to_string(round), s.population, s.steps};
     const std::string path = s.dir + "/" + r.name + ".toml";
     std::string text = s.config_of(r);
     if (!s.uri.empty()) text += "[store]\nuri = \"" + s.uri + "\"\n";
@@ -351,6 +353,8 @@ TEST(KillStorm, PythonTrainersAndWhatTheyStartedDieWithTheirWorker) {
   StormSetup storm;
   storm.dir = dir;
   storm.workers = 2;
+  storm.population = 4;  // more members than workers: a trainer starts at almost every interval
+  storm.steps = 24;
   storm.wanted = kills_wanted(20);
   storm.config_of = config;
   storm.after_round = nothing_left;
