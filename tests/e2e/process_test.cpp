@@ -182,6 +182,115 @@ TEST(ProcessTrainable, AHangIsKilledWithItsProcessGroupAtTheTimeLimit) {
   EXPECT_EQ(my_zombies(), 0);
 }
 
+namespace {
+
+// The pids a --spawn trainer wrote, once all its descendants run (empty after the deadline).
+std::vector<pid_t> descendants_in(const std::string& file, double seconds = 60) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    std::string text = read_file(file);
+    if (contains(text, "complete\n")) {
+      std::vector<pid_t> pids;
+      std::istringstream in(text);
+      std::string l;
+      while (std::getline(in, l))
+        if (l != "complete") pids.push_back(std::stoi(l));
+      return pids;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {};
+}
+
+}  // namespace
+
+// A grandchild in the trainer's group, one that called setsid() and a double-forked
+// daemon: none outlives the trainable (a polite end, then the guard kills what is left).
+TEST(ProcessTrainable, NothingTheTrainerStartedSurvivesItsEnd) {
+  std::string dir = temp_dir("proc-desc-end");
+  Captured log;
+  std::vector<pid_t> pids;
+  int pid;
+  {
+    auto t = make(0, log, fake_options({"--spawn", "--state-dir", dir}));
+    pid = dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid();
+    t->step(1);
+    pids = descendants_in(dir + "/descendants-0-1");
+    ASSERT_EQ(pids.size(), 3u) << log.all();
+    for (pid_t p : pids) ASSERT_TRUE(alive(p)) << p;
+  }
+  EXPECT_FALSE(alive(pid));
+  for (pid_t p : pids) EXPECT_TRUE(eventually_dead(p, 60)) << "descendant " << p << " survived";
+  EXPECT_EQ(my_zombies(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ProcessTrainable, NothingTheTrainerStartedSurvivesATimeout) {
+  std::string dir = temp_dir("proc-desc-timeout");
+  Captured log;
+  // Long enough for the descendants to start on a slow machine: the file says when they run.
+  auto t = make(0, log, fake_options({"--spawn", "--mode", "hang", "--state-dir", dir}, {{"step", 10.0}}));
+  std::string e = error_of([&] { t->step(1); });
+  EXPECT_TRUE(contains(e, "timed out after 10 s")) << e;
+  std::vector<pid_t> pids = descendants_in(dir + "/descendants-0-1", 1);
+  ASSERT_EQ(pids.size(), 3u) << log.all();
+  pids.push_back(std::stoi(read_file(dir + "/grandchild-0-1")));
+  for (pid_t p : pids) EXPECT_TRUE(eventually_dead(p, 60)) << "descendant " << p << " survived";
+  EXPECT_EQ(my_zombies(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+// A trainer that exits while a process it started holds its stdout: the engine learns of
+// the exit at once (from the guard), not at the end of the operation's time limit.
+TEST(ProcessTrainable, ATrainerThatExitsWhileAChildHoldsItsStdoutIsReportedAtOnce) {
+  Captured log;
+  auto t = make(2, log, fake_options({"--mode", "exit_holding"}, {{"step", 100.0}}));
+  auto start = std::chrono::steady_clock::now();
+  std::string e = error_of([&] { t->step(1); });
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(contains(e, "step (n=1): the trainer exited with code 1 before replying")) << e;
+  EXPECT_TRUE(contains(e, "while a child holds stdout")) << e;
+  EXPECT_LT(took, 50.0) << "reported when it exits, not at the 100 s limit";
+  EXPECT_EQ(my_zombies(), 0);
+}
+
+// A worker killed together with its guard leaves its scratch directory behind: the next
+// trainer started on this host removes it, and only it (its owner, pid and start time,
+// is not running), never a live worker's or another host's.
+TEST(ProcessTrainable, AStartRemovesScratchDirectoriesOfDeadWorkersOnly) {
+  std::string dir = temp_dir("proc-sweep");
+  const std::string scratch = dir + "/scratch";
+  Captured log;
+  json o = fake_options({});
+  o["scratch_dir"] = scratch;
+  auto a = make(0, log, o);
+  std::string live;
+  for (const auto& e : std::filesystem::directory_iterator(scratch)) live = e.path().string();
+  ASSERT_NE(live, "");
+  std::istringstream owner(read_file(live + "/.pbt-owner"));
+  std::string host, pid, start, boot;
+  ASSERT_TRUE(owner >> host >> pid >> start >> boot) << read_file(live + "/.pbt-owner");
+  EXPECT_EQ(pid, std::to_string(getpid()));
+  auto plant = [&](const std::string& name, const std::string& marker) {
+    std::filesystem::create_directories(scratch + "/" + name);
+    std::ofstream(scratch + "/" + name + "/save-0.ckpt") << "checkpoint bytes";
+    if (!marker.empty()) std::ofstream(scratch + "/" + name + "/.pbt-owner") << marker << "\n";
+  };
+  plant("pbt-member5-dead", host + " " + pid + " 1 " + boot);              // this pid, another start: dead
+  plant("pbt-member6-reboot", host + " " + pid + " " + start + " other");  // before a reboot
+  plant("pbt-member7-remote", "elsewhere " + pid + " 1 " + boot);          // another host's
+  plant("pbt-member8-unmarked", "");
+  auto b = make(1, log, o);
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/pbt-member5-dead"));
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/pbt-member6-reboot"));
+  EXPECT_TRUE(std::filesystem::exists(scratch + "/pbt-member7-remote"));
+  EXPECT_TRUE(std::filesystem::exists(scratch + "/pbt-member8-unmarked"));
+  EXPECT_TRUE(std::filesystem::exists(live)) << "a live worker's directory stays";
+  a.reset();
+  b.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ProcessTrainable, GarbageOnStdoutIsAnError) {
   Captured log;
   auto t = make(0, log, fake_options({"--mode", "garbage"}));
@@ -242,6 +351,37 @@ TEST(ProcessTrainable, AnErrorInTheTrainerComesWithItsTraceback) {
   EXPECT_TRUE(contains(e, "the trainer reported an error: ValueError: the learning rate exploded")) << e;
   EXPECT_TRUE(contains(e, "Traceback (most recent call last)")) << e;
   EXPECT_TRUE(contains(log.all(), "trainer traceback: ")) << log.all();
+}
+
+// A 4.4 MB traceback: its end is kept (in the error, so in the store, and in the log),
+// with the count of what was cut; of the message, its first line.
+TEST(ProcessTrainable, AHugeTracebackIsCutToItsEnd) {
+  Captured log;
+  auto t = make(0, log, fake_options({"--mode", "big_error"}));
+  std::string e = error_of([&] { t->step(1); });
+  EXPECT_TRUE(contains(e, "the trainer reported an error: RecursionError: too deep ... (100013 bytes cut)")) << e.substr(0, 300);
+  EXPECT_TRUE(contains(e, "RecursionError: the innermost")) << "the end is kept";
+  EXPECT_TRUE(std::regex_search(e, std::regex("\\n\\.\\.\\. \\([0-9]+ bytes cut\\)\\n"))) << e.substr(0, 500);
+  EXPECT_LT(e.size(), 16000u) << "cut to about 8 KiB of traceback";
+  std::size_t logged = 0;
+  for (const auto& l : log.lines) logged += l.size();
+  EXPECT_LT(logged, 20000u) << "the log gets the cut traceback too";
+  EXPECT_TRUE(contains(log.all(), "trainer traceback: RecursionError: the innermost")) << log.all().substr(0, 300);
+}
+
+// Metrics nested 100,000 deep (200 KB, far under the line limit): refused before any
+// parser recurses into them, as a protocol error naming the member and the limit.
+TEST(ProcessTrainable, ARecursivelyDeepReplyIsAProtocolErrorNotACrash) {
+  Captured log;
+  auto t = make(3, log, fake_options({"--mode", "deep"}));
+  t->step(1);
+  std::string e = error_of([&] { t->eval(); });
+  EXPECT_TRUE(contains(e, "member 3")) << e.substr(0, 300);
+  EXPECT_TRUE(contains(e, "eval: protocol error: the reply is refused: 'metrics' nests arrays and objects more "
+                          "than 64 levels deep"))
+      << e.substr(0, 300);
+  EXPECT_EQ(dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid(), -1) << "its process group was killed";
+  EXPECT_EQ(my_zombies(), 0);
 }
 
 TEST(ProcessTrainable, AnotherMajorProtocolVersionIsRefused) {
@@ -516,6 +656,51 @@ TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
   // 8 intervals, alternating between the two members: a new trainer for (nearly) each.
   EXPECT_GE(count(r.logs, "started trainer pid"), 4) << r.logs;
   EXPECT_EQ(count(r.logs, "started trainer pid"), count(r.logs, "stopped: it exited with code 0")) << r.logs;
+}
+
+// A `pbt worker` SIGKILLed in the middle of a step: its trainer, everything the trainer
+// started (in its group, setsid'd, double-forked) and its scratch directory all go.
+TEST(ProcessRun, AKilledWorkerLeavesNoProcessAndNoScratchDirectory) {
+  std::string dir = temp_dir("proc-worker-kill");
+  std::string run_dir = dir + "/run", scratch = dir + "/scratch", state = dir + "/state";
+  std::string cfg = fake_config(dir, "wkill", {"--spawn", "--mode", "hang", "--state-dir", state},
+                                "scratch_dir = \"" + scratch + "\"\ntimeouts = { step = 600.0 }");
+  ASSERT_EQ(run_pbt({"create", cfg, "--run", run_dir}, dir).code, 0);
+  pid_t worker = spawn({PBT_BINARY, "worker", "--store", "sqlite:" + run_dir + "/store.db", "--experiment", "wkill"},
+                       dir + "/worker.out", dir + "/worker.err");
+  // Whichever member the worker took: wait until its trainer's descendants all run.
+  std::vector<pid_t> pids;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (pids.empty() && std::chrono::steady_clock::now() < until) {
+    if (std::filesystem::exists(state))
+      for (const auto& e : std::filesystem::directory_iterator(state))
+        if (e.path().filename().string().rfind("descendants-", 0) == 0) pids = descendants_in(e.path().string(), 5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(pids.size(), 3u) << read_file(dir + "/worker.err");
+  for (const auto& e : std::filesystem::directory_iterator(state)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("pid-", 0) == 0 || name.rfind("grandchild-", 0) == 0) pids.push_back(std::stoi(read_file(e.path())));
+  }
+  ASSERT_EQ(pids.size(), 5u) << "the trainer and its hang helper too";
+  int scratch_dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(scratch))
+    scratch_dirs += e.path().filename().string().rfind("pbt-member", 0) == 0;
+  ASSERT_EQ(scratch_dirs, 1);
+
+  kill(worker, SIGKILL);
+  waitpid(worker, nullptr, 0);
+  for (pid_t p : pids) EXPECT_TRUE(eventually_dead(p, 60)) << "process " << p << " survived its worker";
+  auto scratch_left = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(scratch)) n += e.path().filename().string().rfind("pbt-member", 0) == 0;
+    return n;
+  };
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (scratch_left() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(scratch_left(), 0) << "the scratch directory of a killed worker is removed";
+  std::filesystem::remove_all(dir);
 }
 
 // The stdlib-only example trainer (python/pbt_trainer.py) under a real `pbt run`.

@@ -19,6 +19,14 @@ trainer's step count reached --bad-after):
   error       step raises an exception (reported with its traceback)
   version     says hello with protocol version 2.0
   noop        step does nothing at all (for the protocol cost benchmark)
+  exit_holding  step forks `sleep 1000` that holds its stdout, then exits with code 1
+  deep        eval returns metrics nested --depth deep
+  big_error   step fails with a two-line error message and a 4.4 MB traceback
+
+--spawn: the first step starts descendants that try to outlive the trainer: a `sleep`
+in its process group, one that calls setsid(), and a double-forked daemon in a session
+of its own; their pids go to STATE_DIR/descendants-MEMBER-START, one a line, and the
+line "complete" follows once all three are running.
 """
 import argparse
 import json
@@ -37,6 +45,8 @@ p.add_argument("--after-starts", type=int, default=1, help="exit mode: starts th
 p.add_argument("--state-dir", default="", help="where starts are counted and pids written")
 p.add_argument("--echo", default="", help="append argv and every h received to this file (JSON lines)")
 p.add_argument("--step-ms", type=float, default=0.0, help="sleep this long per step")
+p.add_argument("--spawn", action="store_true", help="the first step starts descendants (see above)")
+p.add_argument("--depth", type=int, default=100000, help="deep mode: how deep")
 args, rest = p.parse_known_args()
 
 member = int(os.environ.get("PBT_MEMBER", "-1"))
@@ -52,6 +62,30 @@ def log(msg):
 def send(obj):
     out.write(json.dumps(obj) + "\n")
     out.flush()
+
+
+def spawn_descendants():
+    pids = []
+    pids.append(subprocess.Popen(["sleep", "1000"]).pid)  # in the trainer's process group
+    pids.append(subprocess.Popen(["sleep", "1000"], start_new_session=True).pid)  # setsid()
+    r, w = os.pipe()
+    first = os.fork()
+    if first == 0:  # the classic daemon: fork, setsid, fork, the middle one exits
+        os.close(r)
+        os.setsid()
+        second = os.fork()
+        if second == 0:
+            os.write(w, b"%d\n" % os.getpid())
+            os.close(w)
+            os.execvp("sleep", ["sleep", "1000"])
+        os._exit(0)
+    os.close(w)
+    pids.append(int(os.read(r, 64).decode().strip()))
+    os.close(r)
+    os.waitpid(first, 0)
+    with open(os.path.join(args.state_dir, "descendants-%d-%d" % (member, starts)), "w") as f:
+        f.write("".join("%d\n" % pid for pid in pids) + "complete\n")
+    log("started descendants %s" % pids)
 
 
 def echo(obj):
@@ -99,6 +133,12 @@ for line in sys.stdin:
         if args.mode == "noop":
             send({"id": rid, "ok": True})
             continue
+        if args.spawn and steps == 0:
+            spawn_descendants()
+        if triggered and args.mode == "exit_holding":
+            subprocess.Popen(["sleep", "1000"])  # inherits stdout, and holds it
+            log("exiting with code 1 while a child holds stdout")
+            os._exit(1)
         if triggered and args.mode == "crash":
             log("about to crash in step at step %d" % steps)
             os.kill(os.getpid(), signal.SIGSEGV)
@@ -126,6 +166,12 @@ for line in sys.stdin:
             except ValueError as e:
                 send({"id": rid, "ok": False, "error": "ValueError: %s" % e, "traceback": traceback.format_exc()})
             continue
+        if triggered and args.mode == "big_error":
+            frames = "".join('  File "deep.py", line %d, in f%d\n    return f%d(x)\n' % (i, i, i + 1)
+                             for i in range(60000))
+            send({"id": rid, "ok": False, "error": "RecursionError: too deep\nsecond line " + "y" * 100000,
+                  "traceback": "Traceback (most recent call last):\n" + frames + "RecursionError: the innermost\n"})
+            continue
         if args.step_ms > 0:
             time.sleep(args.step_ms * n / 1000.0)
         for _ in range(n):
@@ -136,6 +182,12 @@ for line in sys.stdin:
         if triggered_after and args.mode == "nan":
             log("returning NaN")
             send({"id": rid, "ok": True, "score": "NaN"})
+            continue
+        if triggered_after and args.mode == "deep":
+            log("returning metrics nested %d deep" % args.depth)
+            out.write('{"id": %d, "ok": true, "score": 0.5, "metrics": {"x": %s1%s}}\n'
+                      % (rid, "[" * args.depth, "]" * args.depth))
+            out.flush()
             continue
         send({"id": rid, "ok": True, "score": 1.0 - theta * theta, "metrics": {"theta": theta, "steps": steps}})
     elif op == "save":

@@ -118,6 +118,56 @@ bool parse_version(const json& v, int& major, int& minor) {
   return true;
 }
 
+// Who owns a scratch directory, in the marker file inside it: "host pid start boot", the
+// worker's start time (clock ticks since boot) telling it from a later process with its pid.
+constexpr const char* kOwnerFile = ".pbt-owner";
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string start_time_of(long pid) {
+  const std::string stat = read_first_line("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {  // field 22 is starttime
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+std::string owner_identity(long pid) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + " " + std::to_string(pid) + " " + start_time_of(pid) + " " +
+         read_first_line("/proc/sys/kernel/random/boot_id");
+}
+
+// Scratch directories whose worker is gone (its guard removes them, unless it was killed
+// too): a directory of this host whose owner is not the running process it names.
+void sweep_stale_scratch(const std::string& base) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(base, ec);
+  if (ec) return;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  for (const auto& e : it) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("pbt-member", 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
+    std::istringstream owner(read_first_line((e.path() / kOwnerFile).string()));
+    std::string h, start, boot;
+    long pid = 0;
+    if (!(owner >> h >> pid >> start >> boot) || h != host || pid <= 0) continue;  // not ours to judge
+    if (owner_identity(pid) == h + " " + std::to_string(pid) + " " + start + " " + boot) continue;  // alive
+    std::filesystem::remove_all(e.path(), ec);
+  }
+}
+
 // A directory of our own for the checkpoint files that pass between engine and trainer.
 std::string make_scratch(const std::string& base_in, int member) {
   std::string base = base_in;
@@ -127,14 +177,144 @@ std::string make_scratch(const std::string& base_in, int member) {
   }
   std::error_code ec;
   std::filesystem::create_directories(base, ec);
+  sweep_stale_scratch(base);
   std::string templ = base + "/pbt-member" + std::to_string(member) + "-XXXXXX";
   if (!mkdtemp(templ.data()))
     throw Error("member " + std::to_string(member) + ": cannot create a scratch directory in '" + base +
                 "': " + std::strerror(errno));
+  std::ofstream(templ + "/" + kOwnerFile) << owner_identity(getpid()) << "\n";
   return templ;
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- reading what a trainer writes
+
+namespace protocol {
+
+std::string too_deep(const std::string& line, int max_depth) {
+  // A scan of the brackets outside strings, before any parser sees the line: a
+  // recursive parse (or copy, or destruction) of 100,000 levels overflows the stack.
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  std::size_t string_start = 0, key_start = std::string::npos, key_end = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 1) {  // at the top level, the last string before a nested value is its key
+          key_start = string_start;
+          key_end = i;
+        }
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      string_start = i + 1;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) {
+        const std::string where =
+            key_start == std::string::npos ? std::string("the line")
+                                           : quote(line.substr(key_start, key_end - key_start), 60);
+        return where + " nests arrays and objects more than " + std::to_string(max_depth) + " levels deep";
+      }
+    } else if (c == '}' || c == ']') {
+      if (depth > 0) --depth;
+    }
+  }
+  return "";
+}
+
+std::string cut_error_message(const std::string& message) {
+  std::string first = message.substr(0, message.find('\n'));
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  std::size_t dropped = message.size() - first.size();
+  if (first.size() > kErrorKept) {
+    std::size_t keep = kErrorKept;
+    while (keep > 0 && (static_cast<unsigned char>(first[keep]) & 0xC0) == 0x80) --keep;  // whole UTF-8 characters
+    dropped += first.size() - keep;
+    first.resize(keep);
+  }
+  if (dropped > 0) first += " ... (" + std::to_string(dropped) + " bytes cut)";
+  return first;
+}
+
+std::string cut_traceback(const std::string& traceback) {
+  std::string tb = traceback;
+  while (!tb.empty() && (tb.back() == '\n' || tb.back() == '\r')) tb.pop_back();
+  if (tb.size() <= kTracebackKept) return tb;
+  // Its end is what matters: the innermost frames and the exception.
+  std::size_t from = tb.size() - kTracebackKept;
+  while (from < tb.size() && (static_cast<unsigned char>(tb[from]) & 0xC0) == 0x80) ++from;
+  return "... (" + std::to_string(from) + " bytes cut)\n" + tb.substr(from);
+}
+
+void check_hello(const std::string& line) {
+  const std::string deep = too_deep(line);
+  if (!deep.empty()) throw Error("protocol error: the hello is refused: " + deep + " (docs/protocol.md, Limits)");
+  json hello = json::parse(line, nullptr, false);
+  if (hello.is_discarded() || !hello.is_object() || !hello.contains("hello") || !hello.contains("protocol"))
+    throw Error("the first line on stdout is not a protocol hello ({\"hello\": ..., \"protocol\": \"1.0\"}): " +
+                quote(line));
+  int major = 0, minor = 0;
+  if (!parse_version(hello["protocol"], major, minor))
+    throw Error("the hello states no readable protocol version: " + quote(line));
+  if (major != kProtocolMajor)
+    throw Error("the trainer speaks protocol version " + std::to_string(major) + "." + std::to_string(minor) +
+                "; this engine speaks version " + std::to_string(kProtocolMajor) + "." +
+                std::to_string(kProtocolMinor) + " (docs/protocol.md) and refuses another major version");
+}
+
+json parse_reply(const std::string& reply, std::int64_t id) {
+  const std::string deep = too_deep(reply);
+  if (!deep.empty()) throw Error("protocol error: the reply is refused: " + deep + " (docs/protocol.md, Limits)");
+  json j = json::parse(reply, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error("wrote a line on stdout that is not a JSON object: " + quote(reply) +
+                " (stdout is for protocol messages only; print logs to stderr)");
+  if (!j.contains("id") || j["id"] != id)
+    throw Error("protocol error: the reply's id is " + (j.contains("id") ? quote(j["id"].dump(), 40) : "missing") +
+                ", expected " + std::to_string(id) + ": " + quote(reply));
+  if (!j.contains("ok") || !j["ok"].is_boolean())
+    throw Error("protocol error: the reply has no boolean \"ok\": " + quote(reply));
+  if (!j["ok"].get<bool>()) {
+    const std::string error = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>()
+                                                                             : std::string("(no error message)");
+    std::string tb;
+    if (j.contains("traceback") && j["traceback"].is_string()) tb = cut_traceback(j["traceback"].get<std::string>());
+    throw TrainerError(cut_error_message(error), tb);
+  }
+  return j;
+}
+
+Score read_eval(const json& r) {
+  Score s;
+  if (!r.contains("score") || !to_number(r["score"], s.value))
+    throw Error("protocol error: the reply has no numeric \"score\": " +
+                quote(r.dump(-1, ' ', false, json::error_handler_t::replace)));
+  if (r.contains("samples")) {
+    const json& smp = r["samples"];
+    if (!smp.is_array()) throw Error("protocol error: \"samples\" is not an array");
+    for (const auto& x : smp) {
+      double v;
+      if (!to_number(x, v)) throw Error("protocol error: \"samples\" holds a value that is not a number");
+      s.samples.push_back(v);
+    }
+  }
+  if (r.contains("metrics")) {
+    if (!r["metrics"].is_object()) throw Error("protocol error: \"metrics\" is not an object");
+    s.metrics = r["metrics"];
+  }
+  return s;
+}
+
+}  // namespace protocol
 
 ProcessOptions read_process_options(const json& j, const std::string& where) {
   Options o(j, where);
@@ -198,6 +378,7 @@ ProcessTrainable::ProcessTrainable(ProcessOptions options, const TrainableContex
   spec.argv = opt_.argv;
   spec.cwd = opt_.cwd;
   spec.env = opt_.env;
+  spec.remove_if_orphaned = scratch_;
   spec.env["PBT_MEMBER"] = std::to_string(member_);
   spec.env["PBT_SEED"] = std::to_string(seed_);
   spec.env["PBT_PROTOCOL"] = std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor);
@@ -301,41 +482,25 @@ json ProcessTrainable::request(const std::string& what, json message, double tim
     case ChildProcess::Got::Timeout:
       fail(what, "timed out after " + seconds_text(timeout_s) + "; its process group was killed", true);
     case ChildProcess::Got::TooLong:
-      fail(what, "wrote a line longer than 16 MiB on stdout (protocol lines are JSON objects)", true);
+      fail(what, "wrote a line longer than 16 MiB on stdout (the limit for a protocol line)", true);
     case ChildProcess::Got::Eof:
       if (!child_->pending_stdout().empty())
         fail(what, "wrote " + quote(child_->pending_stdout()) + " on stdout and then ended without a newline", true);
       died();
   }
 
-  json j = json::parse(reply, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    fail(what, "wrote a line on stdout that is not a JSON object: " + quote(reply) +
-                   " (stdout is for protocol messages only; print logs to stderr)",
-         true);
-  if (!j.contains("id") || j["id"] != id)
-    fail(what, "protocol error: the reply's id is " + (j.contains("id") ? j["id"].dump() : std::string("missing")) +
-                   ", expected " + std::to_string(id) + ": " + quote(reply),
-         true);
-  if (!j.contains("ok") || !j["ok"].is_boolean())
-    fail(what, "protocol error: the reply has no boolean \"ok\": " + quote(reply), true);
-  if (!j["ok"].get<bool>()) {
-    std::string error = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>()
-                                                                       : std::string("(no error message)");
-    std::string cause = "the trainer reported an error: " + error;
-    if (j.contains("traceback") && j["traceback"].is_string()) {
-      std::string tb = j["traceback"].get<std::string>();
-      while (!tb.empty() && tb.back() == '\n') tb.pop_back();
-      // The traceback goes into the log line by line, and into the error as it is.
-      std::istringstream in(tb);
-      std::string l;
-      while (std::getline(in, l)) log_("trainer traceback: " + l);
-      cause += "\n" + tb;
-    }
+  try {
+    return protocol::parse_reply(reply, id);
+  } catch (const protocol::TrainerError& e) {
+    // The traceback goes into the log line by line (cut, as in the error).
+    std::istringstream in(e.traceback());
+    std::string l;
+    while (std::getline(in, l)) log_("trainer traceback: " + l);
     // The trainer answered, so it is alive; the worker drops this trainable anyway.
-    throw Error(label_ + ", " + what + ": " + cause);
+    throw Error(label_ + ", " + what + ": " + e.what());
+  } catch (const Error& e) {
+    fail(what, e.what(), true);
   }
-  return j;
 }
 
 void ProcessTrainable::handshake() {
@@ -353,20 +518,11 @@ void ProcessTrainable::handshake() {
       fail("start", "the trainer " + how + " before saying hello", true);
     }
   }
-  json hello = json::parse(line, nullptr, false);
-  if (hello.is_discarded() || !hello.is_object() || !hello.contains("hello") || !hello.contains("protocol"))
-    fail("start",
-         "the first line on stdout is not a protocol hello ({\"hello\": ..., \"protocol\": \"1.0\"}): " + quote(line),
-         true);
-  int major = 0, minor = 0;
-  if (!parse_version(hello["protocol"], major, minor))
-    fail("start", "the hello states no readable protocol version: " + quote(line), true);
-  if (major != kProtocolMajor)
-    fail("start",
-         "the trainer speaks protocol version " + std::to_string(major) + "." + std::to_string(minor) +
-             "; this engine speaks version " + std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor) +
-             " (docs/protocol.md) and refuses another major version",
-         true);
+  try {
+    protocol::check_hello(line);
+  } catch (const Error& e) {
+    fail("start", e.what(), true);
+  }
   const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
   json init = {{"op", "init"},
                {"protocol", std::to_string(kProtocolMajor) + "." + std::to_string(kProtocolMinor)},
@@ -386,20 +542,10 @@ void ProcessTrainable::step(std::int64_t n) {
 Score ProcessTrainable::eval() {
   json r = request("eval", {{"op", "eval"}}, opt_.timeouts.eval);
   Score s;
-  if (!r.contains("score") || !to_number(r["score"], s.value))
-    fail("eval", "protocol error: the reply has no numeric \"score\": " + quote(r.dump()), true);
-  if (r.contains("samples")) {
-    const json& smp = r["samples"];
-    if (!smp.is_array()) fail("eval", "protocol error: \"samples\" is not an array", true);
-    for (const auto& x : smp) {
-      double v;
-      if (!to_number(x, v)) fail("eval", "protocol error: \"samples\" holds a value that is not a number", true);
-      s.samples.push_back(v);
-    }
-  }
-  if (r.contains("metrics")) {
-    if (!r["metrics"].is_object()) fail("eval", "protocol error: \"metrics\" is not an object", true);
-    s.metrics = r["metrics"];
+  try {
+    s = protocol::read_eval(r);
+  } catch (const Error& e) {
+    fail("eval", e.what(), true);
   }
   if (!std::isfinite(s.value) && opt_.fail_on_non_finite) {
     std::ostringstream v;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
 
 namespace pbt {
@@ -39,6 +40,42 @@ struct ProcessOptions {
   bool fail_on_non_finite = true;           // on_non_finite = "fail" (default) | "rank_last"
   std::string scratch_dir;                  // where checkpoint files pass; empty: $TMPDIR or /tmp
 };
+
+// What the engine reads from a trainer, checked without a trainer attached (the worker
+// uses these on every line; the protocol fuzzer feeds them mutated lines). Each either
+// accepts the line or throws a pbt::Error whose message is the cause, never anything else.
+namespace protocol {
+
+inline constexpr std::size_t kMaxLine = 16u << 20;    // bytes in a reply line
+inline constexpr int kMaxDepth = 64;                   // nesting of arrays and objects in a line
+inline constexpr std::size_t kTracebackKept = 8192;    // the end of a traceback, in bytes
+inline constexpr std::size_t kErrorKept = 2000;        // the first line of an error message, in bytes
+
+// An "ok": false reply: the trainer is alive and said why it failed.
+class TrainerError : public Error {
+ public:
+  TrainerError(const std::string& message, std::string traceback)
+      : Error("the trainer reported an error: " + message + (traceback.empty() ? "" : "\n" + traceback)),
+        traceback_(std::move(traceback)) {}
+  const std::string& traceback() const { return traceback_; }  // already cut to kTracebackKept
+
+ private:
+  std::string traceback_;
+};
+
+// "" when `line` nests at most `max_depth` deep; otherwise what is too deep, for a message.
+std::string too_deep(const std::string& line, int max_depth = kMaxDepth);
+// The hello (the first line); throws when it is not one or states another major version.
+void check_hello(const std::string& line);
+// A reply to request `id`: the parsed object when "ok" is true; TrainerError when false.
+nlohmann::json parse_reply(const std::string& line, std::int64_t id);
+// The score of an eval reply (may be non-finite: the caller decides).
+Score read_eval(const nlohmann::json& reply);
+// An error message's first line and a traceback's end, cut to the limits above.
+std::string cut_error_message(const std::string& message);
+std::string cut_traceback(const std::string& traceback);
+
+}  // namespace protocol
 
 // Reads and checks the [trainable] options of kind "process"; ConfigErrors name the field.
 ProcessOptions read_process_options(const nlohmann::json& options, const std::string& where);
