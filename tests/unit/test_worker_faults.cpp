@@ -290,11 +290,11 @@ TEST(Heartbeat, AHugeOrInfiniteLeaseMakesABoundedNumberOfHeartbeats) {
   for (double lease : {std::numeric_limits<double>::infinity(), 1e300, 1e11, 3e10}) {
     CountingStore store;
     std::function<void(const std::string&)> log;
-    {
-      Heartbeat hb(store, Lease{"e", 0, "w", 1}, lease, log);
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
+    Heartbeat hb(store, Lease{"e", 0, "w", 1}, lease, log);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Checked before stop(): the spinning thread also held its mutex, so stop() never returned.
     EXPECT_LE(store.heartbeats.load(), 1) << "lease_seconds " << lease;
+    hb.stop();
   }
 }
 
