@@ -75,6 +75,9 @@ class LockedAtPublish : public SqliteStore {
       ++unavailable;
       sqlite3_close(db);  // rolls back: the lock is gone
       throw;
+    } catch (...) {
+      sqlite3_close(db);
+      throw;
     }
     sqlite3_close(db);
     ADD_FAILURE() << "publish went through a held write lock";
