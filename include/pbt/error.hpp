@@ -37,4 +37,12 @@ class StoreError : public Error {
   using Error::Error;
 };
 
+// A StoreError that may go away by itself (the store is busy or unreachable, after the
+// store's own retries): the same work, tried again later, can succeed. Any other
+// StoreError is taken as permanent: repeating the same write would fail the same way.
+class StoreUnavailable : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 }  // namespace pbt

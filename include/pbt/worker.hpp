@@ -32,6 +32,12 @@ struct WorkerStats {
 // checks the stored config is the same text). Returns true when it was created.
 bool create_or_join(Store& store, const ExperimentConfig& config);
 
+// The config an experiment was created with, parsed from the store's copy. That copy was
+// checked when it was stored, so a failure here is about the stored copy (damaged, or
+// refused by this version of pbt): a StoreError naming the experiment and the copy, not a
+// ConfigError in the user's file (which may have changed since, or be elsewhere).
+ExperimentConfig stored_config(const ExperimentInfo& info);
+
 // Runs until the experiment is done (or max_intervals / stop). The config is read from
 // the store, so any process that can reach the store can join.
 WorkerStats run_worker(Store& store, const std::string& experiment, const WorkerOptions& options);

@@ -17,6 +17,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -214,6 +215,9 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
   int restarts = 0;
   int failures = 0;
   auto last_line = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  constexpr auto kStopGrace = std::chrono::seconds(10);
+  std::optional<std::chrono::steady_clock::time_point> stop_since;  // when the interrupt came
+  bool killing = false;
   std::string last_text;
   auto progress = [&](bool force) {
     auto pop = store->population(cfg.name);
@@ -267,7 +271,21 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
       continue;
     }
     if (g_stop) {
-      for (auto& [p, c] : children) kill(p, SIGTERM);
+      // A worker stops after its interval; one still running kStopGrace after the interrupt
+      // (a long interval, a trainer that does not answer) is killed, so that `pbt run` always
+      // ends. Its interval is lost; its member's lease expires and a later run takes it up.
+      const auto now = std::chrono::steady_clock::now();
+      if (!stop_since) stop_since = now;
+      const bool overdue = now - *stop_since >= kStopGrace;
+      if (overdue && !killing) {
+        killing = true;
+        if (tty) std::cout << "\n";
+        std::cout << children.size() << " worker(s) still running "
+                  << std::chrono::duration_cast<std::chrono::seconds>(kStopGrace).count()
+                  << " s after the interrupt; killing them (their current intervals are lost)\n"
+                  << std::flush;
+      }
+      for (auto& [p, c] : children) kill(p, overdue ? SIGKILL : SIGTERM);
     }
     progress(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 500));
@@ -324,7 +342,7 @@ int status(const Target& target, bool json) {
   auto info = o.store->experiment(o.experiment);
   auto pop = o.store->population(o.experiment);
   const double now = o.store->now();
-  ExperimentConfig cfg = parse_config(info->config, info->origin);
+  ExperimentConfig cfg = stored_config(*info);
   if (json) {
     nlohmann::json j;
     j["experiment"] = o.experiment;
@@ -434,7 +452,7 @@ namespace pbt::cli {
 int replay(const Target& target, int member, bool json) {
   Opened o = open_target(target);
   auto info = o.store->experiment(o.experiment);
-  const ExperimentConfig cfg = parse_config(info->config, info->origin);
+  const ExperimentConfig cfg = stored_config(*info);
   auto pop = o.store->population(o.experiment);
   const MemberState* m = nullptr;
   if (member < 0) {

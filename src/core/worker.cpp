@@ -9,62 +9,17 @@
 #include <condition_variable>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
+#include "core/heartbeat.hpp"
 
 namespace pbt {
 
 namespace {
-
-// Keeps a lease alive from a background thread while the main thread trains.
-class Heartbeat {
- public:
-  Heartbeat(Store& store, const Lease& lease, double lease_seconds,
-            const std::function<void(const std::string&)>& log)
-      : store_(store), lease_(lease), lease_seconds_(lease_seconds), log_(log) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~Heartbeat() { stop(); }
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  bool lost() const { return lost_; }
-
- private:
-  void loop() {
-    const auto period = std::chrono::duration<double>(lease_seconds_ / 3.0);
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
-      try {
-        store_.heartbeat(lease_, lease_seconds_);
-      } catch (const LeaseLost&) {
-        lost_ = true;
-        return;
-      } catch (const std::exception& e) {
-        // The store may be briefly unreachable: keep trying until the lease runs out.
-        log_(std::string("heartbeat failed (will retry): ") + e.what());
-      }
-    }
-  }
-
-  Store& store_;
-  Lease lease_;
-  double lease_seconds_;
-  const std::function<void(const std::string&)>& log_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::atomic<bool> lost_{false};
-};
 
 // The trainable this worker worked on last, kept in memory so that a worker that gets
 // the same member back (the usual case with one worker per member) does not reload it.
@@ -390,10 +345,19 @@ bool create_or_join(Store& store, const ExperimentConfig& config) {
   return true;
 }
 
+ExperimentConfig stored_config(const ExperimentInfo& info) {
+  try {
+    return parse_config(info.config, info.origin);
+  } catch (const ConfigError& e) {
+    throw StoreError("experiment '" + info.name + "': the copy of its config held in the store (taken from " +
+                     info.origin + " when the experiment was created) cannot be used: " + e.what());
+  }
+}
+
 WorkerStats run_worker(Store& store, const std::string& experiment, const WorkerOptions& options) {
   auto info = store.experiment(experiment);
   if (!info) throw Error("the store has no experiment named '" + experiment + "'");
-  const ExperimentConfig cfg = parse_config(info->config, info->origin);
+  const ExperimentConfig cfg = stored_config(*info);
   const auto exploit = make_exploit(cfg.exploit, cfg.exploit_options, cfg.origin + ": exploit");
   const auto explore = make_explore(cfg.explore, cfg.explore_options, cfg.origin + ": explore");
 
@@ -405,6 +369,10 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   Cached cache;
   int store_failures = 0;
   constexpr int kMaxStoreFailures = 60;  // in a row: ~1 minute of an unreachable store
+  // Per member: intervals in a row whose store work failed. Reset only by a publish of that
+  // member, not by a lease: a store that leases fine but refuses every publish (a checkpoint
+  // over SQLite's limit, a malformed page) would otherwise retrain the member forever.
+  std::map<int, int> publish_failures;
 
   while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
     if (opt.stop && opt.stop->load()) break;
@@ -436,6 +404,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       }
       runner.publish(leased->lease, cache);
       store_failures = 0;
+      publish_failures.erase(member);
     } catch (const LeaseLost& e) {
       stats.lost_leases++;
       cache.reset();
@@ -443,9 +412,39 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       continue;  // someone else holds the member now: nothing to release
     } catch (const StoreError& e) {
       cache.reset();
-      opt.log("member " + std::to_string(member) + ": store error, interval dropped: " + e.what());
-      try { store.release(leased->lease); } catch (const std::exception&) {}
-      if (++store_failures > kMaxStoreFailures) throw;
+      const std::string where = "member " + std::to_string(member);
+      const int failures = ++publish_failures[member];
+      if (dynamic_cast<const StoreUnavailable*>(&e)) {
+        // Busy or unreachable: the same interval may well go through later; nothing is lost.
+        opt.log(where + ": store unavailable, interval dropped (will retry): " + e.what());
+        try { store.release(leased->lease); } catch (const std::exception&) {}
+        if (failures > kMaxStoreFailures)
+          throw StoreError(where + ": the store was unavailable for " + std::to_string(failures) +
+                           " intervals in a row; giving up: " + e.what());
+        std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
+        continue;
+      }
+      // The store refused this interval's work in a way that will repeat: count it as a failed
+      // interval of the member, which is marked failed (with the store's error) after
+      // max_failures of them in a row, as when its trainer fails.
+      stats.failed_intervals++;
+      opt.log(where + ": store error, interval dropped: " + e.what());
+      try {
+        if (store.fail(leased->lease, std::string("store error: ") + e.what(), cfg.max_failures)) {
+          opt.log(where + ": marked failed after " + std::to_string(cfg.max_failures) +
+                  " failed intervals in a row; the population goes on without it");
+          publish_failures.erase(member);
+        }
+      } catch (const LeaseLost& f) {
+        opt.log(std::string("could not record the failure: ") + f.what());
+      } catch (const std::exception& f) {
+        try { store.release(leased->lease); } catch (const std::exception&) {}
+        if (failures >= cfg.max_failures)
+          throw StoreError(where + ": the store refused its interval " + std::to_string(failures) +
+                           " times in a row (" + e.what() + ") and could not mark the member failed either (" +
+                           f.what() + ")");
+        opt.log(std::string("could not record the failure (will retry): ") + f.what());
+      }
       std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
       continue;
     } catch (const std::exception& e) {

@@ -3,11 +3,13 @@
 // PostgreSQL stores agree bit for bit.
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "pbt/error.hpp"
 #include "pbt/store.hpp"
 
 namespace pbt::store_codec {
@@ -29,7 +31,9 @@ inline std::string samples_to_text(const std::vector<double>& samples) {
 
 inline std::vector<double> samples_from_text(const std::string& text) {
   std::vector<double> out;
-  for (const auto& v : nlohmann::json::parse(text)) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  if (!j.is_array()) throw std::invalid_argument("samples must be a JSON array, got: " + j.dump());
+  for (const auto& v : j) {
     if (v.is_number()) out.push_back(v.get<double>());
     else if (v.is_string() && v.get<std::string>() == "inf") out.push_back(std::numeric_limits<double>::infinity());
     else if (v.is_string() && v.get<std::string>() == "-inf") out.push_back(-std::numeric_limits<double>::infinity());
@@ -37,6 +41,23 @@ inline std::vector<double> samples_from_text(const std::string& text) {
   }
   return out;
 }
+
+// Decodes one column of one stored row. A garbled value (a disk fault, a hand edit, another
+// program's write) becomes a StoreError naming the row and column, e.g.
+// "SQLite store 'x.db': table members, experiment 'e', member 3, column h: invalid JSON (...)",
+// instead of a parser's message that names nothing. `row` is only called on failure.
+template <class Row, class F>
+auto column(const Row& row, const char* name, F&& decode) -> decltype(decode()) {
+  try {
+    return decode();
+  } catch (const nlohmann::json::parse_error& e) {
+    throw StoreError(row() + ", column " + name + ": invalid JSON (" + e.what() + ")");
+  } catch (const std::exception& e) {
+    throw StoreError(row() + ", column " + name + ": invalid value (" + e.what() + ")");
+  }
+}
+
+inline Hyperparams h_from_text(const std::string& text) { return hyperparams_from_json(nlohmann::json::parse(text)); }
 
 inline std::string lease_text(const Lease& lease) {
   return "member " + std::to_string(lease.member) + " of experiment '" + lease.experiment + "'";

@@ -108,6 +108,7 @@ struct SqliteStore::Impl {
   // Members as last read, by experiment and id; valid while their version is unchanged.
   std::unordered_map<std::string, std::map<int, MemberState>> population_cache;
   std::mt19937_64 rng{std::random_device{}()};
+  std::int64_t max_length = 0;  // SQLite's limit on one value, in bytes
 
   ~Impl() {
     for (auto& [sql, s] : statements) sqlite3_finalize(s);
@@ -119,6 +120,12 @@ struct SqliteStore::Impl {
     if (is_transient(rc)) throw Transient{message};
     if ((rc & 0xff) == SQLITE_NOTADB)
       throw StoreError("'" + path + "' is not an SQLite database, so not a pbt store (" + message + ")");
+    // A full disk or a failing read/write is the store's condition, not this write's: the
+    // same write may succeed later. Anything else (a malformed page, a missing table, a
+    // value over SQLite's limits) fails the same way every time.
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN)
+      throw StoreUnavailable("SQLite store '" + path + "': " + what + ": " + message);
     throw StoreError("SQLite store '" + path + "': " + what + ": " + message);
   }
 
@@ -240,7 +247,7 @@ struct SqliteStore::Impl {
         {
           char seconds[32];
           std::snprintf(seconds, sizeof seconds, "%.1f", elapsed);
-          throw StoreError("SQLite store '" + path + "': " + what + ": still locked after " +
+          throw StoreUnavailable("SQLite store '" + path + "': " + what + ": still locked after " +
                            std::to_string(attempt) + " attempts in " + seconds + " s (" + t.message + ")");
         }
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
@@ -276,21 +283,26 @@ struct SqliteStore::Impl {
       "id, step, last_ready_step, score, samples, h, checkpoint, done, version, owner, "
       "lease_expires, last_owner, metrics, failures, failed, last_error";
 
-  static MemberState read_member(Stmt& s) {
+  MemberState read_member(Stmt& s, const std::string& experiment) {
+    using store_codec::column;
     MemberState m;
     m.id = static_cast<int>(s.i64(0));
+    const auto row = [&] {
+      return "SQLite store '" + path + "': table members, experiment '" + experiment + "', member " +
+             std::to_string(m.id);
+    };
     m.step = s.i64(1);
     m.last_ready_step = s.i64(2);
     m.score = s.opt_real(3);
-    m.samples = samples_from_text(s.text(4));
-    m.h = hyperparams_from_json(nlohmann::json::parse(s.text(5)));
+    m.samples = column(row, "samples", [&] { return samples_from_text(s.text(4)); });
+    m.h = column(row, "h", [&] { return store_codec::h_from_text(s.text(5)); });
     m.checkpoint = s.text(6);
     m.done = s.i64(7) != 0;
     m.version = s.i64(8);
     m.owner = s.text(9);
     m.lease_expires = s.real(10);
     m.last_owner = s.text(11);
-    m.metrics = nlohmann::json::parse(s.text(12));
+    m.metrics = column(row, "metrics", [&] { return nlohmann::json::parse(s.text(12)); });
     m.failures = static_cast<int>(s.i64(13));
     m.failed = s.i64(14) != 0;
     m.last_error = s.text(15);
@@ -301,7 +313,7 @@ struct SqliteStore::Impl {
     auto s = prepare(std::string("SELECT ") + kMemberColumns + " FROM members WHERE experiment = ? AND id = ?");
     s.bind_all(experiment, id);
     if (!s.step()) return std::nullopt;
-    return read_member(s);
+    return read_member(s, experiment);
   }
 
   std::string lease_lost(const Lease& lease, const std::string& what) {
@@ -350,6 +362,8 @@ struct SqliteStore::Impl {
       throw StoreError("cannot open SQLite store '" + path + "': " + message);
     }
     sqlite3_extended_result_codes(db, 1);
+    if (options.length_limit > 0) sqlite3_limit(db, SQLITE_LIMIT_LENGTH, options.length_limit);
+    max_length = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     sqlite3_busy_timeout(db, options.busy_timeout_ms);
     // Look before changing anything (WAL mode is persistent): refuse foreign files first.
     const bool present = run("checking the schema", Tx::read, [&] { return check_schema(); });
@@ -479,6 +493,14 @@ void SqliteStore::heartbeat(const Lease& lease, double lease_seconds) {
 
 void SqliteStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
+  // SQLite refuses a value over its length limit with a bare "string or blob too big";
+  // such a checkpoint never fits, however often the member is trained again.
+  if (static_cast<std::int64_t>(pub.checkpoint_bytes.size()) > d.max_length)
+    throw StoreError("SQLite store '" + d.path + "': " + lease_text(lease) + ": its checkpoint of " +
+                     std::to_string(pub.checkpoint_bytes.size()) + " bytes is larger than SQLite's limit of " +
+                     std::to_string(d.max_length) +
+                     " bytes per value (SQLITE_MAX_LENGTH); use a PostgreSQL store with "
+                     "checkpoint_dir= (checkpoints as files) or a smaller model");
   const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
   const std::string samples = samples_to_text(pub.samples);
   const std::string h = dump(to_json(pub.h));
@@ -603,7 +625,7 @@ std::vector<MemberState> SqliteStore::population(const std::string& experiment) 
         s.reset();
         s.bind_all(experiment, m.id);
         if (!s.step()) throw StoreError("member " + std::to_string(m.id) + " vanished while reading");
-        m = Impl::read_member(s);
+        m = d.read_member(s, experiment);
         cache[m.id] = m;
       }
     }
@@ -644,8 +666,12 @@ std::vector<Event> SqliteStore::events(const std::string& experiment) {
       ev.donor = static_cast<int>(s.i64(3));
       ev.copied = s.text(4);
       ev.donor_checkpoint = s.text(5);
-      ev.old_h = hyperparams_from_json(nlohmann::json::parse(s.text(6)));
-      ev.new_h = hyperparams_from_json(nlohmann::json::parse(s.text(7)));
+      const auto row = [&] {
+        return "SQLite store '" + d.path + "': table events, experiment '" + experiment + "', event of member " +
+               std::to_string(ev.member) + " at step " + std::to_string(ev.step);
+      };
+      ev.old_h = store_codec::column(row, "old_h", [&] { return store_codec::h_from_text(s.text(6)); });
+      ev.new_h = store_codec::column(row, "new_h", [&] { return store_codec::h_from_text(s.text(7)); });
       ev.old_score = s.real(8);
       ev.donor_score = s.real(9);
       ev.new_score = s.opt_real(10);

@@ -20,6 +20,9 @@ class SqliteStore : public Store {
   struct Options {
     int busy_timeout_ms = 10000;  // SQLite's own wait for a lock, per attempt
     double retry_seconds = 30;    // how long transient errors are retried in all
+    // SQLite's limit on one value (SQLITE_LIMIT_LENGTH: a checkpoint must fit in it); 0 keeps
+    // the compiled-in limit (1,000,000,000 bytes by default). Only lowering it has an effect.
+    int length_limit = 0;
   };
 
   // Opens (or creates) the store in the file at `path`; throws StoreError naming the path

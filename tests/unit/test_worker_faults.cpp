@@ -1,9 +1,15 @@
-// A store that is briefly unreachable loses nothing: injected StoreErrors before and
-// after commits still leave exactly one score point per member and step.
+// A store that is briefly unreachable loses nothing: injected StoreUnavailable errors before
+// and after commits still leave exactly one score point per member and step. A store that
+// refuses the same write every time does not make a member train forever. A heartbeat
+// never spins, whatever the lease.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <limits>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "pbt/pbt.hpp"
 
@@ -62,13 +68,13 @@ class FlakyStore : public Store {
   void fail_before(const char* what) {
     if (enabled && ++calls_ % 7 == 0) {
       ++failures;
-      throw StoreError(std::string("injected: store unreachable during ") + what);
+      throw StoreUnavailable(std::string("injected: store unreachable during ") + what);
     }
   }
   void fail_after(const char* what) {
     if (enabled && ++after_ % 11 == 0) {
       ++failures;
-      throw StoreError(std::string("injected: connection dropped after ") + what);
+      throw StoreUnavailable(std::string("injected: connection dropped after ") + what);
     }
   }
   std::unique_ptr<Store> inner_;
@@ -169,4 +175,147 @@ TEST(WorkerFaults, ACorruptCheckpointIsNamedAndTheMemberRecoversFromTheBest) {
     EXPECT_TRUE(m.done);
     EXPECT_EQ(m.step, 24);
   }
+}
+
+namespace {
+
+// A store that refuses every publish the same way (as SQLite refuses a checkpoint over its
+// length limit, or a malformed page every write that touches it). Optionally it refuses to
+// record the failure too.
+class RefusingStore : public MemoryStore {
+ public:
+  std::map<int, int> publishes;  // attempts, by member
+  bool refuse_fail = false;
+  std::atomic<bool> stop{false};
+
+  void publish(Lease& lease, const Publication&) override {
+    // Hang guard: before the fix the worker retried forever; end the test instead.
+    if (++publishes[lease.member] >= 50) stop = true;
+    throw StoreError("injected: the checkpoint of member " + std::to_string(lease.member) + " is too big");
+  }
+  bool fail(const Lease& lease, const std::string& error, int max_failures) override {
+    if (refuse_fail) throw StoreError("injected: cannot record a failure either");
+    return MemoryStore::fail(lease, error, max_failures);
+  }
+};
+
+}  // namespace
+
+TEST(WorkerFaults, APublishRefusedEveryTimeMarksTheMemberFailedAfterMaxFailures) {
+  RefusingStore store;
+  ExperimentConfig c = parse_config(kConfig, "flaky.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.store_retry_seconds = 0.001;
+  opt.stop = &store.stop;
+  WorkerStats stats = run_worker(store, "flaky", opt);
+  EXPECT_FALSE(store.stop.load()) << "the worker kept retraining members whose publish always fails";
+  for (const auto& m : store.population("flaky")) {
+    EXPECT_TRUE(m.failed) << "member " << m.id;
+    EXPECT_EQ(store.publishes[m.id], c.max_failures) << "member " << m.id;
+    EXPECT_NE(m.last_error.find("injected: the checkpoint of member " + std::to_string(m.id) + " is too big"),
+              std::string::npos)
+        << m.last_error;
+  }
+  EXPECT_EQ(stats.failed_intervals, 3 * c.max_failures);
+  EXPECT_EQ(stats.intervals, 0);
+}
+
+TEST(WorkerFaults, WhenEvenRecordingTheFailureIsRefusedTheWorkerStopsWithTheStoreError) {
+  RefusingStore store;
+  store.refuse_fail = true;
+  ExperimentConfig c = parse_config(kConfig, "flaky.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.store_retry_seconds = 0.001;
+  opt.stop = &store.stop;
+  std::string message;
+  try {
+    run_worker(store, "flaky", opt);
+  } catch (const StoreError& e) {
+    message = e.what();
+  }
+  EXPECT_FALSE(store.stop.load()) << "the worker kept retraining a member whose publish always fails";
+  EXPECT_NE(message.find("member 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("injected: the checkpoint of member 0 is too big"), std::string::npos) << message;
+  EXPECT_NE(message.find("could not mark the member failed"), std::string::npos) << message;
+  EXPECT_EQ(store.publishes[0], c.max_failures);
+}
+
+TEST(WorkerFaults, TransientPublishFailuresAreRetriedNotCountedAsFailures) {
+  // The store refuses member 0's first 5 publishes as unavailable (more than max_failures):
+  // the member is still not failed, and nothing is lost.
+  class Busy : public MemoryStore {
+   public:
+    int refused = 0;
+    void publish(Lease& lease, const Publication& pub) override {
+      if (lease.member == 0 && refused < 5) {
+        ++refused;
+        throw StoreUnavailable("injected: store busy");
+      }
+      MemoryStore::publish(lease, pub);
+    }
+  } store;
+  ExperimentConfig c = parse_config(kConfig, "flaky.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.store_retry_seconds = 0.001;
+  WorkerStats stats = run_worker(store, "flaky", opt);
+  EXPECT_EQ(store.refused, 5);
+  EXPECT_EQ(stats.failed_intervals, 0);
+  for (const auto& m : store.population("flaky")) {
+    EXPECT_FALSE(m.failed) << "member " << m.id;
+    EXPECT_TRUE(m.done) << "member " << m.id;
+  }
+}
+
+#include "core/heartbeat.hpp"
+
+namespace {
+
+class CountingStore : public MemoryStore {
+ public:
+  std::atomic<int> heartbeats{0};
+  void heartbeat(const Lease&, double) override { ++heartbeats; }
+};
+
+}  // namespace
+
+TEST(Heartbeat, AHugeOrInfiniteLeaseMakesABoundedNumberOfHeartbeats) {
+  // lease_seconds / 3 beyond ~3e9 s overflowed std::chrono: wait_for returned at once and the
+  // thread committed heartbeats in a tight loop (100% CPU, the store hammered).
+  for (double lease : {std::numeric_limits<double>::infinity(), 1e300, 1e11, 3e10}) {
+    CountingStore store;
+    std::function<void(const std::string&)> log;
+    Heartbeat hb(store, Lease{"e", 0, "w", 1}, lease, log);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Checked before stop(): the spinning thread also held its mutex, so stop() never returned.
+    EXPECT_LE(store.heartbeats.load(), 1) << "lease_seconds " << lease;
+    hb.stop();
+  }
+}
+
+TEST(Heartbeat, PeriodIsAThirdOfTheLeaseClampedToASaneRange) {
+  using ms = std::chrono::milliseconds;
+  EXPECT_EQ(Heartbeat::period(30), ms(10000));
+  EXPECT_EQ(Heartbeat::period(0.6), ms(200));
+  EXPECT_EQ(Heartbeat::period(std::numeric_limits<double>::infinity()), ms(3600 * 1000));
+  EXPECT_EQ(Heartbeat::period(1e300), ms(3600 * 1000));
+  EXPECT_EQ(Heartbeat::period(0), ms(50));
+  EXPECT_EQ(Heartbeat::period(-1), ms(50));
+  EXPECT_EQ(Heartbeat::period(std::numeric_limits<double>::quiet_NaN()), ms(50));
+}
+
+TEST(Heartbeat, AShortLeaseIsStillKeptAlive) {
+  CountingStore store;
+  std::function<void(const std::string&)> log;
+  Heartbeat hb(store, Lease{"e", 0, "w", 1}, 0.6, log);  // every 0.2 s
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only
+  while (store.heartbeats.load() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  hb.stop();
+  EXPECT_GE(store.heartbeats.load(), 3);
 }

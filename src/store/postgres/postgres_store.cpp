@@ -497,9 +497,9 @@ struct PostgresStore::Impl {
         char seconds[32];
         std::snprintf(seconds, sizeof seconds, "%.1f", elapsed);
         if (lost)
-          throw StoreError(where() + ": " + what + ": no usable connection to the server after " +
+          throw StoreUnavailable(where() + ": " + what + ": no usable connection to the server after " +
                            std::to_string(attempt) + " attempts in " + seconds + " s (" + failure + ")");
-        throw StoreError(where() + ": " + what + ": still conflicting after " + std::to_string(attempt) +
+        throw StoreUnavailable(where() + ": " + what + ": still conflicting after " + std::to_string(attempt) +
                          " attempts in " + seconds + " s (" + failure + ")");
       }
       thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -552,24 +552,28 @@ struct PostgresStore::Impl {
       "m.id, m.step, m.last_ready_step, m.score, m.samples, m.h, m.checkpoint, m.done, m.version, m.owner, "
       "m.lease_expires, m.last_owner, m.metrics, m.failures, m.failed, m.last_error";
 
-  static MemberState read_member(const Result& r, int row) {
+  MemberState read_member(const Result& r, int i, const std::string& experiment) const {
+    using store_codec::column;
     MemberState m;
-    m.id = static_cast<int>(r.i64(row, 0));
-    m.step = r.i64(row, 1);
-    m.last_ready_step = r.i64(row, 2);
-    m.score = r.opt_real(row, 3);
-    m.samples = samples_from_text(r.text(row, 4));
-    m.h = hyperparams_from_json(nlohmann::json::parse(r.text(row, 5)));
-    m.checkpoint = r.text(row, 6);
-    m.done = r.boolean(row, 7);
-    m.version = r.i64(row, 8);
-    m.owner = r.text(row, 9);
-    m.lease_expires = r.real(row, 10);
-    m.last_owner = r.text(row, 11);
-    m.metrics = nlohmann::json::parse(r.text(row, 12));
-    m.failures = static_cast<int>(r.i64(row, 13));
-    m.failed = r.boolean(row, 14);
-    m.last_error = r.text(row, 15);
+    m.id = static_cast<int>(r.i64(i, 0));
+    const auto row = [&] {
+      return where() + ": table members, experiment '" + experiment + "', member " + std::to_string(m.id);
+    };
+    m.step = r.i64(i, 1);
+    m.last_ready_step = r.i64(i, 2);
+    m.score = r.opt_real(i, 3);
+    m.samples = column(row, "samples", [&] { return samples_from_text(r.text(i, 4)); });
+    m.h = column(row, "h", [&] { return store_codec::h_from_text(r.text(i, 5)); });
+    m.checkpoint = r.text(i, 6);
+    m.done = r.boolean(i, 7);
+    m.version = r.i64(i, 8);
+    m.owner = r.text(i, 9);
+    m.lease_expires = r.real(i, 10);
+    m.last_owner = r.text(i, 11);
+    m.metrics = column(row, "metrics", [&] { return nlohmann::json::parse(r.text(i, 12)); });
+    m.failures = static_cast<int>(r.i64(i, 13));
+    m.failed = r.boolean(i, 14);
+    m.last_error = r.text(i, 15);
     return m;
   }
 
@@ -869,7 +873,7 @@ std::optional<Leased> PostgresStore::lease(const std::string& experiment, const 
                            Impl::kMemberColumnsM,
                        Params::of(experiment, worker, lease_seconds), "leasing a member");
     if (r.rows() == 0) return std::nullopt;
-    MemberState m = Impl::read_member(r, 0);
+    MemberState m = d.read_member(r, 0, experiment);
     return Leased{Lease{experiment, m.id, worker, m.version}, m};
   });
 }
@@ -1047,7 +1051,7 @@ std::vector<MemberState> PostgresStore::population(const std::string& experiment
     for (int i = 0; i < r.rows(); ++i) {
       xmin = r.text(i, 16);
       if (r.null(i, 0)) continue;  // nothing changed: the one row is the snapshot's xmin alone
-      changed.push_back(Impl::read_member(r, i));
+      changed.push_back(d.read_member(r, i, experiment));
     }
     if (cache.members.empty() && changed.empty()) d.require_experiment(experiment);
     for (auto& m : changed) cache.members[m.id] = std::move(m);
@@ -1104,8 +1108,12 @@ std::vector<Event> PostgresStore::events(const std::string& experiment) {
       ev.donor = static_cast<int>(r.i64(i, 3));
       ev.copied = r.text(i, 4);
       ev.donor_checkpoint = r.text(i, 5);
-      ev.old_h = hyperparams_from_json(nlohmann::json::parse(r.text(i, 6)));
-      ev.new_h = hyperparams_from_json(nlohmann::json::parse(r.text(i, 7)));
+      const auto row = [&] {
+        return d.where() + ": table events, experiment '" + experiment + "', event of member " +
+               std::to_string(ev.member) + " at step " + std::to_string(ev.step);
+      };
+      ev.old_h = store_codec::column(row, "old_h", [&] { return store_codec::h_from_text(r.text(i, 6)); });
+      ev.new_h = store_codec::column(row, "new_h", [&] { return store_codec::h_from_text(r.text(i, 7)); });
       ev.old_score = r.real(i, 8);
       ev.donor_score = r.real(i, 9);
       ev.new_score = r.opt_real(i, 10);
