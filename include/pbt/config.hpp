@@ -50,6 +50,13 @@ struct ExperimentConfig {
   std::string store;             // store URI; empty: <run dir>/store.db
 };
 
+// Limits on what a config may be (README.md, "Config reference"): the file's size, its
+// nesting (tables, dotted keys, arrays and inline tables together), the lease, and steps.
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+constexpr int kMaxConfigDepth = 64;
+constexpr double kMaxLeaseSeconds = 86400;
+constexpr std::int64_t kMaxSteps = 1000000000000;  // 10^12: step arithmetic stays far from int64's end
+
 // Parses and checks a config. `origin` names it in error messages.
 ExperimentConfig parse_config(const std::string& toml_text, const std::string& origin);
 ExperimentConfig load_config(const std::string& path);

@@ -146,6 +146,9 @@ class Store {
 // "memory:" (this process only), "sqlite:PATH" or a path ending in .db / .sqlite, or
 // "postgresql://user:password@host:port/db" (also "postgres://"; see postgres_store.hpp).
 std::unique_ptr<Store> open_store(const std::string& uri);
+// The same, for readers: a SQLite store must already exist (a file holding a pbt store);
+// a typo is "no store at PATH", not a new empty store. Throws StoreError.
+std::unique_ptr<Store> open_existing_store(const std::string& uri);
 
 // The URI with its password replaced by "***" (user:***@host, password=***): what any
 // message, log line or status output shows of a store URI.

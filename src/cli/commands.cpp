@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/atomic_file.hpp"
 #include "pbt/pbt.hpp"
 
 namespace fs = std::filesystem;
@@ -127,7 +128,8 @@ Opened open_target(const Target& t) {
                   t.run_dir + "`");
     uri = sqlite_uri(t.run_dir);
   }
-  Opened o{open_store(uri), t.experiment};
+  // Readers open what is there: a typo must not leave a new, empty store behind.
+  Opened o{open_existing_store(uri), t.experiment};
   if (o.experiment.empty()) {
     auto names = o.store->experiments();
     if (names.size() != 1) {
@@ -166,7 +168,7 @@ Prepared prepare(const std::string& config_path, const std::string& run_dir_in, 
   p.uri = p.cfg.store.empty() ? sqlite_uri(p.run_dir) : p.cfg.store;
   p.store = open_store(p.uri);
   p.created = create_or_join(*p.store, p.cfg);
-  std::ofstream(fs::path(p.run_dir) / "config.toml") << p.cfg.text;
+  write_file_atomically((fs::path(p.run_dir) / "config.toml").string(), p.cfg.text);
   return p;
 }
 }  // namespace
@@ -322,7 +324,10 @@ int worker(const std::string& uri, const std::string& experiment, const std::str
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   std::ofstream log_file;
-  if (!log_path.empty()) log_file.open(log_path, std::ios::app);
+  if (!log_path.empty()) {
+    log_file.open(log_path, std::ios::app);
+    if (!log_file) throw Error("cannot open the log file '" + log_path + "': " + std::strerror(errno));
+  }
   std::ostream& log = log_path.empty() ? std::cerr : log_file;
   auto store = open_store(uri);
   WorkerOptions opt;
@@ -384,11 +389,7 @@ int best(const Target& target, bool json, const std::string& export_path) {
   const MemberState* b = best_member(pop);
   if (!b) throw Error("no member of '" + o.experiment + "' has a score yet");
   if (!export_path.empty()) {
-    const std::string bytes = o.store->checkpoint(b->checkpoint);
-    std::ofstream out(export_path, std::ios::binary);
-    if (!out) throw Error("cannot write '" + export_path + "'");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error("writing '" + export_path + "' failed");
+    write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
   }
   if (json) {
     nlohmann::json j = {{"experiment", o.experiment}, {"member", b->id},          {"score", *b->score},

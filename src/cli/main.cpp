@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "create (or resume) a run and train it with local worker processes");
   run->add_option("config", config, "experiment config (TOML)")->required();
   run->add_option("--run", run_dir, "run directory (default: runs/<name>)");
-  run->add_option("--workers", workers, "local worker processes (default: the config's workers.count)");
+  run->add_option("--workers", workers, "local worker processes (default: the config's workers.count)")
+      ->check(CLI::PositiveNumber);
   run->add_flag("--quiet", quiet, "no progress line");
 
   auto* create = app.add_subcommand("create", "create a run without starting workers (join with `pbt worker`)");
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
   worker->add_option("--experiment", experiment, "experiment name")->required();
   worker->add_option("--id", id, "worker id (default host:pid)");
   worker->add_option("--log", log_path, "append log lines to this file (default: stderr)");
-  worker->add_option("--max-intervals", max_intervals, "stop after this many intervals");
+  worker->add_option("--max-intervals", max_intervals, "stop after this many intervals")
+      ->check(CLI::NonNegativeNumber);
 
   auto* status = app.add_subcommand("status", "the population now: step, score, h, who holds each member");
   add_target(status, target);
@@ -71,12 +73,19 @@ int main(int argc, char** argv) {
   int replay_member = -1;
   auto* replay = app.add_subcommand("replay", "retrain one member from scratch on the schedule it inherited");
   add_target(replay, target);
-  replay->add_option("--member", replay_member, "member to replay (default: the best)");
+  replay->add_option("--member", replay_member, "member to replay (default: the best)")
+      ->check(CLI::NonNegativeNumber);
   replay->add_flag("--json", json, "machine-readable output");
 
   auto report_commands = pbt::cli::add_report_commands(app);  // report, dashboard, export
 
-  CLI11_PARSE(app, argc, argv);
+  // A usage error exits 2 like a config error (CLI11's own codes, 100 and up, are not
+  // documented); --help prints and exits 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
 #ifdef PBT_WITH_TORCH
     pbt::register_torch_trainables();

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/atomic_file.hpp"
 #include "pbt/error.hpp"
 #include "report/dashboard.hpp"
 #include "report/report.hpp"
@@ -20,13 +21,8 @@ namespace {
 std::atomic<bool> g_stop_dashboard{false};
 void on_stop(int) { g_stop_dashboard = true; }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error("cannot write '" + path + "'");
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  out.close();
-  if (!out) throw Error("writing '" + path + "' failed");
-}
+// Whole or not at all: on a full disk the old file stays (core/atomic_file.hpp).
+void write_file(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
 int do_report(const ReportCommands& c) {
   Opened s = open_target(c.target);

@@ -2,6 +2,11 @@
 // "Config reference" follows this file.
 #include "pbt/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -16,6 +21,8 @@
 namespace pbt {
 
 namespace {
+
+constexpr double kMaxIntBound = 9007199254740992.0;  // 2^53
 
 nlohmann::json to_json_node(const toml::node& n) {
   if (auto t = n.as_table()) {
@@ -50,6 +57,15 @@ Param read_param(const std::string& name, Options t) {
   } else {
     p.low = t.number("low", std::nullopt);
     p.high = t.number("high", std::nullopt);
+    // An int's bounds become int64 values and their difference a count: keep them where a
+    // double holds every whole number, so neither the conversion nor high - low + 1 overflows.
+    if (type == "int")
+      for (const char* key : {"low", "high"}) {
+        const double x = key[0] == 'l' ? p.low : p.high;
+        if (std::fabs(x) > kMaxIntBound)
+          throw ConfigError(t.path(key), "an int's bounds must be within +-2^53 (9007199254740992), got " +
+                                             to_string(Value(x)));
+      }
     p.log = t.boolean("log", false);
   }
   t.finish();
@@ -65,9 +81,105 @@ Value read_value(const Param& p, const nlohmann::json& v, const std::string& whe
   throw ConfigError(where, std::string("expected a value of the parameter's type, got ") + json_type_name(v));
 }
 
+// Every config reads through recursion, toml++'s and ours, one call per level of nesting, so a
+// file nested ~50,000 levels deep (a 100 KB dotted key) would overflow the stack. This cheap
+// scan bounds the nesting before anything parses: the dots of the current [table] header,
+// plus the dots of the key being read (a dot in a value, as in 1.5, counts too: harmless),
+// plus the open arrays and inline tables. Strings and comments are skipped.
+void check_nesting(const std::string& text, const std::string& origin) {
+  int line = 1;
+  int header = 0;                 // levels of the current [table] or [[array of tables]]
+  int dots = 0;                   // dots since the statement (or array element) began
+  std::vector<int> open;          // `dots` when each open [ or { began
+  bool line_start = true;         // only blanks so far on this line, outside any bracket
+  const std::size_t n = text.size();
+  auto too_deep = [&](int depth) {
+    if (depth > kMaxConfigDepth)
+      throw ConfigError(origin + ":" + std::to_string(line),
+                        "nested more than " + std::to_string(kMaxConfigDepth) +
+                            " levels deep (tables, dotted keys, arrays and inline tables together)");
+  };
+  // Skips the string that starts at i; returns the index of its last character.
+  auto skip_string = [&](std::size_t i) {
+    const char q = text[i];
+    const bool multi = i + 2 < n && text[i + 1] == q && text[i + 2] == q;
+    std::size_t j = i + (multi ? 3 : 1);
+    for (; j < n; ++j) {
+      if (text[j] == '\n') {
+        if (!multi) return j - 1;  // unterminated: the parser will say so
+        ++line;
+      }
+      if (q == '"' && text[j] == '\\') {
+        if (j + 1 < n && text[j + 1] == '\n') {
+          if (!multi) return j;
+          ++line;
+        }
+        ++j;
+        continue;
+      }
+      if (text[j] == q && (!multi || (j + 2 < n && text[j + 1] == q && text[j + 2] == q))) {
+        if (!multi) return j;
+        j += 2;
+        while (j + 1 < n && text[j + 1] == q) ++j;  // up to two quotes may end the content
+        return j;
+      }
+    }
+    return n - 1;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      if (open.empty()) {
+        dots = 0;
+        line_start = true;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') continue;
+    if (c == '#') {
+      while (i + 1 < n && text[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      i = skip_string(i);
+      line_start = false;
+      continue;
+    }
+    if (line_start && c == '[') {  // a table header: its dots set the level of what follows
+      line_start = false;
+      header = (i + 1 < n && text[i + 1] == '[') ? 2 : 1;
+      for (++i; i < n && text[i] != ']' && text[i] != '\n'; ++i) {
+        if (text[i] == '"' || text[i] == '\'') i = skip_string(i);
+        else if (text[i] == '.') too_deep(++header);
+      }
+      if (i < n && text[i] == '\n') --i;  // unterminated: the newline ends the line as usual
+      continue;
+    }
+    line_start = false;
+    if (c == '.') {
+      too_deep(header + ++dots + static_cast<int>(open.size()));
+    } else if (c == '[' || c == '{') {
+      open.push_back(dots);
+      too_deep(header + dots + static_cast<int>(open.size()));
+    } else if (c == ']' || c == '}') {
+      if (!open.empty()) {
+        dots = open.back();
+        open.pop_back();
+      }
+    } else if (c == ',') {
+      if (!open.empty()) dots = open.back();  // the next element or key starts afresh
+    }
+  }
+}
+
 }  // namespace
 
 ExperimentConfig parse_config(const std::string& text, const std::string& origin) {
+  if (text.size() > kMaxConfigBytes)
+    throw ConfigError(origin, "the config is " + std::to_string(text.size()) + " bytes; at most " +
+                                  std::to_string(kMaxConfigBytes) + " (1 MiB) are read");
+  check_nesting(text, origin);
   toml::table root;
   try {
     root = toml::parse(text, origin);
@@ -86,12 +198,14 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   c.name = top.string("name", std::nullopt);
   if (!std::regex_match(c.name, std::regex("[A-Za-z0-9_.-]{1,100}")))
     throw ConfigError(top.path("name"), "'" + c.name + "' must be 1-100 letters, digits, '_', '.' or '-'");
+  // The name is the run directory's default (runs/NAME): "." and ".." would be runs/ itself
+  // and the directory holding it.
+  if (c.name == "." || c.name == "..")
+    throw ConfigError(top.path("name"), "'" + c.name + "' is not a usable directory name");
   const std::int64_t seed = top.integer("seed", 0);
   if (seed < 0) throw ConfigError(top.path("seed"), "must be >= 0");
   c.seed = static_cast<std::uint64_t>(seed);
-  c.population = static_cast<int>(top.integer("population", std::nullopt));
-  if (c.population < 1 || c.population > 100000)
-    throw ConfigError(top.path("population"), "must be between 1 and 100000, got " + std::to_string(c.population));
+  c.population = static_cast<int>(top.integer_in("population", std::nullopt, 1, 100000));
 
   // [space.NAME]: the hyperparameters and their priors.
   {
@@ -113,8 +227,7 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   // [budget]
   {
     Options t = top.table("budget");
-    c.budget_steps = t.integer("steps", std::nullopt);
-    if (c.budget_steps < 1) throw ConfigError(t.path("steps"), "must be >= 1");
+    c.budget_steps = t.integer_in("steps", std::nullopt, 1, kMaxSteps);
     if (t.has("target_score")) c.target_score = t.number("target_score", std::nullopt);
     t.finish();
   }
@@ -122,12 +235,9 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   // [ready]
   {
     Options t = top.table("ready");
-    c.ready.interval = t.integer("interval", std::nullopt);
-    if (c.ready.interval < 1) throw ConfigError(t.path("interval"), "must be >= 1 step");
-    c.ready.min_step = t.integer("min_step", 0);
-    if (c.ready.min_step < 0) throw ConfigError(t.path("min_step"), "must be >= 0");
-    c.eval_every = t.integer("eval_every", 0);
-    if (c.eval_every < 0) throw ConfigError(t.path("eval_every"), "must be >= 0 (0: once per interval)");
+    c.ready.interval = t.integer_in("interval", std::nullopt, 1, kMaxSteps);
+    c.ready.min_step = t.integer_in("min_step", 0, 0, kMaxSteps);
+    c.eval_every = t.integer_in("eval_every", 0, 0, kMaxSteps);  // 0: once per interval
     t.finish();
   }
 
@@ -138,8 +248,8 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
     c.copy = t.string("copy", "all");
     if (c.copy != "all" && c.copy != "weights" && c.copy != "hyperparameters")
       throw ConfigError(t.path("copy"), "'" + c.copy + "' is not one of: all, weights, hyperparameters");
-    c.window = static_cast<int>(t.integer("window", 10));
-    if (c.window < 2) throw ConfigError(t.path("window"), "must be >= 2 (the t-test needs two scores)");
+    // At least two: the t-test needs two scores.
+    c.window = static_cast<int>(t.integer_in("window", 10, 2, 100000));
     c.exploit_options = t.rest({"strategy", "copy", "window"});
     auto e = make_exploit(c.exploit, c.exploit_options, t.where());
     if (c.population < e->min_population())
@@ -202,15 +312,14 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   // [workers]
   {
     Options t = top.table("workers");
-    c.workers = static_cast<int>(t.integer("count", 1));
-    if (c.workers < 1) throw ConfigError(t.path("count"), "must be >= 1");
+    c.workers = static_cast<int>(t.integer_in("count", 1, 1, 100000));
     if (c.workers > c.population)
       throw ConfigError(t.path("count"), std::to_string(c.workers) + " workers for " + std::to_string(c.population) +
                                               " members: at most one worker per member");
-    c.lease_seconds = t.number("lease_seconds", 30.0);
-    if (!(c.lease_seconds >= 0.5)) throw ConfigError(t.path("lease_seconds"), "must be >= 0.5 seconds");
-    c.max_failures = static_cast<int>(t.integer("max_failures", 3));
-    if (c.max_failures < 1) throw ConfigError(t.path("max_failures"), "must be >= 1");
+    // Seconds; at most a day: a worker heartbeats a fraction of it, and a member held by a
+    // dead worker waits the whole lease.
+    c.lease_seconds = t.number_in("lease_seconds", 30.0, 0.5, kMaxLeaseSeconds);
+    c.max_failures = static_cast<int>(t.integer_in("max_failures", 3, 1, 1000000));
     t.finish();
   }
 
@@ -226,11 +335,23 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
 }
 
 ExperimentConfig load_config(const std::string& path) {
+  // A regular file, read up to the size cap: /dev/zero or a FIFO would never end.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw ConfigError(path, "cannot read the config file");
+    throw ConfigError(path, std::string("cannot read the config file: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) throw ConfigError(path, "not a regular file; give a TOML config file");
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxConfigBytes)
+    throw ConfigError(path, "the config is " + std::to_string(st.st_size) + " bytes; at most " +
+                                std::to_string(kMaxConfigBytes) + " (1 MiB) are read");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path, "cannot read the config file");
-  std::stringstream s;
-  s << in.rdbuf();
-  return parse_config(s.str(), path);
+  std::string text(kMaxConfigBytes + 1, '\0');  // one more than allowed: parse_config sees a file that grew
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) throw ConfigError(path, "cannot read the config file");
+  return parse_config(text, path);
 }
 
 std::vector<Hyperparams> initial_hyperparams(const ExperimentConfig& c) {

@@ -2,9 +2,11 @@
 // One reader for every table of the config: the top level, [exploit], [explore],
 // [trainable] options and the rest. It checks types, names the field at fault
 // ("exp.toml: exploit.fraction"), and refuses keys that nobody read.
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,17 +37,36 @@ class Options {
 
   bool has(const std::string& key) const { return j_.contains(key); }
 
+  // Numbers are finite: no setting means anything by inf or nan (TOML allows both).
   double number(const std::string& key, std::optional<double> def) {
     const auto* v = get(key);
     if (!v) return required(key, def);
     if (!v->is_number()) throw wrong(key, "a number", *v);
-    return v->get<double>();
+    const double x = v->get<double>();
+    if (!std::isfinite(x)) throw ConfigError(path(key), "expected a finite number, got " + number_text(x));
+    return x;
+  }
+  // A number in [lo, hi].
+  double number_in(const std::string& key, std::optional<double> def, double lo, double hi) {
+    const double x = number(key, def);
+    if (!(x >= lo && x <= hi))
+      throw ConfigError(path(key), "must be between " + number_text(lo) + " and " + number_text(hi) + ", got " +
+                                       number_text(x));
+    return x;
   }
   std::int64_t integer(const std::string& key, std::optional<std::int64_t> def) {
     const auto* v = get(key);
     if (!v) return required(key, def);
     if (!v->is_number_integer()) throw wrong(key, "an integer", *v);
     return v->get<std::int64_t>();
+  }
+  // An integer in [lo, hi], checked as int64 before any narrowing (an int would wrap).
+  std::int64_t integer_in(const std::string& key, std::optional<std::int64_t> def, std::int64_t lo, std::int64_t hi) {
+    const std::int64_t x = integer(key, def);
+    if (x < lo || x > hi)
+      throw ConfigError(path(key), "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                                       std::to_string(x));
+    return x;
   }
   std::string string(const std::string& key, std::optional<std::string> def) {
     const auto* v = get(key);
@@ -66,6 +87,8 @@ class Options {
     if (!v->is_array()) throw wrong(key, "an array of numbers", *v);
     for (const auto& x : *v) {
       if (!x.is_number()) throw wrong(key, "an array of numbers", x);
+      if (!std::isfinite(x.get<double>()))
+        throw ConfigError(path(key), "expected finite numbers, got " + number_text(x.get<double>()));
       out.push_back(x.get<double>());
     }
     return out;
@@ -104,6 +127,11 @@ class Options {
   void finish() const {
     for (const auto& [k, v] : j_.items())
       if (!used_.count(k)) throw ConfigError(path(k), "unknown key");
+  }
+  static std::string number_text(double x) {
+    std::ostringstream o;
+    o << x;
+    return o.str();
   }
   std::string path(const std::string& key) const { return where_ + (top_level_ ? ": " : ".") + key; }
   const std::string& where() const { return where_; }

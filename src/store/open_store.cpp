@@ -1,6 +1,10 @@
 // open_store: the backend factory, chosen by URI.
+#include <sys/stat.h>
+
 #include <memory>
 #include <string>
+
+#include <sqlite3.h>
 
 #include "pbt/error.hpp"
 #include "pbt/store.hpp"
@@ -68,6 +72,54 @@ std::string redact_uri(const std::string& uri) {
   return out;
 }
 
+namespace {
+
+// What keeps the SQLite file at `path` from being a pbt store (its experiments table), or ""
+// when nothing does. Asked read-only, so that looking never changes the file.
+std::string sqlite_store_problem(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::string problem = "the file is not a pbt store";
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'", -1, &st,
+                            nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) problem.clear();
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE && (rc & 0xff) != SQLITE_NOTADB)
+    problem = std::string("cannot read it: ") + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return problem;
+}
+
+std::string sqlite_path(const std::string& uri) {
+  std::string path;
+  if (starts_with(uri, "sqlite://")) path = uri.substr(9);
+  else if (starts_with(uri, "sqlite:")) path = uri.substr(7);
+  else if (ends_with(uri, ".db") || ends_with(uri, ".sqlite") || ends_with(uri, ".sqlite3")) path = uri;
+  else throw StoreError("store '" + redact_uri(uri) + "' is not a store URI I know; " + kAccepted);
+  if (path.empty()) throw StoreError("store '" + uri + "' names no file; " + kAccepted);
+  return path;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_existing_store(const std::string& uri) {
+  if (uri == "memory:" || uri == "memory://" || is_postgres(uri) || starts_with(uri, "postgresql:") ||
+      starts_with(uri, "postgres:"))
+    return open_store(uri);
+  const std::string path = sqlite_path(uri);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw StoreError("no store at '" + path + "' (no such file)");
+  if (!S_ISREG(st.st_mode)) throw StoreError("no store at '" + path + "' (not a regular file)");
+  const std::string problem = sqlite_store_problem(path);
+  if (!problem.empty()) throw StoreError("no store at '" + path + "' (" + problem + ")");
+  return open_store(uri);
+}
+
 std::unique_ptr<Store> open_store(const std::string& uri) {
   if (uri == "memory:" || uri == "memory://") return std::make_unique<MemoryStore>();
   if (is_postgres(uri)) {
@@ -82,13 +134,7 @@ std::unique_ptr<Store> open_store(const std::string& uri) {
   if (starts_with(uri, "postgresql:") || starts_with(uri, "postgres:"))
     throw StoreError("store '" + redact_uri(uri) + "': a PostgreSQL store is named by a URI that starts with "
                      "postgresql:// or postgres://; " + kAccepted);
-  std::string path;
-  if (starts_with(uri, "sqlite://")) path = uri.substr(9);
-  else if (starts_with(uri, "sqlite:")) path = uri.substr(7);
-  else if (ends_with(uri, ".db") || ends_with(uri, ".sqlite") || ends_with(uri, ".sqlite3")) path = uri;
-  else throw StoreError("store '" + redact_uri(uri) + "' is not a store URI I know; " + kAccepted);
-  if (path.empty()) throw StoreError("store '" + uri + "' names no file; " + kAccepted);
-  return std::make_unique<SqliteStore>(path);
+  return std::make_unique<SqliteStore>(sqlite_path(uri));
 }
 
 }  // namespace pbt

@@ -32,18 +32,23 @@ ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
   o.finish();
   return t;
 }
-}  // namespace
-
-void ToyTrainable::apply(const Hyperparams& h) {
+// h0 and h1 as numbers; also the up-front check of the space, so a config without one is
+// refused when it is read rather than by every member at run time.
+std::array<double, 2> read_h(const Hyperparams& h) {
   auto get = [&](const char* name) {
     auto it = h.find(name);
     if (it == h.end())
       throw ConfigError("trainable", std::string("the toy problem needs hyperparameters h0 and h1 in [space]; '") +
                                          name + "' is missing");
+    if (std::holds_alternative<std::string>(it->second))
+      throw ConfigError("trainable", std::string("the toy problem's '") + name + "' must be a number, not categorical");
     return as_double(it->second);
   };
-  h_ = {get("h0"), get("h1")};
+  return {get("h0"), get("h1")};
 }
+}  // namespace
+
+void ToyTrainable::apply(const Hyperparams& h) { h_ = read_h(h); }
 
 void ToyTrainable::step(std::int64_t n) {
   if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms_ * n));
@@ -78,6 +83,7 @@ void register_toy_trainable() {
       [](const nlohmann::json& j, const std::string& where) {
         read_options(j, where);
       });
+  register_hyperparams_check("toy", [](const Hyperparams& h) { read_h(h); });
 }
 
 }  // namespace pbt
