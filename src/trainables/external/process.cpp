@@ -1,6 +1,7 @@
 // The engine side of the process protocol (docs/protocol.md, version 1.0).
 #include "trainables/external/process.hpp"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -163,7 +164,13 @@ void sweep_stale_scratch(const std::string& base) {
     std::string h, start, boot;
     long pid = 0;
     if (!(owner >> h >> pid >> start >> boot) || h != host || pid <= 0) continue;  // not ours to judge
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || st.st_uid != ::getuid()) continue;  // another user's
     if (owner_identity(pid) == h + " " + std::to_string(pid) + " " + start + " " + boot) continue;  // alive
+    // Its start time unreadable (/proc hidden) while the pid exists: keep it, to be safe.
+    if (start_time_of(pid).empty() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) &&
+        read_first_line("/proc/sys/kernel/random/boot_id") == boot)
+      continue;
     std::filesystem::remove_all(e.path(), ec);
   }
 }
