@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <functional>
 #include <regex>
 #include <set>
 
@@ -165,13 +166,19 @@ TEST(BrowserDashboard, UpdatesWhileARunIsInProgress) {
   REQUIRE_CHROMIUM();
   const std::string dir = e2e::temp_dir("browser-dash");
   const std::string run_dir = dir + "/run";
-  // Two members, 25 ms a step: about 20 s of training (stopped once seen moving).
+  // Two members, 25 ms a step: about 20 s of training (stopped once seen moving). While
+  // `pause` exists the workers hold after 16 steps each, so each check sees the run
+  // still going, however slowly this machine starts the dashboard and the browser.
+  const std::string pause = dir + "/pause";
+  std::ofstream(pause) << "";
   const std::string cfg = write_config(dir, "slow.toml", R"(
 name = "slow"
 population = 2
 [trainable]
 kind = "toy"
 sleep_ms = 25
+pause_after = 16
+pause_file = ")" + pause + R"("
 [budget]
 steps = 800
 [ready]
@@ -200,14 +207,31 @@ h1 = 1.0
 count = 2
 )");
   pid_t run = e2e::spawn({PBT_BINARY, "run", cfg, "--run", run_dir, "--quiet"}, dir + "/run.out", dir + "/run.err");
-  for (int i = 0; i < 100 && !fs::exists(run_dir + "/store.db"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the experiment is created
+  // The dashboard needs the experiment in the store: wait for it (deadline: a hang guard).
+  for (auto until = cdp::deadline_in(120); std::chrono::steady_clock::now() < until;) {
+    if (fs::exists(run_dir + "/store.db") && pbt::open_store("sqlite:" + run_dir + "/store.db")->experiment("slow"))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 
   pid_t dash = e2e::spawn({PBT_BINARY, "dashboard", "--run", run_dir, "--port", "0", "--refresh-ms", "500"},
                           dir + "/dash.out", dir + "/dash.err");
+  // However the test ends: no worker left holding at the pause, no process left behind.
+  bool stopped = false;
+  struct Finally {
+    std::function<void()> f;
+    ~Finally() { f(); }
+  } cleanup{[&] {
+    fs::remove(pause);
+    if (stopped) return;
+    kill(run, SIGINT);
+    e2e::wait_exit(run);
+    kill(dash, SIGINT);
+    e2e::wait_exit(dash);
+  }};
   int port = 0;
   const std::regex url_re("http://127\\.0\\.0\\.1:([0-9]+)/");
-  for (int i = 0; i < 100 && port == 0; ++i) {
+  for (auto until = cdp::deadline_in(120); port == 0 && std::chrono::steady_clock::now() < until;) {
     std::smatch m;
     const std::string out = e2e::read_file(dir + "/dash.out");
     if (std::regex_search(out, m, url_re)) port = std::stoi(m[1]);
@@ -226,10 +250,15 @@ count = 2
     return j["steps_done"].get<std::int64_t>();
   };
   const std::int64_t first = steps_done();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const std::int64_t second = steps_done();
   EXPECT_GE(first, 0);
   EXPECT_LT(first, 1600) << "the run finished before the dashboard was asked";
+  fs::remove(pause);  // let it go on until the dashboard shows it moving, then hold it again
+  std::int64_t second = first;
+  for (auto until = cdp::deadline_in(120); second <= first && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    second = steps_done();
+  }
+  std::ofstream(pause) << "";
   EXPECT_GT(second, first) << "the dashboard's data did not move on";
 
   // Read-only, and only for this machine's names.
@@ -254,7 +283,8 @@ count = 2
     const auto rev0 = page.eval("document.body.getAttribute('data-rendered')");
     ASSERT_TRUE(page.wait_for("+document.getElementById('live').getAttribute('data-refreshes') >= 3", 30))
         << join(page.errors());
-    ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered') !== " + rev0.dump(), 20))
+    fs::remove(pause);  // the run goes on: the page must follow
+    ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered') !== " + rev0.dump(), 60))
         << "the page did not redraw with new data";
     const auto nodes1 = page.eval("+document.getElementById('tree-svg').getAttribute('data-tree-nodes')");
     EXPECT_GT(nodes1.get<int>(), nodes0.get<int>()) << "the lineage tree did not grow";
@@ -264,6 +294,8 @@ count = 2
     for (const auto& url : page.requests()) EXPECT_EQ(url.rfind(base, 0), 0u) << "fetched from elsewhere: " << url;
   }
 
+  stopped = true;
+  fs::remove(pause);
   kill(run, SIGINT);  // no need to train to the end
   e2e::wait_exit(run);
   kill(dash, SIGINT);

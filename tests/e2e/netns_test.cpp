@@ -87,12 +87,18 @@ TEST(ManyHosts, KillingOneHostsWorkersLeavesTheOthersToFinish) {
 
   std::string dir = temp_dir("netns");
   const std::string port = std::to_string(pg.port);
+  // Each worker holds its member after 12 steps (three intervals published) while `pause`
+  // exists: the kill below lands mid-run however slow the machine.
+  const std::string pause = dir + "/pause";
+  std::ofstream(pause) << "";
   std::ofstream(dir + "/hosts.toml") << R"(name = "hosts"
 seed = 3
 population = 6
 [trainable]
 kind = "toy"
 sleep_ms = 10
+pause_after = 12
+pause_file = ")" << pause << R"("
 [budget]
 steps = 60
 [ready]
@@ -131,14 +137,17 @@ uri = "postgresql://postgres@127.0.0.1:)" << port << R"(/postgres"
   // Wait until host a holds a member mid-run, then kill every worker on host a.
   auto store = pbt::open_store("postgresql://postgres@127.0.0.1:" + port + "/postgres");
   bool a_holds = false;
-  for (int i = 0; i < 400 && !a_holds; ++i) {
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+       !a_holds && std::chrono::steady_clock::now() < until;) {
     for (const auto& m : store->population("hosts"))
-      a_holds |= m.owner.rfind("host-a-", 0) == 0 && m.step >= 8 && m.step < 60 && m.lease_expires > store->now();
+      a_holds |= m.owner.rfind("host-a-", 0) == 0 && m.step >= 4 && m.step < 60 && m.lease_expires > store->now();
     if (!a_holds) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
+  if (!a_holds) std::filesystem::remove(pause);  // no worker left waiting at the pause
   ASSERT_TRUE(a_holds) << "host a never held a member mid-run";
   for (pid_t p : workers['a']) kill(p, SIGKILL);
   for (pid_t p : workers['a']) EXPECT_EQ(wait_exit(p), 128 + SIGKILL);
+  std::filesystem::remove(pause);
   for (std::size_t i = 0; i < workers['b'].size(); ++i)
     EXPECT_EQ(wait_exit(workers['b'][i]), 0) << read_file(dir + "/b" + std::to_string(i) + ".err");
 

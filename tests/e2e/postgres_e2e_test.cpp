@@ -94,12 +94,18 @@ TEST(PostgresE2E, ServerRestartedMidRunLosesNothing) {
 
   const std::string uri = cluster.uri();
   const std::string config = dir + "/restart.toml";
+  // Each worker holds its member after 12 steps while `pause` exists, so the restart comes
+  // mid-run however slow the machine; the pause ends with the server down.
+  const std::string pause = dir + "/pause";
+  std::ofstream(pause) << "";
   std::ofstream(config) << R"(name = "restart"
 seed = 3
 population = 4
 [trainable]
 kind = "toy"
 sleep_ms = 10
+pause_after = 12
+pause_file = ")" << pause << R"("
 [budget]
 steps = 120
 [ready]
@@ -130,7 +136,8 @@ uri = ")" << uri << "\"\n";
 
   auto store = pbt::open_store(uri);
   std::int64_t steps_at_stop = -1;
-  for (int i = 0; i < 400 && steps_at_stop < 0; ++i) {
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+       steps_at_stop < 0 && std::chrono::steady_clock::now() < until;) {
     std::int64_t steps = 0, most = 0;
     for (const auto& m : store->population("restart")) {
       steps += m.step;
@@ -139,9 +146,11 @@ uri = ")" << uri << "\"\n";
     if (most >= 8) steps_at_stop = steps;
     else std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
+  if (steps_at_stop < 0) std::filesystem::remove(pause);  // no worker left waiting at the pause
   ASSERT_GE(steps_at_stop, 0) << "no progress before the restart";
   // Down for a while (longer than a lease), then back: the workers wait and reconnect.
   ASSERT_EQ(cluster.stop(), 0) << read_file(cluster.log());
+  std::filesystem::remove(pause);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   ASSERT_EQ(cluster.start_again(), 0) << read_file(cluster.log());
 

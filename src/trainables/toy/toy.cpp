@@ -1,7 +1,9 @@
 #include "trainables/toy/toy.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <thread>
 
 #include "core/options.hpp"
@@ -15,7 +17,13 @@ struct ToyOptions {
   double eta;
   std::array<double, 2> theta;
   double sleep_ms;
+  std::string pause_file;
+  std::int64_t pause_after;
 };
+
+// Toy steps this process has trained, over all its members: `pause_after` counts these, so a
+// worker stops at a known point in steps whichever members it leased.
+std::atomic<std::int64_t> process_steps{0};
 
 ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
   Options o(j, where);
@@ -29,6 +37,12 @@ ToyOptions read_options(const nlohmann::json& j, const std::string& where) {
   // run that would otherwise finish in milliseconds.
   t.sleep_ms = o.number("sleep_ms", 0.0);
   if (!(t.sleep_ms >= 0 && t.sleep_ms <= 60000)) throw ConfigError(o.path("sleep_ms"), "must be in [0, 60000]");
+  // Once this process has trained `pause_after` steps, each further step waits while
+  // `pause_file` exists: a fault-tolerance test holds its workers mid-run (members leased,
+  // checkpoints published) for as long as it needs, whatever the machine's speed.
+  t.pause_file = o.string("pause_file", "");
+  t.pause_after = o.integer("pause_after", 0);
+  if (t.pause_after < 0) throw ConfigError(o.path("pause_after"), "must be >= 0");
   o.finish();
   return t;
 }
@@ -51,6 +65,9 @@ std::array<double, 2> read_h(const Hyperparams& h) {
 void ToyTrainable::apply(const Hyperparams& h) { h_ = read_h(h); }
 
 void ToyTrainable::step(std::int64_t n) {
+  if (!pause_file_.empty() && process_steps.load() >= pause_after_)
+    while (std::filesystem::exists(pause_file_)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  process_steps += n;
   if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms_ * n));
   for (std::int64_t i = 0; i < n; ++i)
     for (int k = 0; k < 2; ++k) theta_[k] += eta_ * (-2.0 * h_[k] * theta_[k]);  // ascent on Q̂
@@ -78,7 +95,9 @@ void register_toy_trainable() {
       "toy",
       [](const TrainableContext& ctx) {
         auto o = read_options(ctx.options, "trainable");
-        return std::make_unique<ToyTrainable>(o.eta, o.theta, o.sleep_ms);
+        auto t = std::make_unique<ToyTrainable>(o.eta, o.theta, o.sleep_ms);
+        t->pause_when(o.pause_file, o.pause_after);
+        return t;
       },
       [](const nlohmann::json& j, const std::string& where) {
         read_options(j, where);

@@ -3,6 +3,7 @@
 // by gradient ascent on the surrogate Q̂(θ|h) = 1.2 − (h₀θ₀² + h₁θ₁²).
 // eval returns the true Q; the hyperparameters are h0 and h1.
 #include <array>
+#include <string>
 
 #include "pbt/trainable.hpp"
 
@@ -19,12 +20,19 @@ class ToyTrainable : public Trainable {
   void load(CheckpointReader& in) override;
 
   const std::array<double, 2>& theta() const { return theta_; }
+  // See the `pause_file` option in toy.cpp.
+  void pause_when(std::string file, std::int64_t after_process_steps) {
+    pause_file_ = std::move(file);
+    pause_after_ = after_process_steps;
+  }
 
  private:
   double eta_;
   double sleep_ms_;
   std::array<double, 2> theta_;
   std::array<double, 2> h_{0, 0};
+  std::string pause_file_;
+  std::int64_t pause_after_ = 0;
 };
 
 void register_toy_trainable();
