@@ -12,7 +12,7 @@ TEST(Interrupt, PbtRunEndsSoonAfterCtrlCEvenWhenAWorkerIsInALongInterval) {
   std::string config = dir + "/slow.toml";
   // One step call sleeps 4 x 30 s = 120 s: the worker sees SIGTERM only after that.
   std::ofstream(config) << R"(name = "slow"
-population = 1
+population = 2
 [trainable]
 kind = "toy"
 sleep_ms = 30000
@@ -35,8 +35,10 @@ high = 1.0
   // Wait until the worker holds the member (it is then inside its 120 s step).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only
   bool leased = false;
+  int early = 0;
   while (!leased && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (waitpid(pid, &early, WNOHANG) == pid) break;  // pbt run failed to start
     if (!std::filesystem::exists(dir + "/run/store.db")) continue;
     try {
       auto store = pbt::open_store("sqlite:" + dir + "/run/store.db");
