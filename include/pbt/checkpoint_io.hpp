@@ -3,6 +3,7 @@
 // does not care whether the bytes end in a file, a buffer or a database row.
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -10,6 +11,22 @@
 #include "pbt/error.hpp"
 
 namespace pbt {
+
+// Runs f, which holds a checkpoint of `size` bytes in memory at once (reads it whole).
+// Running out of memory then says which checkpoint and how big, not a bare "std::bad_alloc".
+// An Error, not a CheckpointError: the bytes are fine, this process cannot hold them.
+template <class F>
+auto checkpoint_in_memory(const std::string& what, std::uint64_t size, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    throw Error(what + ": " + std::to_string(size) + " bytes (" + std::to_string(size >> 20) +
+                " MiB) do not fit in this process's memory; free memory, raise the memory limit, or "
+                "use a smaller model");
+  } catch (const std::length_error&) {
+    throw Error(what + ": " + std::to_string(size) + " bytes are more than this process can hold");
+  }
+}
 
 class CheckpointWriter {
  public:

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
 #include "store/codec.hpp"
 
@@ -192,6 +193,7 @@ struct SqliteStore::Impl {
       const unsigned char* p = sqlite3_column_text(s_, c);
       return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, c)) : std::string();
     }
+    std::uint64_t size(int c) { return static_cast<std::uint64_t>(sqlite3_column_bytes(s_, c)); }
     std::string blob(int c) {
       const void* p = sqlite3_column_blob(s_, c);
       return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(s_, c)) : std::string();
@@ -639,7 +641,8 @@ std::string SqliteStore::checkpoint(const std::string& id) {
     auto s = d.prepare("SELECT bytes FROM checkpoints WHERE id = ?");
     s.bind_all(id);
     if (!s.step()) return std::nullopt;
-    return s.blob(0);
+    return checkpoint_in_memory("checkpoint " + id + " in SQLite store '" + d.path + "'", s.size(0),
+                                [&] { return s.blob(0); });
   });
   if (!bytes) throw CheckpointError("checkpoint " + id + " is missing from SQLite store '" + d.path + "'");
   const std::string actual = checkpoint_id(*bytes);

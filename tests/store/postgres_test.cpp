@@ -237,6 +237,32 @@ TEST(PostgresStore, NanScoreIsStoredAsNoScore) {
   EXPECT_EQ(scores[1].score, std::numeric_limits<double>::infinity());
 }
 
+TEST(PostgresStore, AGarbledJsonColumnNamesTableRowAndColumn) {
+  PBT_REQUIRE_POSTGRES();
+  test::PgDatabase db;
+  PostgresStore s(db.uri());
+  s.create_experiment(test::info("e", 5), test::members(5));
+  auto l = s.lease("e", "a", 30);
+  auto pub = test::publication(8, 0.5, "b");
+  Event ev;
+  ev.member = l->lease.member;
+  ev.step = 8;
+  ev.kind = "explore";
+  pub.events = {ev};
+  s.publish(l->lease, pub);
+  test::PgConnection raw(db.uri());
+  raw.exec("UPDATE pbt.members SET h = '{\"lr\": 0.1' WHERE experiment = 'e' AND id = 3");
+  raw.exec("UPDATE pbt.events SET new_h = 'not json'");
+  PostgresStore fresh(db.uri());  // nothing cached
+  std::string m = message_of<StoreError>([&] { fresh.population("e"); });
+  EXPECT_TRUE(contains(m, db.name())) << m;
+  EXPECT_TRUE(contains(m, "table members, experiment 'e', member 3, column h: invalid JSON")) << m;
+  std::string e = message_of<StoreError>([&] { fresh.events("e"); });
+  EXPECT_TRUE(contains(e, "table events, experiment 'e', event of member " + std::to_string(ev.member) +
+                              " at step 8, column new_h: invalid JSON"))
+      << e;
+}
+
 TEST(PostgresStore, RefusesAnotherSchemaVersion) {
   PBT_REQUIRE_POSTGRES();
   test::PgDatabase db;

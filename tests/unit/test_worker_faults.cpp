@@ -319,3 +319,20 @@ TEST(Heartbeat, AShortLeaseIsStillKeptAlive) {
   hb.stop();
   EXPECT_GE(store.heartbeats.load(), 3);
 }
+
+TEST(CheckpointInMemory, ACheckpointTooBigForMemoryIsNamedWithItsSize) {
+  // Before: a bare "std::bad_alloc" naming neither the checkpoint nor its size.
+  const std::uint64_t size = std::string().max_size() / 2;  // no machine holds this
+  std::string m;
+  try {
+    checkpoint_in_memory("checkpoint abc in SQLite store 'x.db'", size,
+                         [&] { return std::string(static_cast<std::size_t>(size), '\0'); });
+  } catch (const CheckpointError& e) {
+    ADD_FAILURE() << "the bytes are fine: not a CheckpointError: " << e.what();
+  } catch (const Error& e) {
+    m = e.what();
+  }
+  EXPECT_NE(m.find("checkpoint abc in SQLite store 'x.db'"), std::string::npos) << m;
+  EXPECT_NE(m.find(std::to_string(size) + " bytes"), std::string::npos) << m;
+  EXPECT_NE(m.find("memory"), std::string::npos) << m;
+}

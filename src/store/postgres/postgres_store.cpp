@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
 #include "store/codec.hpp"
 
@@ -1070,7 +1071,9 @@ std::string PostgresStore::checkpoint(const std::string& id) {
     Result r = d.query("SELECT bytes FROM checkpoints WHERE id = $1", Params::of(id), "reading a checkpoint", 1);
     if (r.rows() == 0) return {0, ""};
     if (r.null(0, 0)) return {2, ""};
-    return {1, r.text(0, 0)};
+    return {1, checkpoint_in_memory("checkpoint " + id + " in " + d.where(),
+                                    static_cast<std::uint64_t>(PQgetlength(r.get(), 0, 0)),
+                                    [&] { return r.text(0, 0); })};
   });
   if (where == 0) throw CheckpointError("checkpoint " + id + " is missing from " + d.where());
   if (where == 2) {
@@ -1080,9 +1083,13 @@ std::string PostgresStore::checkpoint(const std::string& id) {
     if (!valid_checkpoint_id(id)) throw CheckpointError("'" + id + "' is not a checkpoint id (" + d.where() + ")");
     std::ifstream in(d.file_of(id), std::ios::binary);
     if (!in) throw CheckpointError("checkpoint " + id + " is missing from the " + d.dir_text());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    bytes = ss.str();
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(d.file_of(id), ec);
+    bytes = checkpoint_in_memory("checkpoint " + id + " (file " + d.file_of(id) + ")", ec ? 0 : size, [&] {
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    });
   }
   const std::string actual = checkpoint_id(bytes);
   if (actual != id)

@@ -575,7 +575,8 @@ void ProcessTrainable::save(CheckpointWriter& out) const {
     fail("save", "the trainer replied ok but wrote nothing: " + path + " does not exist", false);
   if (!S_ISREG(st.st_mode)) fail("save", "the trainer wrote " + path + " but it is not a regular file", false);
   if (st.st_size == 0) fail("save", "the trainer wrote an empty file " + path + " (a checkpoint cannot be empty)", false);
-  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  std::string bytes = checkpoint_in_memory(label_ + ", save: the checkpoint " + path, st.st_size,
+                                           [&] { return std::string(static_cast<std::size_t>(st.st_size), '\0'); });
   std::ifstream in(path, std::ios::binary);
   if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())) || in.peek() != EOF)
     fail("save", "cannot read " + path + " (did the trainer still write to it after replying?)", false);
@@ -584,7 +585,8 @@ void ProcessTrainable::save(CheckpointWriter& out) const {
 }
 
 void ProcessTrainable::load(CheckpointReader& in) {
-  std::string bytes(in.remaining(), '\0');
+  std::string bytes = checkpoint_in_memory(label_ + ", load: the checkpoint", in.remaining(),
+                                           [&] { return std::string(in.remaining(), '\0'); });
   if (!bytes.empty()) in.read_bytes(bytes.data(), bytes.size());
   const std::string path = scratch_file("load");
   {
