@@ -5,11 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -67,10 +70,30 @@ inline Result run_pbt(const std::vector<std::string>& args, const std::string& d
   return r;
 }
 
+// The directories temp_dir made, removed when the test program ends, unless a test
+// failed (then they are kept for a look, and their paths are in the failure messages).
+class TempDirs {
+ public:
+  static TempDirs& instance() {
+    static TempDirs dirs;
+    return dirs;
+  }
+  void add(const std::string& dir) { dirs_.push_back(dir); }
+  ~TempDirs() {
+    if (::testing::UnitTest::GetInstance()->Failed()) return;
+    std::error_code ec;
+    for (const auto& d : dirs_) std::filesystem::remove_all(d, ec);
+  }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
 inline std::string temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("pbt-e2e-" + name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  TempDirs::instance().add(dir.string());
   return dir.string();
 }
 
