@@ -329,7 +329,7 @@ int worker(const std::string& uri, const std::string& experiment, const std::str
     if (!log_file) throw Error("cannot open the log file '" + log_path + "': " + std::strerror(errno));
   }
   std::ostream& log = log_path.empty() ? std::cerr : log_file;
-  auto store = open_store(uri);
+  auto store = open_existing_store(uri);  // a typo names no store; it never makes an empty one
   WorkerOptions opt;
   opt.id = id.empty() ? default_worker_id() : id;
   opt.max_intervals = max_intervals;

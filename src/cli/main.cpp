@@ -3,6 +3,7 @@
 
 #include <climits>
 #include <iostream>
+#include <limits>
 
 #include <CLI/CLI.hpp>
 
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   run->add_option("config", config, "experiment config (TOML)")->required();
   run->add_option("--run", run_dir, "run directory (default: runs/<name>)");
   run->add_option("--workers", workers, "local worker processes (default: the config's workers.count)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 100000));
   run->add_flag("--quiet", quiet, "no progress line");
 
   auto* create = app.add_subcommand("create", "create a run without starting workers (join with `pbt worker`)");
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   worker->add_option("--id", id, "worker id (default host:pid)");
   worker->add_option("--log", log_path, "append log lines to this file (default: stderr)");
   worker->add_option("--max-intervals", max_intervals, "stop after this many intervals")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0L, std::numeric_limits<long>::max()));
 
   auto* status = app.add_subcommand("status", "the population now: step, score, h, who holds each member");
   add_target(status, target);
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
   auto* replay = app.add_subcommand("replay", "retrain one member from scratch on the schedule it inherited");
   add_target(replay, target);
   replay->add_option("--member", replay_member, "member to replay (default: the best)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000));
   replay->add_flag("--json", json, "machine-readable output");
 
   auto report_commands = pbt::cli::add_report_commands(app);  // report, dashboard, export

@@ -369,6 +369,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   Cached cache;
   int store_failures = 0;
   constexpr int kMaxStoreFailures = 60;  // in a row: ~1 minute of an unreachable store
+  constexpr int kMaxStoreErrorsOnLease = 3;  // in a row: the store answers, with an error
   // Per member: intervals in a row whose store work failed. Reset only by a publish of that
   // member, not by a lease: a store that leases fine but refuses every publish (a checkpoint
   // over SQLite's limit, a malformed page) would otherwise retrain the member forever.
@@ -387,8 +388,11 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       }
       store_failures = 0;
     } catch (const StoreError& e) {
-      if (++store_failures > kMaxStoreFailures) throw;
-      opt.log(std::string("store unavailable, retrying: ") + e.what());
+      // A store that cannot be reached may come back; one that answers with an error (a
+      // garbled row, a dropped table) gives the same answer next time: stop after a few.
+      const bool transient = dynamic_cast<const StoreUnavailable*>(&e) != nullptr;
+      if (++store_failures > (transient ? kMaxStoreFailures : kMaxStoreErrorsOnLease)) throw;
+      opt.log(std::string(transient ? "store unavailable, retrying: " : "store error, retrying: ") + e.what());
       std::this_thread::sleep_for(std::chrono::duration<double>(opt.store_retry_seconds));
       continue;
     }

@@ -80,13 +80,13 @@ TEST(CliInput, AWorkerLogThatCannotBeOpenedFails) {
   fs::remove_all(dir);
 }
 
-TEST(CliInput, ReadersDoNotCreateAStore) {
+TEST(CliInput, ReadersAndWorkersDoNotCreateAStore) {
   const std::string dir = temp_dir("readers");
   const std::string typo = dir + "/typo.db", empty = dir + "/empty.db";
   std::ofstream(empty).flush();
   const std::vector<std::vector<std::string>> commands = {
       {"status"}, {"best"}, {"events"}, {"replay"}, {"report", "-o", dir + "/r.html"},
-      {"export", "-o", dir + "/x"}, {"dashboard", "--port", "0"}};
+      {"export", "-o", dir + "/x"}, {"dashboard", "--port", "0"}, {"worker", "--experiment", "x"}};
   for (const auto& c : commands) {
     auto args = c;
     args.insert(args.begin() + 1, {"--store", "sqlite:" + typo});

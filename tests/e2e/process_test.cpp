@@ -280,7 +280,18 @@ TEST(ProcessTrainable, AStartRemovesScratchDirectoriesOfDeadWorkersOnly) {
   plant("pbt-member6-reboot", host + " " + pid + " " + start + " other");  // before a reboot
   plant("pbt-member7-remote", "elsewhere " + pid + " 1 " + boot);          // another host's
   plant("pbt-member8-unmarked", "");
+  // Named for its owner (pbt-memberM-HOSTTAG.PID.START.BOOTTAG-XXXXXX) and unmarked: a worker
+  // killed between mkdtemp and writing the marker. Same host and boot, this pid, another start.
+  const std::string live_name = std::filesystem::path(live).filename().string();
+  const auto tag_at = live_name.find('-', 4) + 1;
+  const std::string tag = live_name.substr(tag_at, live_name.rfind('-') - tag_at);
+  const auto dot1 = tag.find('.'), dot2 = tag.find('.', dot1 + 1), dot3 = tag.find('.', dot2 + 1);
+  ASSERT_NE(dot3, std::string::npos) << live_name;
+  EXPECT_EQ(tag.substr(dot1 + 1, dot2 - dot1 - 1), pid) << live_name;
+  const std::string dead_tagged = "pbt-member9-" + tag.substr(0, dot2) + ".1" + tag.substr(dot3) + "-abcdef";
+  plant(dead_tagged, "");
   auto b = make(1, log, o);
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/" + dead_tagged)) << "an unmarked directory named for a dead owner";
   EXPECT_FALSE(std::filesystem::exists(scratch + "/pbt-member5-dead"));
   EXPECT_FALSE(std::filesystem::exists(scratch + "/pbt-member6-reboot"));
   EXPECT_TRUE(std::filesystem::exists(scratch + "/pbt-member7-remote"));

@@ -272,6 +272,34 @@ TEST(WorkerFaults, TransientPublishFailuresAreRetriedNotCountedAsFailures) {
   }
 }
 
+TEST(WorkerFaults, ALeaseTheStoreAnswersWithAnErrorStopsTheWorkerAfterAFewTries) {
+  // A garbled row or a dropped table: the store answers, with the same error every time. The
+  // worker used to take it for an unreachable store and retry for a minute; it now stops
+  // after a few tries with the store's message (exit 1 from `pbt worker`).
+  class Garbled : public MemoryStore {
+   public:
+    int leases = 0;
+    std::optional<Leased> lease(const std::string&, const std::string&, double) override {
+      ++leases;
+      throw StoreError("injected: table members, member 1, column h: invalid JSON");
+    }
+  } store;
+  ExperimentConfig c = parse_config(kConfig, "flaky.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.store_retry_seconds = 0.001;
+  std::string message;
+  try {
+    run_worker(store, "flaky", opt);
+  } catch (const StoreError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("column h: invalid JSON"), std::string::npos) << message;
+  EXPECT_GE(store.leases, 2);
+  EXPECT_LE(store.leases, 5) << "an error the store gives every time is not worth a minute of retries";
+}
+
 #include "core/heartbeat.hpp"
 
 namespace {

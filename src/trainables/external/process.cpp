@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -149,28 +152,74 @@ std::string owner_identity(long pid) {
          read_first_line("/proc/sys/kernel/random/boot_id");
 }
 
+// A short, name-safe tag of a text (FNV-1a): the host and boot id in a directory's name.
+std::string tag_of(const std::string& text) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : text) h = (h ^ c) * 16777619u;
+  char out[9];
+  std::snprintf(out, sizeof out, "%08x", h);
+  return out;
+}
+
+std::string host_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// The owner as the directory's own name says it, "HOSTTAG.PID.START.BOOTTAG" between the
+// member and mkdtemp's suffix: a directory is created with its owner named, so a worker
+// killed right after mkdtemp (before the marker file is written) leaves nothing unjudgeable.
+std::string name_tag(long pid) {
+  return tag_of(host_name()) + "." + std::to_string(pid) + "." + start_time_of(pid) + "." +
+         tag_of(read_first_line("/proc/sys/kernel/random/boot_id"));
+}
+
+// Whether the process `pid` that started at `start` in boot `boot` may still be running.
+bool may_be_alive(long pid, const std::string& start, bool same_boot) {
+  if (!same_boot) return false;
+  const std::string now = start_time_of(pid);
+  if (!now.empty()) return now == start;
+  // Its start time unreadable (/proc hidden) while the pid exists: keep it, to be safe.
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
 // Scratch directories whose worker is gone (its guard removes them, unless it was killed
-// too): a directory of this host whose owner is not the running process it names.
+// too): a directory of this host whose owner is not the running process it names, by its
+// name's tag or, for one without, by its marker file.
 void sweep_stale_scratch(const std::string& base) {
   std::error_code ec;
   std::filesystem::directory_iterator it(base, ec);
   if (ec) return;
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
+  const std::string host = host_name();
+  const std::string boot = read_first_line("/proc/sys/kernel/random/boot_id");
   for (const auto& e : it) {
     const std::string name = e.path().filename().string();
     if (name.rfind("pbt-member", 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
-    std::istringstream owner(read_first_line((e.path() / kOwnerFile).string()));
-    std::string h, start, boot;
-    long pid = 0;
-    if (!(owner >> h >> pid >> start >> boot) || h != host || pid <= 0) continue;  // not ours to judge
     struct stat st {};
     if (::lstat(e.path().c_str(), &st) != 0 || st.st_uid != ::getuid()) continue;  // another user's
-    if (owner_identity(pid) == h + " " + std::to_string(pid) + " " + start + " " + boot) continue;  // alive
-    // Its start time unreadable (/proc hidden) while the pid exists: keep it, to be safe.
-    if (start_time_of(pid).empty() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) &&
-        read_first_line("/proc/sys/kernel/random/boot_id") == boot)
-      continue;
+    long pid = 0;
+    std::string start;
+    bool same_boot = false;
+    // pbt-member<m>-<hosttag>.<pid>.<start>.<boottag>-XXXXXX
+    const auto first = name.find('-'), last = name.rfind('-');
+    std::string tag = first != last ? name.substr(first + 1, last - first - 1) : "";
+    const auto dash = tag.find('-');
+    if (dash != std::string::npos) tag = tag.substr(dash + 1);
+    std::istringstream fields(tag);
+    std::string h, p, b;
+    if (std::getline(fields, h, '.') && std::getline(fields, p, '.') && std::getline(fields, start, '.') &&
+        std::getline(fields, b, '.') && h.size() == 8 && b.size() == 8) {
+      if (h != tag_of(host)) continue;  // another host's
+      pid = std::atol(p.c_str());
+      same_boot = b == tag_of(boot);
+    } else {
+      std::istringstream owner(read_first_line((e.path() / kOwnerFile).string()));
+      std::string marker_boot;
+      if (!(owner >> h >> pid >> start >> marker_boot) || h != host) continue;  // not ours to judge
+      same_boot = marker_boot == boot;
+    }
+    if (pid <= 0 || may_be_alive(pid, start, same_boot)) continue;
     std::filesystem::remove_all(e.path(), ec);
   }
 }
@@ -185,7 +234,7 @@ std::string make_scratch(const std::string& base_in, int member) {
   std::error_code ec;
   std::filesystem::create_directories(base, ec);
   sweep_stale_scratch(base);
-  std::string templ = base + "/pbt-member" + std::to_string(member) + "-XXXXXX";
+  std::string templ = base + "/pbt-member" + std::to_string(member) + "-" + name_tag(getpid()) + "-XXXXXX";
   if (!mkdtemp(templ.data()))
     throw Error("member " + std::to_string(member) + ": cannot create a scratch directory in '" + base +
                 "': " + std::strerror(errno));
