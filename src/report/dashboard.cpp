@@ -1,5 +1,6 @@
 #include "report/dashboard.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -54,6 +55,7 @@ bool is_loopback_host(const std::string& host, const std::string& bound) {
     if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
     name = host.substr(0, colon);
   }
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // names ignore case
   if (name == "localhost" || name == "[::1]" || is_loopback_ipv4(name)) return true;
   return !bound.empty() && (name == bound || name == "[" + bound + "]");
 }

@@ -124,7 +124,7 @@ TEST(Dashboard, AnswersOnlyToExactLoopbackHostNames) {
   ASSERT_GT(d.port(), 0);
   const std::string port = std::to_string(d.port());
   for (const std::string& good : std::vector<std::string>{"localhost", "localhost:" + port, "127.0.0.1", "127.0.0.1:" + port,
-                                  "127.1.2.3:8080", "127.255.255.255", "[::1]", "[::1]:" + port})
+                                  "127.1.2.3:8080", "127.255.255.255", "[::1]", "[::1]:" + port, "LocalHost:" + port})
     EXPECT_EQ(get_with_host(d.port(), good), 200) << good;
   // What a DNS-rebinding page (or a confused parser) could send.
   for (const std::string& bad : std::vector<std::string>{
