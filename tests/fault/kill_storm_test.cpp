@@ -201,13 +201,11 @@ void expect_sqlite_intact(const std::string& path) {
   sqlite3_close(db);
 }
 
-std::string toy_config(const Round& r) {
-  return "name = \"" + r.name + "\"\nseed = 11\npopulation = " + std::to_string(r.population) + R"(
-[trainable]
-kind = "toy"
-sleep_ms = 10
-[budget]
-steps = )" + std::to_string(r.steps) + R"(
+// A round's config: its [trainable] table between the shared head and tail.
+std::string round_config(const Round& r, int seed, const std::string& trainable) {
+  return "name = \"" + r.name + "\"\nseed = " + std::to_string(seed) + "\npopulation = " +
+         std::to_string(r.population) + "\n[trainable]\n" + trainable + "[budget]\nsteps = " + std::to_string(r.steps) +
+         R"(
 [ready]
 interval = 4
 eval_every = 1
@@ -227,33 +225,14 @@ lease_seconds = 1.0
 )";
 }
 
+std::string toy_config(const Round& r) { return round_config(r, 11, "kind = \"toy\"\nsleep_ms = 10\n"); }
+
 std::string python_config(const Round& r, const std::string& state_dir, const std::string& scratch) {
-  return "name = \"" + r.name + "\"\nseed = 12\npopulation = " + std::to_string(r.population) + R"(
-[trainable]
-kind = "process"
-argv = ["python3", ")" + std::string(PBT_SOURCE_DIR) + R"(/tests/fault/spawning_trainer.py", "--state-dir", ")" +
-         state_dir + R"("]
-scratch_dir = ")" + scratch + R"("
-timeouts = { start = 120, step = 120, eval = 120 }
-[budget]
-steps = )" + std::to_string(r.steps) + R"(
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-fraction = 0.25
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[workers]
-lease_seconds = 1.0
-)";
+  return round_config(r, 12,
+                      "kind = \"process\"\nargv = [\"python3\", \"" + std::string(PBT_SOURCE_DIR) +
+                          "/tests/fault/spawning_trainer.py\", \"--state-dir\", \"" + state_dir +
+                          "\"]\nscratch_dir = \"" + scratch +
+                          "\"\ntimeouts = { start = 120, step = 120, eval = 120 }\n");
 }
 
 std::vector<fs::path> entries(const fs::path& dir) {
