@@ -145,11 +145,16 @@ std::string start_time_of(long pid) {
   return "";
 }
 
-std::string owner_identity(long pid) {
+std::string host_name() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
-  return std::string(host) + " " + std::to_string(pid) + " " + start_time_of(pid) + " " +
-         read_first_line("/proc/sys/kernel/random/boot_id");
+  return host;
+}
+
+std::string boot_id() { return read_first_line("/proc/sys/kernel/random/boot_id"); }
+
+std::string owner_identity(long pid) {
+  return host_name() + " " + std::to_string(pid) + " " + start_time_of(pid) + " " + boot_id();
 }
 
 // A short, name-safe tag of a text (FNV-1a): the host and boot id in a directory's name.
@@ -161,18 +166,12 @@ std::string tag_of(const std::string& text) {
   return out;
 }
 
-std::string host_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return host;
-}
-
 // The owner as the directory's own name says it, "HOSTTAG.PID.START.BOOTTAG" between the
 // member and mkdtemp's suffix: a directory is created with its owner named, so a worker
 // killed right after mkdtemp (before the marker file is written) leaves nothing unjudgeable.
 std::string name_tag(long pid) {
   return tag_of(host_name()) + "." + std::to_string(pid) + "." + start_time_of(pid) + "." +
-         tag_of(read_first_line("/proc/sys/kernel/random/boot_id"));
+         tag_of(boot_id());
 }
 
 // Whether the process `pid` that started at `start` in boot `boot` may still be running.
@@ -192,7 +191,7 @@ void sweep_stale_scratch(const std::string& base) {
   std::filesystem::directory_iterator it(base, ec);
   if (ec) return;
   const std::string host = host_name();
-  const std::string boot = read_first_line("/proc/sys/kernel/random/boot_id");
+  const std::string boot = boot_id();
   for (const auto& e : it) {
     const std::string name = e.path().filename().string();
     if (name.rfind("pbt-member", 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
