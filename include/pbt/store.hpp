@@ -1,8 +1,8 @@
 #pragma once
 // The store: the only state the workers share. One interface, several backends
-// (memory for unit tests, SQLite on one machine; PostgreSQL later), chosen by URI.
+// (memory for unit tests, SQLite on one machine, PostgreSQL for many hosts), chosen by URI.
 //
-// Guarantees every backend keeps (design.md §3):
+// Guarantees every backend keeps:
 //  1. publish is atomic: score, h, step, checkpoint, score points and events of one
 //     interval become visible in one transaction;
 //  2. checkpoints are immutable and content-addressed (SHA-256 of the bytes), verified on read;

@@ -63,4 +63,13 @@ inline std::string lease_text(const Lease& lease) {
   return "member " + std::to_string(lease.member) + " of experiment '" + lease.experiment + "'";
 }
 
+// Checks a checkpoint's bytes against its id (their hash); `where` names where they were
+// read from ("SQLite store 'x.db'").
+inline void verify_checkpoint(const std::string& id, const std::string& bytes, const std::string& where) {
+  const std::string actual = checkpoint_id(bytes);
+  if (actual != id)
+    throw CheckpointError("checkpoint " + id + " in " + where + " does not match its hash (its bytes hash to " +
+                          actual + ")");
+}
+
 }  // namespace pbt::store_codec

@@ -3,19 +3,18 @@
 
 #include <sqlite3.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <mutex>
-#include <random>
-#include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
 #include "store/codec.hpp"
+#include "store/retry.hpp"
+#include "store/rows.hpp"
 
 namespace pbt {
 
@@ -93,22 +92,19 @@ bool is_transient(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
-using store_codec::dump;
 using store_codec::lease_text;
-using store_codec::samples_from_text;
-using store_codec::samples_to_text;
 
 }  // namespace
 
 struct SqliteStore::Impl {
   std::string path;
+  std::string where;  // "SQLite store 'PATH'", for messages
   Options options;
   sqlite3* db = nullptr;
   std::mutex mutex;
   std::unordered_map<std::string, sqlite3_stmt*> statements;
   // Members as last read, by experiment and id; valid while their version is unchanged.
   std::unordered_map<std::string, std::map<int, MemberState>> population_cache;
-  std::mt19937_64 rng{std::random_device{}()};
   std::int64_t max_length = 0;  // SQLite's limit on one value, in bytes
 
   ~Impl() {
@@ -126,8 +122,8 @@ struct SqliteStore::Impl {
     // value over SQLite's limits) fails the same way every time.
     const int primary = rc & 0xff;
     if (primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN)
-      throw StoreUnavailable("SQLite store '" + path + "': " + what + ": " + message);
-    throw StoreError("SQLite store '" + path + "': " + what + ": " + message);
+      throw StoreUnavailable(where + ": " + what + ": " + message);
+    throw StoreError(where + ": " + what + ": " + message);
   }
 
   void exec(const char* sql, const char* what) {
@@ -136,10 +132,10 @@ struct SqliteStore::Impl {
   }
 
   // A prepared statement, reset when it goes out of scope.
-  class Stmt {
+  class Stmt : public store_codec::Row {
    public:
     Stmt(Impl& impl, sqlite3_stmt* s) : impl_(impl), s_(s) {}
-    ~Stmt() {
+    ~Stmt() override {
       sqlite3_reset(s_);
       sqlite3_clear_bindings(s_);
     }
@@ -164,10 +160,12 @@ struct SqliteStore::Impl {
     Stmt& bind_blob(int i, const std::string& v) {
       return check(sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC));
     }
+    // Binds the arguments from the first parameter on; a tuple (store_codec's *_values)
+    // binds each of its values.
     template <class... Args>
     Stmt& bind_all(const Args&... args) {
       int i = 0;
-      (bind(++i, args), ...);
+      (bind_next(i, args), ...);
       return *this;
     }
 
@@ -183,13 +181,13 @@ struct SqliteStore::Impl {
       }
     }
 
-    bool null(int c) { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-    std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
-    double real(int c) { return null(c) ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(s_, c); }
-    std::optional<double> opt_real(int c) {
-      return null(c) ? std::nullopt : std::optional<double>(sqlite3_column_double(s_, c));
+    bool null(int c) const override { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    std::int64_t i64(int c) const override { return sqlite3_column_int64(s_, c); }
+    double real(int c) const override {
+      return null(c) ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(s_, c);
     }
-    std::string text(int c) {
+    bool boolean(int c) const override { return i64(c) != 0; }
+    std::string text(int c) const override {
       const unsigned char* p = sqlite3_column_text(s_, c);
       return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, c)) : std::string();
     }
@@ -200,6 +198,14 @@ struct SqliteStore::Impl {
     }
 
    private:
+    template <class T>
+    void bind_next(int& i, const T& v) {
+      bind(++i, v);
+    }
+    template <class... T>
+    void bind_next(int& i, const std::tuple<T...>& row) {
+      store_codec::each(row, [&](const auto& v) { bind(++i, v); });
+    }
     Stmt& check(int rc) {
       if (rc != SQLITE_OK) impl_.fail(rc, std::string("binding ") + sqlite3_sql(s_));
       return *this;
@@ -227,9 +233,8 @@ struct SqliteStore::Impl {
   // with jittered backoff while SQLite reports a transient lock, for options.retry_seconds.
   template <class F>
   auto run(const char* what, Tx tx, F&& f) -> decltype(f()) {
-    const auto start = std::chrono::steady_clock::now();
-    double backoff = 0.002;
-    for (int attempt = 1;; ++attempt) {
+    store_codec::Retry retry(options.retry_seconds, 0.002);
+    for (;;) {
       try {
         std::lock_guard<std::mutex> lock(mutex);
         if (tx == Tx::read) exec("BEGIN", what);
@@ -243,23 +248,9 @@ struct SqliteStore::Impl {
           throw;
         }
       } catch (const Transient& t) {
-        const double elapsed =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (elapsed >= options.retry_seconds)
-        {
-          char seconds[32];
-          std::snprintf(seconds, sizeof seconds, "%.1f", elapsed);
-          throw StoreUnavailable("SQLite store '" + path + "': " + what + ": still locked after " +
-                           std::to_string(attempt) + " attempts in " + seconds + " s (" + t.message + ")");
-        }
-        std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        double pause;
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          pause = backoff * jitter(rng);
-        }
-        std::this_thread::sleep_for(std::chrono::duration<double>(pause));
-        backoff = std::min(backoff * 2, 0.25);
+        if (!retry.wait(0.25))
+          throw StoreUnavailable(where + ": " + what + ": still locked after " + retry.spent() + " (" + t.message +
+                                 ")");
       }
     }
   }
@@ -278,54 +269,25 @@ struct SqliteStore::Impl {
 
   void require_experiment(const std::string& name) {
     if (!experiment_exists(name))
-      throw StoreError("unknown experiment '" + name + "' in SQLite store '" + path + "'");
+      throw StoreError("unknown experiment '" + name + "' in " + where);
   }
 
-  static constexpr const char* kMemberColumns =
-      "id, step, last_ready_step, score, samples, h, checkpoint, done, version, owner, "
-      "lease_expires, last_owner, metrics, failures, failed, last_error";
-
-  MemberState read_member(Stmt& s, const std::string& experiment) {
-    using store_codec::column;
-    MemberState m;
-    m.id = static_cast<int>(s.i64(0));
-    const auto row = [&] {
-      return "SQLite store '" + path + "': table members, experiment '" + experiment + "', member " +
-             std::to_string(m.id);
-    };
-    m.step = s.i64(1);
-    m.last_ready_step = s.i64(2);
-    m.score = s.opt_real(3);
-    m.samples = column(row, "samples", [&] { return samples_from_text(s.text(4)); });
-    m.h = column(row, "h", [&] { return store_codec::h_from_text(s.text(5)); });
-    m.checkpoint = s.text(6);
-    m.done = s.i64(7) != 0;
-    m.version = s.i64(8);
-    m.owner = s.text(9);
-    m.lease_expires = s.real(10);
-    m.last_owner = s.text(11);
-    m.metrics = column(row, "metrics", [&] { return nlohmann::json::parse(s.text(12)); });
-    m.failures = static_cast<int>(s.i64(13));
-    m.failed = s.i64(14) != 0;
-    m.last_error = s.text(15);
-    return m;
+  MemberState read_member(const Stmt& s, const std::string& experiment) const {
+    return store_codec::member_from_row(s, where, experiment);
   }
 
   std::optional<MemberState> member(const std::string& experiment, int id) {
-    auto s = prepare(std::string("SELECT ") + kMemberColumns + " FROM members WHERE experiment = ? AND id = ?");
+    auto s = prepare(std::string("SELECT ") + store_codec::kMemberColumns +
+                     " FROM members WHERE experiment = ? AND id = ?");
     s.bind_all(experiment, id);
     if (!s.step()) return std::nullopt;
     return read_member(s, experiment);
   }
 
   std::string lease_lost(const Lease& lease, const std::string& what) {
-    std::string now;
     auto m = member(lease.experiment, lease.member);
-    if (!m) now = "the member is gone";
-    else
-      now = "it is at version " + std::to_string(m->version) + (m->owner.empty() ? ", free" : ", held by '" + m->owner + "'");
-    return "lease lost: " + what + ": " + lease_text(lease) + " is no longer held by worker '" + lease.worker +
-           "' at version " + std::to_string(lease.version) + " (" + now + ")";
+    if (!m) return store_codec::lease_lost_text(lease, what, std::nullopt, "");
+    return store_codec::lease_lost_text(lease, what, m->version, m->owner);
   }
 
   // True when the schema is there at our version; false when the file is empty (of tables);
@@ -341,7 +303,7 @@ struct SqliteStore::Impl {
       if (s.step()) {
         const std::string found = s.text(0);
         if (found != std::to_string(kSchemaVersion))
-          throw StoreError("SQLite store '" + path + "' has schema version " + found +
+          throw StoreError(where + " has schema version " + found +
                            ", but this build of pbt supports schema version " + std::to_string(kSchemaVersion) +
                            " only");
         return true;
@@ -394,6 +356,7 @@ SqliteStore::SqliteStore(const std::string& path) : SqliteStore(path, Options{})
 
 SqliteStore::SqliteStore(const std::string& path, Options options) : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
+  impl_->where = "SQLite store '" + path + "'";
   impl_->options = options;
   impl_->open();
 }
@@ -406,22 +369,21 @@ void SqliteStore::create_experiment(const ExperimentInfo& info, const std::vecto
   Impl& d = *impl_;
   d.run("creating an experiment", Impl::Tx::write, [&] {
     if (d.experiment_exists(info.name))
-      throw StoreError("experiment '" + info.name + "' already exists in SQLite store '" + d.path + "'");
+      throw StoreError("experiment '" + info.name + "' already exists in " + d.where);
     const double created = info.created != 0 ? info.created : d.now_sql();
     const int population = info.population != 0 ? info.population : static_cast<int>(members.size());
-    d.prepare("INSERT INTO experiments(name, config, origin, population, finished, created) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind_all(info.name, info.config, info.origin, population, info.finished, created)
+    d.prepare(std::string("INSERT INTO experiments(") + store_codec::kExperimentColumns + ") VALUES (?, ?, ?, ?, ?, ?)")
+        .bind_all(store_codec::experiment_values(info, population, created))
         .run();
     for (const auto& m : members) {
       auto exists = d.prepare("SELECT 1 FROM members WHERE experiment = ? AND id = ?");
       exists.bind_all(info.name, m.id);
       if (exists.step())
         throw StoreError("experiment '" + info.name + "': member id " + std::to_string(m.id) + " given twice");
-      d.prepare(
-           "INSERT INTO members(experiment, id, step, last_ready_step, score, samples, h, checkpoint, done, "
-           "version, owner, lease_expires, last_owner, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)")
-          .bind_all(info.name, m.id, m.step, m.last_ready_step, m.score, samples_to_text(m.samples),
-                    dump(to_json(m.h)), m.checkpoint, m.done, m.version, m.last_owner, dump(m.metrics))
+      const auto values = store_codec::new_member_values(m);
+      d.prepare(std::string("INSERT INTO members(experiment, ") + store_codec::kNewMemberColumns + ") VALUES (?, " +
+                store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")")
+          .bind_all(info.name, values)
           .run();
     }
     return 0;
@@ -431,17 +393,10 @@ void SqliteStore::create_experiment(const ExperimentInfo& info, const std::vecto
 std::optional<ExperimentInfo> SqliteStore::experiment(const std::string& name) {
   Impl& d = *impl_;
   return d.run("reading an experiment", Impl::Tx::none, [&]() -> std::optional<ExperimentInfo> {
-    auto s = d.prepare("SELECT name, config, origin, population, finished, created FROM experiments WHERE name = ?");
+    auto s = d.prepare(std::string("SELECT ") + store_codec::kExperimentColumns + " FROM experiments WHERE name = ?");
     s.bind_all(name);
     if (!s.step()) return std::nullopt;
-    ExperimentInfo info;
-    info.name = s.text(0);
-    info.config = s.text(1);
-    info.origin = s.text(2);
-    info.population = static_cast<int>(s.i64(3));
-    info.finished = s.i64(4) != 0;
-    info.created = s.real(5);
-    return info;
+    return store_codec::experiment_from_row(s);
   });
 }
 
@@ -461,7 +416,7 @@ std::optional<Leased> SqliteStore::lease(const std::string& experiment, const st
   return d.run("leasing a member", Impl::Tx::write, [&]() -> std::optional<Leased> {
     auto e = d.prepare("SELECT finished FROM experiments WHERE name = ?");
     e.bind_all(experiment);
-    if (!e.step()) throw StoreError("unknown experiment '" + experiment + "' in SQLite store '" + d.path + "'");
+    if (!e.step()) throw StoreError("unknown experiment '" + experiment + "' in " + d.where);
     if (e.i64(0) != 0) return std::nullopt;
     int id;
     {
@@ -498,15 +453,17 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
   // SQLite refuses a value over its length limit with a bare "string or blob too big";
   // such a checkpoint never fits, however often the member is trained again.
   if (static_cast<std::int64_t>(pub.checkpoint_bytes.size()) > d.max_length)
-    throw StoreError("SQLite store '" + d.path + "': " + lease_text(lease) + ": its checkpoint of " +
+    throw StoreError(d.where + ": " + lease_text(lease) + ": its checkpoint of " +
                      std::to_string(pub.checkpoint_bytes.size()) + " bytes is larger than SQLite's limit of " +
                      std::to_string(d.max_length) +
                      " bytes per value (SQLITE_MAX_LENGTH); use a PostgreSQL store with "
                      "checkpoint_dir= (checkpoints as files) or a smaller model");
   const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
-  const std::string samples = samples_to_text(pub.samples);
-  const std::string h = dump(to_json(pub.h));
-  const std::string metrics = dump(pub.metrics);
+  const auto published = store_codec::published_values(pub);
+  static const std::string kUpdate = "UPDATE members SET " +
+                                     store_codec::assignments(store_codec::kPublishedColumns, 0) +
+                                     ", checkpoint = ?, failures = 0, last_error = '', version = version + 1 "
+                                     "WHERE experiment = ? AND id = ?";
   const std::int64_t version = d.run("publishing", Impl::Tx::write, [&] {
     std::string old_checkpoint;
     {
@@ -524,25 +481,17 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
       s.bind(3, static_cast<std::int64_t>(pub.checkpoint_bytes.size())).bind(4, t);
       s.run();
     }
-    d.prepare("UPDATE members SET step = ?, last_ready_step = ?, score = ?, samples = ?, h = ?, checkpoint = ?, "
-              "done = ?, metrics = ?, failures = 0, last_error = '', version = version + 1 "
-              "WHERE experiment = ? AND id = ?")
-        .bind_all(pub.step, pub.last_ready_step, pub.score, samples, h, checkpoint, pub.done, metrics,
-                  lease.experiment, lease.member)
-        .run();
-    for (const auto& p : pub.scores)
-      d.prepare("INSERT INTO scores(experiment, member, step, score) VALUES (?, ?, ?, ?)")
-          .bind_all(lease.experiment, p.member, p.step, p.score)
-          .run();
-    for (const auto& ev : pub.events)
-      d.prepare("INSERT INTO events(experiment, member, step, kind, donor, donor_step, copied, donor_checkpoint, "
-                "old_h, new_h, old_score, donor_score, new_score, worker, time) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-          .bind_all(lease.experiment, ev.member, ev.step, ev.kind, ev.donor, ev.donor_step, ev.copied,
-                    ev.donor_checkpoint,
-                    dump(to_json(ev.old_h)), dump(to_json(ev.new_h)), ev.old_score, ev.donor_score, ev.new_score,
-                    ev.worker.empty() ? lease.worker : ev.worker, t)
-          .run();
+    d.prepare(kUpdate).bind_all(published, checkpoint, lease.experiment, lease.member).run();
+    static const std::string kScore =
+        std::string("INSERT INTO scores(experiment, ") + store_codec::kScoreColumns + ") VALUES (?, ?, ?, ?)";
+    for (const auto& p : pub.scores) d.prepare(kScore).bind_all(lease.experiment, store_codec::score_values(p)).run();
+    for (const auto& ev : pub.events) {
+      const auto values = store_codec::event_values(ev, lease.worker);
+      static const std::string kEvent = std::string("INSERT INTO events(experiment, time, ") +
+                                        store_codec::kEventColumns + ") VALUES (?, ?, " +
+                                        store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")";
+      d.prepare(kEvent).bind_all(lease.experiment, t, values).run();
+    }
     if (!old_checkpoint.empty() && old_checkpoint != checkpoint)
       d.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
           .bind_all(old_checkpoint, old_checkpoint)
@@ -582,7 +531,7 @@ void SqliteStore::finish(const std::string& experiment) {
   Impl& d = *impl_;
   d.run("finishing an experiment", Impl::Tx::write, [&] {
     d.prepare("UPDATE experiments SET finished = 1 WHERE name = ?").bind_all(experiment).run();
-    if (d.changes() == 0) throw StoreError("unknown experiment '" + experiment + "' in SQLite store '" + d.path + "'");
+    if (d.changes() == 0) throw StoreError("unknown experiment '" + experiment + "' in " + d.where);
     return 0;
   });
 }
@@ -618,7 +567,7 @@ std::vector<MemberState> SqliteStore::population(const std::string& experiment) 
       }
     }
     if (!stale.empty()) {
-      auto s = d.prepare(std::string("SELECT ") + Impl::kMemberColumns +
+      auto s = d.prepare(std::string("SELECT ") + store_codec::kMemberColumns +
                          " FROM members WHERE experiment = ? AND id = ?");
       std::size_t k = 0;
       for (auto& m : out) {
@@ -641,14 +590,11 @@ std::string SqliteStore::checkpoint(const std::string& id) {
     auto s = d.prepare("SELECT bytes FROM checkpoints WHERE id = ?");
     s.bind_all(id);
     if (!s.step()) return std::nullopt;
-    return checkpoint_in_memory("checkpoint " + id + " in SQLite store '" + d.path + "'", s.size(0),
+    return checkpoint_in_memory("checkpoint " + id + " in " + d.where, s.size(0),
                                 [&] { return s.blob(0); });
   });
-  if (!bytes) throw CheckpointError("checkpoint " + id + " is missing from SQLite store '" + d.path + "'");
-  const std::string actual = checkpoint_id(*bytes);
-  if (actual != id)
-    throw CheckpointError("checkpoint " + id + " in SQLite store '" + d.path +
-                          "' does not match its hash (its bytes hash to " + actual + ")");
+  if (!bytes) throw CheckpointError("checkpoint " + id + " is missing from " + d.where);
+  store_codec::verify_checkpoint(id, *bytes, d.where);
   return std::move(*bytes);
 }
 
@@ -657,32 +603,10 @@ std::vector<Event> SqliteStore::events(const std::string& experiment) {
   return d.run("reading events", Impl::Tx::read, [&] {
     d.require_experiment(experiment);
     std::vector<Event> out;
-    auto s = d.prepare(
-        "SELECT member, step, kind, donor, copied, donor_checkpoint, old_h, new_h, old_score, donor_score, new_score, "
-        "worker, time, donor_step FROM events WHERE experiment = ? ORDER BY seq");
+    auto s = d.prepare(std::string("SELECT ") + store_codec::kEventColumns +
+                       ", time FROM events WHERE experiment = ? ORDER BY seq");
     s.bind_all(experiment);
-    while (s.step()) {
-      Event ev;
-      ev.member = static_cast<int>(s.i64(0));
-      ev.step = s.i64(1);
-      ev.kind = s.text(2);
-      ev.donor = static_cast<int>(s.i64(3));
-      ev.copied = s.text(4);
-      ev.donor_checkpoint = s.text(5);
-      const auto row = [&] {
-        return "SQLite store '" + d.path + "': table events, experiment '" + experiment + "', event of member " +
-               std::to_string(ev.member) + " at step " + std::to_string(ev.step);
-      };
-      ev.old_h = store_codec::column(row, "old_h", [&] { return store_codec::h_from_text(s.text(6)); });
-      ev.new_h = store_codec::column(row, "new_h", [&] { return store_codec::h_from_text(s.text(7)); });
-      ev.old_score = s.real(8);
-      ev.donor_score = s.real(9);
-      ev.new_score = s.opt_real(10);
-      ev.worker = s.text(11);
-      ev.time = s.real(12);
-      ev.donor_step = s.i64(13);
-      out.push_back(std::move(ev));
-    }
+    while (s.step()) out.push_back(store_codec::event_from_row(s, d.where, experiment));
     return out;
   });
 }
@@ -692,9 +616,10 @@ std::vector<ScorePoint> SqliteStore::scores(const std::string& experiment) {
   return d.run("reading scores", Impl::Tx::read, [&] {
     d.require_experiment(experiment);
     std::vector<ScorePoint> out;
-    auto s = d.prepare("SELECT member, step, score FROM scores WHERE experiment = ? ORDER BY member, step, rowid");
+    auto s = d.prepare(std::string("SELECT ") + store_codec::kScoreColumns +
+                       " FROM scores WHERE experiment = ? ORDER BY member, step, rowid");
     s.bind_all(experiment);
-    while (s.step()) out.push_back(ScorePoint{static_cast<int>(s.i64(0)), s.i64(1), s.real(2)});
+    while (s.step()) out.push_back(store_codec::score_from_row(s));
     return out;
   });
 }

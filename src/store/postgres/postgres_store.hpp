@@ -1,6 +1,6 @@
 #pragma once
 // The PostgreSQL store: one database server that workers on many hosts reach.
-// Same guarantees as the SQLite store (store.hpp, design.md §3), by these means:
+// Same guarantees as the SQLite store (store.hpp), by these means:
 //  - a publish is one transaction; the member row is locked (FOR UPDATE) and its version
 //    and owner checked (compare-and-set) before anything is written;
 //  - lease: SELECT ... FOR UPDATE SKIP LOCKED picks the member, in the same order as SQLite
@@ -14,13 +14,14 @@
 //  - checkpoint rows are locked while referenced by a publish in flight, so deleting an
 //    unreferenced checkpoint never races with a publish that starts referring to it.
 //  - the schema lives in its own PostgreSQL schema ("pbt" unless ?schema= says otherwise),
-//    created by the first worker under an advisory lock, versioned in its meta table.
+//    created by the first worker under an advisory lock, versioned in its meta table
+//    (schema.hpp).
 //
 // URI: postgresql://[user[:password]@][host][:port][/dbname][?param=value&...] (or postgres://).
 // Whatever the URI leaves out comes from libpq's environment (PGHOST, PGUSER, PGPASSWORD, ...)
 // and ~/.pgpass. These query parameters are pbt's own (taken out before libpq sees the URI):
-//   checkpoint_dir=/shared/path  checkpoint bytes in files on a shared filesystem (temp name,
-//                                fsync, rename to the hash name), not in the database
+//   checkpoint_dir=/shared/path  checkpoint bytes in files on a shared filesystem
+//                                (checkpoint_dir.hpp), not in the database
 //   retry_seconds=60             how long one operation keeps reconnecting / retrying
 //   schema=pbt                   the PostgreSQL schema that holds pbt's tables
 // Messages never show the password (redact_uri).
@@ -37,8 +38,6 @@ namespace pbt {
 
 class PostgresStore : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;
-
   struct Options {
     double retry_seconds = 60;           // reconnect / retry transient errors for this long per operation
     double connect_timeout_seconds = 10; // one connection attempt (libpq's connect_timeout)
