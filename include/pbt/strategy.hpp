@@ -1,8 +1,10 @@
 #pragma once
 // The parts of PBT that vary: ready, exploit, explore. Each is a small interface,
 // built by name from the config, so new strategies (PB2, ...) plug in without
-// touching the worker loop.
+// touching the worker loop: the built-ins are registered by name exactly as an
+// out-of-tree strategy is (see "Plugging in a strategy" below).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,13 +57,10 @@ struct ExploreContext {
 class Explore {
  public:
   virtual ~Explore() = default;
-  // A new h near `h` (or from the prior). Every value stays inside `space`.
-  virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const = 0;
-  // The worker calls this one; strategies that need the population override it.
+  // A new h near `h` (or from the prior). Every value stays inside `space`. Most
+  // strategies look at `h` only; `context` is there for those that need the population.
   virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng,
-                              const ExploreContext&) const {
-    return explore(h, space, rng);
-  }
+                              const ExploreContext& context) const = 0;
   virtual std::string name() const = 0;
 };
 
@@ -74,8 +73,45 @@ struct Ready {
   }
 };
 
-// Factories: `options` is the config's table for the strategy (without `strategy`);
-// unknown or ill-typed options throw ConfigError naming `where`.
+// Plugging in a strategy. The config chooses strategies by name ([exploit] strategy =
+// "truncation"); each name is registered with a factory that gets the strategy's table
+// (without `strategy` and the engine's own keys such as `copy`, `window`, `always`) and
+// `where`, the table's name for errors ("exp.toml: exploit"). A factory refuses options it
+// does not know with ConfigError. An out-of-tree strategy registers itself the same way as
+// the built-ins, before the config is read (first thing in main, say):
+//
+//   // Copy the best member that may be copied, whenever it ranks above us.
+//   class Greedy : public pbt::Exploit {
+//    public:
+//     std::optional<int> choose(const pbt::Candidate& self, const std::vector<pbt::Candidate>& population,
+//                               pbt::Rng&) const override {
+//       const pbt::Candidate* best = &self;
+//       for (const auto& c : population)
+//         if (c.copyable && pbt::ranks_above(c, *best)) best = &c;
+//       if (best == &self) return std::nullopt;
+//       return best->id;
+//     }
+//     std::string name() const override { return "greedy"; }
+//   };
+//
+//   pbt::register_exploit("greedy", [](const nlohmann::json& options, const std::string& where) {
+//     if (!options.empty()) throw pbt::ConfigError(where, "greedy takes no options");
+//     return std::make_unique<Greedy>();
+//   });
+//
+// Then `[exploit] strategy = "greedy"` runs it in every worker of this program; an Explore
+// registers with register_explore. Registering a name again replaces it (a built-in too).
+// An unknown name is a ConfigError at "<where>.strategy" listing the registered names.
+using ExploitFactory =
+    std::function<std::unique_ptr<Exploit>(const nlohmann::json& options, const std::string& where)>;
+using ExploreFactory =
+    std::function<std::unique_ptr<Explore>(const nlohmann::json& options, const std::string& where)>;
+void register_exploit(const std::string& name, ExploitFactory factory);
+void register_explore(const std::string& name, ExploreFactory factory);
+std::vector<std::string> exploit_strategies();  // the registered names, built-ins first
+std::vector<std::string> explore_strategies();
+
+// The strategy registered as `name`, built from its config table.
 std::unique_ptr<Exploit> make_exploit(const std::string& name, const nlohmann::json& options,
                                       const std::string& where);
 std::unique_ptr<Explore> make_explore(const std::string& name, const nlohmann::json& options,

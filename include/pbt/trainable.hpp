@@ -51,7 +51,8 @@ class Trainable {
 
 using TrainableFactory = std::function<std::unique_ptr<Trainable>(const TrainableContext&)>;
 
-// Trainables are chosen by name from the config ([trainable] kind = "toy").
+// Trainables are chosen by name from the config ([trainable] kind = "toy"), registered in
+// a Registry (pbt/registry.hpp) like the exploit and explore strategies.
 // `check` validates the options before anything runs (may be empty).
 void register_trainable(const std::string& kind, TrainableFactory factory,
                         std::function<void(const nlohmann::json& options, const std::string& where)> check = {});

@@ -1,34 +1,21 @@
 #pragma once
-// The `pbt` subcommands. Each returns the process exit status.
-#include <memory>
+// The `pbt` subcommands, each in its own file with its options and its action
+// (cli/command.hpp). main adds them in this order, which is the order of --help.
 #include <string>
 
-#include "pbt/store.hpp"
+#include "cli/command.hpp"
 
 namespace pbt::cli {
 
-struct Target {          // where to find a run: a run directory or a store URI
-  std::string run_dir;
-  std::string store;
-  std::string experiment;  // may be empty when the store holds exactly one
-};
-
-int create(const std::string& config_path, const std::string& run_dir);
-// A run directory (its store.db) or a store URI, opened; the experiment named, or the
-// store's only one. Throws pbt::Error with what to do when neither is there.
-struct Opened {
-  std::unique_ptr<Store> store;
-  std::string experiment;
-};
-Opened open_target(const Target& target);
-
-int run(const std::string& config_path, const std::string& run_dir, int workers, bool quiet,
-        const std::string& self_exe);
-int worker(const std::string& store, const std::string& experiment, const std::string& id,
-           const std::string& log_path, long max_intervals);
-int status(const Target& target, bool json);
-int best(const Target& target, bool json, const std::string& export_path);
-int events(const Target& target, bool json);
-int replay(const Target& target, int member, bool json);
+Command add_run(CLI::App& app, const std::string& self_exe);  // run_command.cpp
+Command add_create(CLI::App& app);                              // run_command.cpp
+Command add_worker(CLI::App& app);
+Command add_status(CLI::App& app);
+Command add_best(CLI::App& app);
+Command add_events(CLI::App& app);
+Command add_replay(CLI::App& app);
+Command add_report(CLI::App& app);     // report_commands.cpp
+Command add_dashboard(CLI::App& app);  // report_commands.cpp
+Command add_export(CLI::App& app);     // report_commands.cpp
 
 }  // namespace pbt::cli

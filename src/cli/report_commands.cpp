@@ -1,12 +1,10 @@
-#include "cli/report_commands.hpp"
-
-#include <signal.h>
-
-#include <atomic>
+// `pbt report`, `pbt dashboard` and `pbt export`: pictures and tables of a run (src/report).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "pbt/error.hpp"
 #include "report/dashboard.hpp"
@@ -18,13 +16,15 @@ namespace pbt::cli {
 
 namespace {
 
-std::atomic<bool> g_stop_dashboard{false};
-void on_stop(int) { g_stop_dashboard = true; }
-
 // Whole or not at all: on a full disk the old file stays (core/atomic_file.hpp).
 void write_file(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
-int do_report(const ReportCommands& c) {
+struct ReportArgs {
+  Target target;
+  std::string out;  // the HTML file
+};
+
+int do_report(const ReportArgs& c) {
   Opened s = open_target(c.target);
   const report::RunData run = report::read_run(*s.store, s.experiment);
   const std::string html = report::render_html(run);
@@ -41,26 +41,38 @@ int do_report(const ReportCommands& c) {
   return 0;
 }
 
-int do_dashboard(const ReportCommands& c) {
+struct DashboardArgs {
+  Target target;
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  int refresh_ms = 2000;
+};
+
+int do_dashboard(const DashboardArgs& c) {
   Opened s = open_target(c.target);
   if (c.port < 0 || c.port > 65535) throw Error("--port must be in 0..65535");
   report::DashboardOptions opt;
   opt.bind = c.bind;
   opt.port = c.port;
   opt.refresh_ms = std::max(250, c.refresh_ms);
-  opt.stop = &g_stop_dashboard;
   opt.on_listen = [&](const std::string& url, int) {
     std::cout << "dashboard of experiment '" << s.experiment << "': " << url << "  (read-only; Ctrl-C stops it)\n"
               << std::flush;
   };
-  signal(SIGINT, on_stop);
-  signal(SIGTERM, on_stop);
+  opt.stop = &stop_on_signals();
   report::serve_dashboard(*s.store, s.experiment, opt);
   std::cout << "dashboard stopped\n";
   return 0;
 }
 
-int do_export(const ReportCommands& c) {
+struct ExportArgs {
+  Target target;
+  std::string out;  // a file or a directory
+  std::string format = "csv";
+  std::string what = "all";
+};
+
+int do_export(const ExportArgs& c) {
   Opened s = open_target(c.target);
   const report::RunData run = report::read_run(*s.store, s.experiment);
   const report::Format f = c.format == "jsonl" ? report::Format::jsonl : report::Format::csv;
@@ -92,42 +104,36 @@ int do_export(const ReportCommands& c) {
   return 0;
 }
 
-void add_target(CLI::App* cmd, Target& t) {
-  cmd->add_option("--run", t.run_dir, "run directory (holds store.db)");
-  cmd->add_option("--store", t.store, "store URI instead of a run directory (sqlite:PATH)");
-  cmd->add_option("--experiment", t.experiment, "experiment name (needed when the store holds several)");
-}
-
 }  // namespace
 
-bool ReportCommands::selected() const { return *report || *dashboard || *exporter; }
-
-int ReportCommands::run() const {
-  if (*report) return do_report(*this);
-  if (*dashboard) return do_dashboard(*this);
-  return do_export(*this);
+Command add_report(CLI::App& app) {
+  auto a = std::make_shared<ReportArgs>();
+  auto* cmd = app.add_subcommand("report", "one self-contained HTML file: score curves, hyperparameters, lineage tree");
+  add_target(cmd, a->target);
+  cmd->add_option("-o,--out", a->out, "the HTML file (default: DIR/report.html, or report.html; '-': stdout)");
+  return {cmd, [a] { return do_report(*a); }};
 }
 
-std::unique_ptr<ReportCommands> add_report_commands(CLI::App& app) {
-  auto c = std::make_unique<ReportCommands>();
-  c->report = app.add_subcommand("report", "one self-contained HTML file: score curves, hyperparameters, lineage tree");
-  add_target(c->report, c->target);
-  c->report->add_option("-o,--out", c->out, "the HTML file (default: DIR/report.html, or report.html; '-': stdout)");
+Command add_dashboard(CLI::App& app) {
+  auto a = std::make_shared<DashboardArgs>();
+  auto* cmd = app.add_subcommand("dashboard", "the report's views served over HTTP, refreshing while the run goes on");
+  add_target(cmd, a->target);
+  cmd->add_option("--port", a->port, "TCP port (default 8080; 0: any free port)");
+  cmd->add_option("--bind", a->bind, "address to listen on (default 127.0.0.1: this machine only)");
+  cmd->add_option("--refresh-ms", a->refresh_ms, "how often the page refreshes (default 2000)");
+  return {cmd, [a] { return do_dashboard(*a); }};
+}
 
-  c->dashboard = app.add_subcommand("dashboard", "the report's views served over HTTP, refreshing while the run goes on");
-  add_target(c->dashboard, c->target);
-  c->dashboard->add_option("--port", c->port, "TCP port (default 8080; 0: any free port)");
-  c->dashboard->add_option("--bind", c->bind, "address to listen on (default 127.0.0.1: this machine only)");
-  c->dashboard->add_option("--refresh-ms", c->refresh_ms, "how often the page refreshes (default 2000)");
-
-  c->exporter = app.add_subcommand("export", "scores, hyperparameters over time and events as CSV or JSON lines");
-  add_target(c->exporter, c->target);
-  c->exporter->add_option("--format", c->format, "csv (default) or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
-  c->exporter->add_option("--what", c->what, "scores, hyperparameters, events, or all (default: all three)")
+Command add_export(CLI::App& app) {
+  auto a = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand("export", "scores, hyperparameters over time and events as CSV or JSON lines");
+  add_target(cmd, a->target);
+  cmd->add_option("--format", a->format, "csv (default) or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
+  cmd->add_option("--what", a->what, "scores, hyperparameters, events, or all (default: all three)")
       ->check(CLI::IsMember({"scores", "hyperparameters", "events", "all"}));
-  c->exporter->add_option("-o,--out", c->out,
-                          "one kind: a file (default stdout); all: a directory (default DIR/export, or export)");
-  return c;
+  cmd->add_option("-o,--out", a->out,
+                  "one kind: a file (default stdout); all: a directory (default DIR/export, or export)");
+  return {cmd, [a] { return do_export(*a); }};
 }
 
 }  // namespace pbt::cli

@@ -2,7 +2,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/options.hpp"
+#include "core/builtin_strategy.hpp"
+#include "pbt/registry.hpp"
 #include "pbt/strategy.hpp"
 
 namespace pbt {
@@ -21,26 +22,25 @@ Value step_categorical(const Param& p, const Value& v, Rng& rng) {
   return p.choices[j];
 }
 
+// A new h from `h`, one value at a time: `change(param, value)` gives each param's new value.
+template <class Change>
+Hyperparams each_value(const Hyperparams& h, const SearchSpace& space, Change change) {
+  Hyperparams out = h;
+  for (const auto& p : space.params()) out[p.name] = change(p, h.at(p.name));
+  return out;
+}
+
 // Perturb: each value times a factor drawn from `factors`; with `resample_probability`,
 // redraw it from the prior instead (the paper's combination).
 class Perturb : public Explore {
  public:
-  using Explore::explore;
   Perturb(std::vector<double> factors, double resample_p) : factors_(std::move(factors)), resample_p_(resample_p) {}
-  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
-    Hyperparams out = h;
-    for (const auto& p : space.params()) {
-      const Value& v = h.at(p.name);
-      if (resample_p_ > 0 && uniform01(rng) < resample_p_) {
-        out[p.name] = p.sample(rng);
-      } else if (p.kind == Param::Kind::Categorical) {
-        out[p.name] = step_categorical(p, v, rng);
-      } else {
-        double f = factors_[uniform_index(rng, factors_.size())];
-        out[p.name] = p.clip(as_double(v) * f);
-      }
-    }
-    return out;
+  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng, const ExploreContext&) const override {
+    return each_value(h, space, [&](const Param& p, const Value& v) -> Value {
+      if (resample_p_ > 0 && uniform01(rng) < resample_p_) return p.sample(rng);
+      if (p.kind == Param::Kind::Categorical) return step_categorical(p, v, rng);
+      return p.clip(as_double(v) * factors_[uniform_index(rng, factors_.size())]);
+    });
   }
   std::string name() const override { return "perturb"; }
 
@@ -52,13 +52,9 @@ class Perturb : public Explore {
 // Resample: each value redrawn from its prior with `probability`, else kept.
 class Resample : public Explore {
  public:
-  using Explore::explore;
   explicit Resample(double p) : p_(p) {}
-  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
-    Hyperparams out = h;
-    for (const auto& p : space.params())
-      if (uniform01(rng) < p_) out[p.name] = p.sample(rng);
-    return out;
+  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng, const ExploreContext&) const override {
+    return each_value(h, space, [&](const Param& p, const Value& v) { return uniform01(rng) < p_ ? p.sample(rng) : v; });
   }
   std::string name() const override { return "resample"; }
 
@@ -70,21 +66,14 @@ class Resample : public Explore {
 // in log space; categoricals take a neighbour step.
 class Gaussian : public Explore {
  public:
-  using Explore::explore;
   explicit Gaussian(double sigma) : sigma_(sigma) {}
-  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng) const override {
-    Hyperparams out = h;
-    for (const auto& p : space.params()) {
-      const Value& v = h.at(p.name);
-      if (p.kind == Param::Kind::Categorical) {
-        out[p.name] = step_categorical(p, v, rng);
-        continue;
-      }
+  Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng, const ExploreContext&) const override {
+    return each_value(h, space, [&](const Param& p, const Value& v) -> Value {
+      if (p.kind == Param::Kind::Categorical) return step_categorical(p, v, rng);
       const double noise = sigma_ * standard_normal(rng);
       const double x = as_double(v);
-      out[p.name] = p.clip(p.log ? std::exp(std::log(x) + noise) : x + noise);
-    }
-    return out;
+      return p.clip(p.log ? std::exp(std::log(x) + noise) : x + noise);
+    });
   }
   std::string name() const override { return "gaussian"; }
 
@@ -94,8 +83,7 @@ class Gaussian : public Explore {
 
 class NoExplore : public Explore {
  public:
-  using Explore::explore;
-  Hyperparams explore(const Hyperparams& h, const SearchSpace&, Rng&) const override { return h; }
+  Hyperparams explore(const Hyperparams& h, const SearchSpace&, Rng&, const ExploreContext&) const override { return h; }
   std::string name() const override { return "none"; }
 };
 
@@ -105,33 +93,37 @@ double probability(Options& o, const std::string& key, double def) {
   return p;
 }
 
+Registry<ExploreFactory>& explores() {
+  static Registry<ExploreFactory> r("explore strategy", {
+    {"perturb", reading_options<Explore>([](Options& o) {
+       auto factors = o.numbers("factors", {0.8, 1.2});
+       if (factors.empty()) throw ConfigError(o.path("factors"), "needs at least one factor");
+       for (double f : factors)
+         if (!(f > 0) || !std::isfinite(f))
+           throw ConfigError(o.path("factors"), "factors must be positive numbers, got " + std::to_string(f));
+       return std::make_unique<Perturb>(factors, probability(o, "resample_probability", 0.0));
+     })},
+    {"resample", reading_options<Explore>(
+                     [](Options& o) { return std::make_unique<Resample>(probability(o, "probability", 0.25)); })},
+    {"gaussian", reading_options<Explore>([](Options& o) {
+       double sigma = o.number("sigma", 0.1);
+       if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
+       return std::make_unique<Gaussian>(sigma);
+     })},
+    {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
+  });
+  return r;
+}
+
 }  // namespace
+
+void register_explore(const std::string& name, ExploreFactory factory) { explores().add(name, std::move(factory)); }
+
+std::vector<std::string> explore_strategies() { return explores().names(); }
 
 std::unique_ptr<Explore> make_explore(const std::string& name, const nlohmann::json& options,
                                       const std::string& where) {
-  Options o(options, where);
-  std::unique_ptr<Explore> e;
-  if (name == "perturb") {
-    auto factors = o.numbers("factors", {0.8, 1.2});
-    if (factors.empty()) throw ConfigError(o.path("factors"), "needs at least one factor");
-    for (double f : factors)
-      if (!(f > 0) || !std::isfinite(f))
-        throw ConfigError(o.path("factors"), "factors must be positive numbers, got " + std::to_string(f));
-    e = std::make_unique<Perturb>(factors, probability(o, "resample_probability", 0.0));
-  } else if (name == "resample") {
-    e = std::make_unique<Resample>(probability(o, "probability", 0.25));
-  } else if (name == "gaussian") {
-    double sigma = o.number("sigma", 0.1);
-    if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
-    e = std::make_unique<Gaussian>(sigma);
-  } else if (name == "none") {
-    e = std::make_unique<NoExplore>();
-  } else {
-    throw ConfigError(where + ".strategy", "unknown explore strategy '" + name +
-                                               "' (known: perturb, resample, gaussian, none)");
-  }
-  o.finish();
-  return e;
+  return explores().find(name, where + ".strategy")(options, where);
 }
 
 }  // namespace pbt

@@ -1,7 +1,5 @@
-#include <map>
-#include <mutex>
-
 #include "pbt/error.hpp"
+#include "pbt/registry.hpp"
 #include "pbt/trainable.hpp"
 
 namespace pbt {
@@ -12,42 +10,30 @@ struct Entry {
   std::function<void(const nlohmann::json&, const std::string&)> check;
   HyperparamsCheck check_h;
 };
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::map<std::string, Entry>& registry() {
-  static std::map<std::string, Entry> r;
+Registry<Entry>& registry() {
+  static Registry<Entry> r("trainable kind", {}, Registry<Entry>::Listed::alphabetically);
   return r;
 }
-const Entry& find(const std::string& kind, const std::string& where) {
+Entry find(const std::string& kind, const std::string& where) {
   register_builtin_trainables();
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  auto it = registry().find(kind);
-  if (it == registry().end()) {
-    std::string known;
-    for (const auto& [k, e] : registry()) known += (known.empty() ? "" : ", ") + k;
-    throw ConfigError(where, "unknown trainable kind '" + kind + "' (known: " + known + ")");
-  }
-  return it->second;
+  return registry().find(kind, where);
 }
 }  // namespace
 
 void register_trainable(const std::string& kind, TrainableFactory factory,
                         std::function<void(const nlohmann::json&, const std::string&)> check) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  auto& e = registry()[kind];
-  e.make = std::move(factory);
-  e.check = std::move(check);
+  registry().update(kind, [&](Entry& e) {
+    e.make = std::move(factory);
+    e.check = std::move(check);
+  });
 }
 
 void register_hyperparams_check(const std::string& kind, HyperparamsCheck check) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[kind].check_h = std::move(check);
+  registry().update(kind, [&](Entry& e) { e.check_h = std::move(check); });
 }
 
 void check_trainable_hyperparams(const std::string& kind, const Hyperparams& h, const std::string& where) {
-  const Entry& e = find(kind, where);
+  const Entry e = find(kind, where);
   if (!e.check_h) return;
   try {
     e.check_h(h);
@@ -62,16 +48,13 @@ std::unique_ptr<Trainable> make_trainable(const std::string& kind, const Trainab
 
 void check_trainable_options(const std::string& kind, const nlohmann::json& options,
                              const std::string& where) {
-  const Entry& e = find(kind, where + ".kind");
+  const Entry e = find(kind, where + ".kind");
   if (e.check) e.check(options, where);
 }
 
 std::vector<std::string> trainable_kinds() {
   register_builtin_trainables();
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  std::vector<std::string> out;
-  for (const auto& [k, e] : registry()) out.push_back(k);
-  return out;
+  return registry().names();
 }
 
 }  // namespace pbt

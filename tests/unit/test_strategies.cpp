@@ -171,7 +171,7 @@ TEST(Explore, PerturbMultipliesByAFactorAndStaysInBounds) {
   std::set<double> lrs;
   for (int t = 0; t < 200; ++t) {
     Rng rng(t);
-    Hyperparams out = e->explore(h, s, rng);
+    Hyperparams out = e->explore(h, s, rng, {});
     double lr = std::get<double>(out.at("lr"));
     EXPECT_TRUE(std::abs(lr - 0.008) < 1e-12 || std::abs(lr - 0.012) < 1e-12) << lr;
     lrs.insert(lr);
@@ -185,7 +185,7 @@ TEST(Explore, PerturbMultipliesByAFactorAndStaysInBounds) {
   Hyperparams top{{"lr", 1.0}, {"layers", std::int64_t(8)}, {"size", std::string("xl")}};
   for (int t = 0; t < 50; ++t) {
     Rng rng(t);
-    Hyperparams out = e->explore(top, s, rng);
+    Hyperparams out = e->explore(top, s, rng, {});
     EXPECT_LE(std::get<double>(out.at("lr")), 1.0);
     EXPECT_LE(std::get<std::int64_t>(out.at("layers")), 8);
     EXPECT_EQ(std::get<std::string>(out.at("size")), "l");
@@ -199,7 +199,7 @@ TEST(Explore, PerturbWithResampleDrawsFromThePrior) {
   int off_grid = 0;
   for (int t = 0; t < 100; ++t) {
     Rng rng(t);
-    Hyperparams out = e->explore(h, s, rng);
+    Hyperparams out = e->explore(h, s, rng, {});
     double lr = std::get<double>(out.at("lr"));
     EXPECT_GE(lr, 1e-4);
     EXPECT_LE(lr, 1.0);
@@ -216,7 +216,7 @@ TEST(Explore, ResampleProbabilityIsHonoured) {
   const int n = 4000;
   for (int t = 0; t < n; ++t) {
     Rng rng(t);
-    changed += std::get<double>(e->explore(h, s, rng).at("lr")) != 0.01;
+    changed += std::get<double>(e->explore(h, s, rng, {}).at("lr")) != 0.01;
   }
   EXPECT_NEAR(changed / double(n), 0.25, 0.03);
 }
@@ -232,7 +232,7 @@ TEST(Explore, GaussianAddsNoiseWithinBounds) {
   const int n = 4000;
   for (int t = 0; t < n; ++t) {
     Rng rng(t);
-    double x = std::get<double>(e->explore({{"h0", 0.5}}, s, rng).at("h0"));
+    double x = std::get<double>(e->explore({{"h0", 0.5}}, s, rng, {}).at("h0"));
     ASSERT_GE(x, 0);
     ASSERT_LE(x, 1);
     sum += x - 0.5;
@@ -241,7 +241,7 @@ TEST(Explore, GaussianAddsNoiseWithinBounds) {
   EXPECT_NEAR(sum / n, 0, 0.01);
   EXPECT_NEAR(std::sqrt(sq / n), 0.1, 0.01);
   Rng rng(3);
-  EXPECT_EQ(std::get<double>(e->explore({{"h0", 0.0}}, s, rng).at("h0")) >= 0, true);
+  EXPECT_EQ(std::get<double>(e->explore({{"h0", 0.0}}, s, rng, {}).at("h0")) >= 0, true);
 }
 
 TEST(Explore, UnknownStrategyAndBadOptionsAreNamed) {

@@ -1,0 +1,54 @@
+// `pbt best`: the best member: score, h, checkpoint (and its bytes, exported on request).
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/print.hpp"
+#include "core/atomic_file.hpp"
+#include "pbt/pbt.hpp"
+
+namespace pbt::cli {
+
+namespace {
+
+int best(const Target& target, bool json, const std::string& export_path) {
+  Opened o = open_target(target);
+  auto pop = o.store->population(o.experiment);
+  const MemberState* b = best_member(pop);
+  if (!b) throw Error("no member of '" + o.experiment + "' has a score yet");
+  if (!export_path.empty()) {
+    write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
+  }
+  if (json) {
+    nlohmann::json j = {{"experiment", o.experiment}, {"member", b->id},          {"score", *b->score},
+                        {"step", b->step},            {"h", to_json(b->h)},       {"checkpoint", b->checkpoint},
+                        {"metrics", b->metrics},      {"exported_to", export_path.empty() ? nlohmann::json(nullptr)
+                                                                                          : nlohmann::json(export_path)}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "best member of '" << o.experiment << "': " << b->id << "\n"
+            << "score: " << fmt_score(b->score) << " at step " << b->step << "\n"
+            << "h: " << to_string(b->h) << "\n"
+            << "checkpoint: " << b->checkpoint << "\n";
+  if (!b->metrics.empty()) std::cout << "metrics: " << b->metrics.dump() << "\n";
+  if (!export_path.empty()) std::cout << "exported to " << export_path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_best(CLI::App& app) {
+  struct Args {
+    Target target;
+    bool json = false;
+    std::string export_path;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("best", "the best member: score, h, checkpoint");
+  add_target(cmd, a->target);
+  cmd->add_flag("--json", a->json, "machine-readable output");
+  cmd->add_option("--export", a->export_path, "write the best member's checkpoint bytes to this file");
+  return {cmd, [a] { return best(a->target, a->json, a->export_path); }};
+}
+
+}  // namespace pbt::cli

@@ -1,0 +1,65 @@
+// `pbt events`: the lineage: every exploit and explore, as text or JSON lines.
+#include <iomanip>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/print.hpp"
+#include "pbt/pbt.hpp"
+
+namespace pbt::cli {
+
+namespace {
+
+int events(const Target& target, bool json) {
+  Opened o = open_target(target);
+  auto evs = o.store->events(o.experiment);
+  if (json) {
+    for (const auto& e : evs) {
+      nlohmann::json j = {{"member", e.member},
+                          {"step", e.step},
+                          {"kind", e.kind},
+                          {"donor", e.donor < 0 ? nlohmann::json(nullptr) : nlohmann::json(e.donor)},
+                          {"donor_step", e.donor < 0 ? nlohmann::json(nullptr) : nlohmann::json(e.donor_step)},
+                          {"copied", e.copied},
+                          {"old_h", to_json(e.old_h)},
+                          {"new_h", to_json(e.new_h)},
+                          {"old_score", e.old_score},
+                          {"donor_score", e.donor < 0 ? nlohmann::json(nullptr) : nlohmann::json(e.donor_score)},
+                          {"new_score", score_json(e.new_score)},
+                          {"donor_checkpoint", e.donor_checkpoint},
+                          {"worker", e.worker},
+                          {"time", e.time}};
+      std::cout << j.dump() << "\n";
+    }
+    return 0;
+  }
+  std::cout << evs.size() << " events in '" << o.experiment << "'\n";
+  for (const auto& e : evs) {
+    std::cout << "step " << std::setw(6) << std::left << e.step << " member " << e.member << " ";
+    if (e.kind == "exploit")
+      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << e.copied << ", score " << fmt_score(e.donor_score)
+                << " > " << fmt_score(e.old_score) << ")";
+    else
+      std::cout << "explored";
+    std::cout << ": " << to_string(e.old_h) << "  ->  " << to_string(e.new_h);
+    if (e.new_score) std::cout << ", score now " << fmt_score(e.new_score);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_events(CLI::App& app) {
+  struct Args {
+    Target target;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("events", "the lineage: every exploit and explore");
+  add_target(cmd, a->target);
+  cmd->add_flag("--json", a->json, "machine-readable output (JSON lines)");
+  return {cmd, [a] { return events(a->target, a->json); }};
+}
+
+}  // namespace pbt::cli

@@ -1,0 +1,54 @@
+#include "cli/print.hpp"
+
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include "pbt/hyperparams.hpp"
+
+namespace pbt::cli {
+
+std::string now_text() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  return buf;
+}
+
+std::string fmt_score(const std::optional<double>& s) {
+  if (!s) return "-";
+  std::ostringstream o;
+  o << std::setprecision(6) << *s;
+  return o.str();
+}
+
+nlohmann::json score_json(const std::optional<double>& s) { return s ? nlohmann::json(*s) : nlohmann::json(nullptr); }
+
+const MemberState* best_member(const std::vector<MemberState>& pop) {
+  const MemberState* best = nullptr;
+  for (const auto& m : pop)
+    if (m.score && (!best || *m.score > *best->score)) best = &m;
+  return best;
+}
+
+void print_population(std::ostream& out, const std::vector<MemberState>& pop, double now, bool show_owner) {
+  out << std::left << std::setw(8) << "member" << std::setw(8) << "step" << std::setw(14) << "score";
+  if (show_owner) out << std::setw(22) << "held by";
+  out << "hyperparameters\n";
+  for (const auto& m : pop) {
+    out << std::left << std::setw(8) << m.id << std::setw(8) << m.step << std::setw(14) << fmt_score(m.score);
+    if (show_owner) {
+      std::string held = m.done     ? "(done)"
+                         : m.failed ? "(failed)"
+                                    : (!m.owner.empty() && m.lease_expires > now ? m.owner : "-");
+      out << std::setw(22) << held;
+    }
+    out << to_string(m.h) << "\n";
+  }
+  for (const auto& m : pop)
+    if (m.failed)
+      out << "member " << m.id << " FAILED after " << m.failures << " failed intervals at step " << m.step
+          << ": " << m.last_error << "\n";
+}
+
+}  // namespace pbt::cli

@@ -1,0 +1,56 @@
+// `pbt worker`: joins an existing experiment as one worker process.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <limits>
+
+#include "cli/commands.hpp"
+#include "cli/print.hpp"
+#include "pbt/pbt.hpp"
+
+namespace pbt::cli {
+
+namespace {
+
+int worker(const std::string& uri, const std::string& experiment, const std::string& id,
+           const std::string& log_path, long max_intervals) {
+  std::atomic<bool>& stop = stop_on_signals();
+  std::ofstream log_file;
+  if (!log_path.empty()) {
+    log_file.open(log_path, std::ios::app);
+    if (!log_file) throw Error("cannot open the log file '" + log_path + "': " + std::strerror(errno));
+  }
+  std::ostream& log = log_path.empty() ? std::cerr : log_file;
+  auto store = open_existing_store(uri);  // a typo names no store; it never makes an empty one
+  WorkerOptions opt;
+  opt.id = id.empty() ? default_worker_id() : id;
+  opt.max_intervals = max_intervals;
+  opt.stop = &stop;
+  opt.log = [&](const std::string& line) { log << now_text() << " [" << opt.id << "] " << line << std::endl; };
+  opt.log("joined experiment '" + experiment + "' on " + redact_uri(uri));
+  WorkerStats s = run_worker(*store, experiment, opt);
+  opt.log("leaving: " + std::to_string(s.intervals) + " intervals, " + std::to_string(s.exploits) + " exploits, " +
+          std::to_string(s.lost_leases) + " lost leases, " + std::to_string(s.failed_intervals) + " failed intervals");
+  return 0;
+}
+
+}  // namespace
+
+Command add_worker(CLI::App& app) {
+  struct Args {
+    std::string store, experiment, id, log_path;
+    long max_intervals = -1;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("worker", "join an existing experiment as one worker process");
+  cmd->add_option("--store", a->store, "store URI (sqlite:PATH)")->required();
+  cmd->add_option("--experiment", a->experiment, "experiment name")->required();
+  cmd->add_option("--id", a->id, "worker id (default host:pid)");
+  cmd->add_option("--log", a->log_path, "append log lines to this file (default: stderr)");
+  cmd->add_option("--max-intervals", a->max_intervals, "stop after this many intervals")
+      ->check(CLI::Range(0L, std::numeric_limits<long>::max()));
+  return {cmd, [a] { return worker(a->store, a->experiment, a->id, a->log_path, a->max_intervals); }};
+}
+
+}  // namespace pbt::cli
