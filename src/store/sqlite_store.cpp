@@ -538,7 +538,7 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
       d.prepare("INSERT INTO events(experiment, member, step, kind, donor, donor_step, copied, donor_checkpoint, "
                 "old_h, new_h, old_score, donor_score, new_score, worker, time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-          .bind_all(lease.experiment, ev.member, ev.step, ev.kind, ev.donor, ev.donor_step, ev.copied,
+          .bind_all(lease.experiment, ev.member, ev.step, to_string(ev.kind), ev.donor, ev.donor_step, to_string(ev.copied),
                     ev.donor_checkpoint,
                     dump(to_json(ev.old_h)), dump(to_json(ev.new_h)), ev.old_score, ev.donor_score, ev.new_score,
                     ev.worker.empty() ? lease.worker : ev.worker, t)
@@ -665,9 +665,9 @@ std::vector<Event> SqliteStore::events(const std::string& experiment) {
       Event ev;
       ev.member = static_cast<int>(s.i64(0));
       ev.step = s.i64(1);
-      ev.kind = s.text(2);
+      ev.kind = parse_event_kind(s.text(2));
       ev.donor = static_cast<int>(s.i64(3));
-      ev.copied = s.text(4);
+      ev.copied = parse_copy_mode(s.text(4));
       ev.donor_checkpoint = s.text(5);
       const auto row = [&] {
         return "SQLite store '" + d.path + "': table events, experiment '" + experiment + "', event of member " +

@@ -964,7 +964,7 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
         sql += i == first ? "($1, $2" : ", ($1, $2";
         for (int k = 0; k < 13; ++k) sql += ", $" + std::to_string(++n);
         sql += ")";
-        p.add(ev.member).add(ev.step).add(ev.kind).add(ev.donor).add(ev.donor_step).add(ev.copied);
+        p.add(ev.member).add(ev.step).add(to_string(ev.kind)).add(ev.donor).add(ev.donor_step).add(to_string(ev.copied));
         p.add(ev.donor_checkpoint);
         p.add(dump(to_json(ev.old_h))).add(dump(to_json(ev.new_h))).add(ev.old_score).add(ev.donor_score);
         p.add(ev.new_score).add(ev.worker.empty() ? lease.worker : ev.worker);
@@ -1111,9 +1111,9 @@ std::vector<Event> PostgresStore::events(const std::string& experiment) {
       Event ev;
       ev.member = static_cast<int>(r.i64(i, 0));
       ev.step = r.i64(i, 1);
-      ev.kind = r.text(i, 2);
+      ev.kind = parse_event_kind(r.text(i, 2));
       ev.donor = static_cast<int>(r.i64(i, 3));
-      ev.copied = r.text(i, 4);
+      ev.copied = parse_copy_mode(r.text(i, 4));
       ev.donor_checkpoint = r.text(i, 5);
       const auto row = [&] {
         return d.where() + ": table events, experiment '" + experiment + "', event of member " +
