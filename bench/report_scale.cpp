@@ -168,17 +168,17 @@ int main(int argc, char** argv) {
         e.old_score = sim[m].score;
         if (r >= members - cut) {  // bottom: copy one of the top
           const int d = order[static_cast<int>(unit(rng) * cut)];
-          e.kind = "exploit";
+          e.kind = pbt::EventKind::exploit;
           e.donor = d;
           e.donor_step = end;
-          e.copied = "all";
+          e.copied = pbt::CopyMode::all;
           e.donor_score = before[d].score;
           sim[m].quality = before[d].quality * (1 + 0.02 * noise(rng));
           sim[m].tau = before[d].tau;
           sim[m].h = perturb(before[d].h);
           sim[m].score = before[d].score;
         } else {  // explore only
-          e.kind = "explore";
+          e.kind = pbt::EventKind::explore;
           sim[m].h = perturb(sim[m].h);
           sim[m].quality *= 1 + 0.01 * noise(rng);
         }

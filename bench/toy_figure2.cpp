@@ -95,8 +95,8 @@ RunResult run_one(const Condition& c, const Setting& s, int seed) {
         throw std::runtime_error("member " + std::to_string(m) + " has no score at step " + std::to_string(st) +
                                  " (condition " + c.name + ", seed " + std::to_string(seed) + ")");
   for (const auto& ev : store->events(cfg.name)) {
-    if (ev.kind == "exploit") r.copies++;
-    else if (ev.kind == "explore") r.explores++;
+    if (ev.kind == pbt::EventKind::exploit) r.copies++;
+    else if (ev.kind == pbt::EventKind::explore) r.explores++;
   }
   return r;
 }

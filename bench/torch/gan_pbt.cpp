@@ -146,7 +146,7 @@ json run_one(const Dataset& d, const Method& m, int seed, int population) {
   }
   const auto events = store->events(cfg.name);
   int copies = 0;
-  for (const auto& e : events) copies += e.kind == "exploit";
+  for (const auto& e : events) copies += e.kind == pbt::EventKind::exploit;
   r["copies"] = copies;
   r["best"] = best->id;
   r["schedule"] = schedule_text(

@@ -161,7 +161,7 @@ RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead
       }
     }
   for (const auto& ev : store->events(e.tag))
-    if (ev.kind == "exploit") r.exploits++;
+    if (ev.kind == pbt::EventKind::exploit) r.exploits++;
 
   const auto opts = pbt::rl::read_a2c_options(trainable_json(e), "bench");
   double best_score = -std::numeric_limits<double>::infinity();

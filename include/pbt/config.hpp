@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbt/event.hpp"
 #include "pbt/hyperparams.hpp"
 #include "pbt/space.hpp"
 #include "pbt/strategy.hpp"
@@ -35,7 +36,7 @@ struct ExperimentConfig {
 
   std::string exploit = "truncation";
   nlohmann::json exploit_options = nlohmann::json::object();
-  std::string copy = "all";      // what a copy takes: "all", "weights", "hyperparameters"
+  CopyMode copy = CopyMode::all; // what a copy takes: all, weights or hyperparameters
   int window = 10;               // scores kept per member for the t-test
 
   std::string explore = "perturb";

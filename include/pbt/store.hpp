@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbt/event.hpp"
 #include "pbt/hyperparams.hpp"
 
 namespace pbt {
@@ -66,10 +67,10 @@ struct ScorePoint {
 struct Event {
   int member = 0;
   std::int64_t step = 0;
-  std::string kind;           // "exploit", "explore", or "recover" (own checkpoint unreadable)
+  EventKind kind = EventKind::explore;
   int donor = -1;             // member copied from; -1 when nothing was copied
   std::int64_t donor_step = 0;  // the donor's step when copied (its lineage up to there is ours)
-  std::string copied;         // "all", "weights", "hyperparameters" or "" (no copy)
+  CopyMode copied = CopyMode::none;  // what the copy took (recover: weights)
   std::string donor_checkpoint;
   Hyperparams old_h, new_h;
   double old_score = 0;       // the member's own score before the copy

@@ -2,8 +2,10 @@
 // What a user implements to put a model under PBT: step, eval, save, load.
 // The engine applies h before every interval (so an optimizer's learning rate can be
 // changed in place), decides everything else, and never looks inside the model.
+#include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +26,13 @@ struct Score {
   std::vector<double> samples;
   nlohmann::json metrics = nlohmann::json::object();  // extra named figures, reported only
 };
+
+// A diverged model (an eval, or a sample, that is not finite) is stored with this score:
+// it ranks last, so exploit replaces it, and charts and exports leave it out.
+constexpr double kDivergedScore = std::numeric_limits<double>::lowest();
+// The sentinel, or anything non-finite. Everything at or below -1e300 counts: no real score
+// is that low, and a store that rounds the sentinel on its way back still reads as diverged.
+inline bool is_diverged(double score) { return !std::isfinite(score) || score <= -1e300; }
 
 // What a trainable learns about the member it is built for.
 struct TrainableContext {

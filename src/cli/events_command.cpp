@@ -36,8 +36,8 @@ int events(const Target& target, bool json) {
   std::cout << evs.size() << " events in '" << o.experiment << "'\n";
   for (const auto& e : evs) {
     std::cout << "step " << std::setw(6) << std::left << e.step << " member " << e.member << " ";
-    if (e.kind == "exploit")
-      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << e.copied << ", score " << fmt_score(e.donor_score)
+    if (e.kind == EventKind::exploit)
+      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << to_string(e.copied) << ", score " << fmt_score(e.donor_score)
                 << " > " << fmt_score(e.old_score) << ")";
     else
       std::cout << "explored";

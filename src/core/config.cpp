@@ -245,9 +245,14 @@ ExperimentConfig parse_config(const std::string& text, const std::string& origin
   {
     Options t = top.table("exploit");
     c.exploit = t.string("strategy", "truncation");
-    c.copy = t.string("copy", "all");
-    if (c.copy != "all" && c.copy != "weights" && c.copy != "hyperparameters")
-      throw ConfigError(t.path("copy"), "'" + c.copy + "' is not one of: all, weights, hyperparameters");
+    const std::string copy = t.string("copy", "all");
+    c.copy = CopyMode::none;  // not a setting: a copy takes something
+    try {
+      c.copy = parse_copy_mode(copy);
+    } catch (const Error&) {
+    }
+    if (c.copy == CopyMode::none)
+      throw ConfigError(t.path("copy"), "'" + copy + "' is not one of: all, weights, hyperparameters");
     // At least two: the t-test needs two scores.
     c.window = static_cast<int>(t.integer_in("window", 10, 2, 100000));
     c.exploit_options = t.rest({"strategy", "copy", "window"});

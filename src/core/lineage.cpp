@@ -7,7 +7,7 @@ namespace pbt {
 namespace {
 
 bool copies_weights(const Event& e) {
-  return (e.kind == "exploit" && (e.copied == "all" || e.copied == "weights")) || e.kind == "recover";
+  return (e.kind == EventKind::exploit && copies_weights(e.copied)) || e.kind == EventKind::recover;
 }
 
 // Appends the segments of `member` up to `step` (recursively through its donors).

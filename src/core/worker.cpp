@@ -167,10 +167,10 @@ class IntervalRunner {
       Event ev;
       ev.member = m.id;
       ev.step = m.step;
-      ev.kind = "recover";
+      ev.kind = EventKind::recover;
       ev.donor = d.id;
       ev.donor_step = d.step;
-      ev.copied = "weights";
+      ev.copied = CopyMode::weights;
       ev.donor_checkpoint = d.checkpoint;
       ev.old_h = ev.new_h = m.h;
       ev.old_score = m.score.value_or(0);
@@ -195,10 +195,10 @@ class IntervalRunner {
       log("member " + std::to_string(member) + " at step " + std::to_string(step) +
           ": eval returned a non-finite score; ranking it last");
       s.metrics["non_finite_score"] = true;
-      s.value = std::numeric_limits<double>::lowest();
+      s.value = kDivergedScore;
     }
     for (double& x : s.samples)
-      if (!std::isfinite(x)) x = std::numeric_limits<double>::lowest();
+      if (!std::isfinite(x)) x = kDivergedScore;
     return s;
   }
 
@@ -233,18 +233,18 @@ class IntervalRunner {
     Hyperparams base = h;
     if (donor) {
       const MemberState* d = find(pop, *donor);
-      if (cfg_.copy != "hyperparameters" && !load_donor(t, *donor, pop, d)) return;
-      ev.kind = "exploit";
+      if (copies_weights(cfg_.copy) && !load_donor(t, *donor, pop, d)) return;
+      ev.kind = EventKind::exploit;
       ev.donor = *donor;
       ev.copied = cfg_.copy;
       ev.donor_checkpoint = d->checkpoint;
       ev.donor_step = d->step;
       ev.donor_score = d->score.value_or(0);
-      if (cfg_.copy != "weights") base = d->h;
-      if (cfg_.copy != "hyperparameters") samples = d->samples;  // the donor's evidence comes with its θ
+      if (copies_hyperparameters(cfg_.copy)) base = d->h;
+      if (copies_weights(cfg_.copy)) samples = d->samples;  // the donor's evidence comes with its θ
       stats_.exploits++;
     } else if (cfg_.explore_always) {
-      ev.kind = "explore";
+      ev.kind = EventKind::explore;
     } else {
       return;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
@@ -255,7 +255,7 @@ class IntervalRunner {
     if (donor) {
       score = checked_eval(t, m.id, step);  // θ changed: score it again
       samples = score.samples.empty() ? last_n(samples, cfg_.window) : score.samples;
-      if (cfg_.copy != "hyperparameters") score.metrics[kCopiedFrom] = {{"member", *donor}, {"step", ev.donor_step}};
+      if (copies_weights(cfg_.copy)) score.metrics[kCopiedFrom] = {{"member", *donor}, {"step", ev.donor_step}};
     }
     ev.new_score = score.value;
     ev.worker = opt_.id;

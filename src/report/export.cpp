@@ -6,12 +6,14 @@
 
 #include "report/report.hpp"
 
+#include "pbt/trainable.hpp"
+
 namespace pbt::report {
 
 namespace {
 
 std::string num(double v) {
-  if (!std::isfinite(v) || v <= -1e300) return "";  // a diverged score: empty field / null
+  if (is_diverged(v)) return "";  // a diverged score: empty field / null
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back the same
   return std::string(buf, r.ptr);
@@ -35,7 +37,7 @@ std::string csv_value(const Value& v) {
 }
 
 nlohmann::json json_num(double v) {
-  if (!std::isfinite(v) || v <= -1e300) return nullptr;
+  if (is_diverged(v)) return nullptr;
   return v;
 }
 
@@ -130,8 +132,8 @@ std::string export_events(const RunData& run, Format f) {
   for (const auto& e : run.events) {
     const auto ds = donor_step(e);
     if (f == Format::csv) {
-      o << e.member << "," << e.step << "," << csv_field(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
-        << "," << (ds ? std::to_string(*ds) : "") << "," << csv_field(e.copied) << "," << num(e.old_score) << ","
+      o << e.member << "," << e.step << "," << to_string(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
+        << "," << (ds ? std::to_string(*ds) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","
         << (e.donor >= 0 ? num(e.donor_score) : "") << "," << (e.new_score ? num(*e.new_score) : "") << ","
         << csv_field(e.worker) << "," << num(e.time) << csv_h(e.old_h, names) << csv_h(e.new_h, names) << "\n";
     } else {

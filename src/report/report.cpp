@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "pbt/error.hpp"
+#include "pbt/trainable.hpp"
 
 namespace pbt::report {
 
@@ -28,11 +29,11 @@ std::optional<std::int64_t> donor_step_of(const Event& e) {
 }
 
 bool copies_weights(const Event& e) {
-  return e.kind == "exploit" && e.donor >= 0 && (e.copied == "all" || e.copied == "weights" || e.copied.empty());
+  return e.kind == EventKind::exploit && e.donor >= 0 && (copies_weights(e.copied) || e.copied == CopyMode::none);
 }
 
-// A diverged model's score is stored as the lowest double: no point on a chart.
-bool drawable(double v) { return std::isfinite(v) && v > -1e300; }
+// A diverged model's score: no point on a chart.
+bool drawable(double v) { return !is_diverged(v); }
 
 // The page shows numbers, it does not compute with them: 7 significant digits keep every
 // difference a chart or a tooltip can show and make the embedded data about half as big.
@@ -149,7 +150,7 @@ Lineage build_lineage(const RunData& run, const std::vector<std::int64_t>& bound
     if (it == events_of.end()) return -1;
     int found = -1;
     for (int i : it->second)
-      if (run.events[i].step == step && run.events[i].kind != "recover") found = i;
+      if (run.events[i].step == step && run.events[i].kind != EventKind::recover) found = i;
     return found;
   };
 
@@ -170,7 +171,7 @@ Lineage build_lineage(const RunData& run, const std::vector<std::int64_t>& bound
         if (p.first <= m.step) steps.push_back(p.first);
       if (auto it = events_of.find(m.id); it != events_of.end())
         for (int i : it->second)
-          if (run.events[i].kind != "recover" && run.events[i].step > 0) steps.push_back(run.events[i].step);
+          if (run.events[i].kind != EventKind::recover && run.events[i].step > 0) steps.push_back(run.events[i].step);
       std::sort(steps.begin(), steps.end());
       steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
     }
@@ -242,7 +243,7 @@ Lineage build_lineage(const RunData& run, const std::vector<std::int64_t>& bound
       if (auto it = events_of.find(member); it != events_of.end())
         for (int e : it->second) {
           const Event& ev = run.events[e];
-          if (ev.kind == "recover" && ev.donor >= 0 && ev.step >= prev_step && ev.step < n.step) {
+          if (ev.kind == EventKind::recover && ev.donor >= 0 && ev.step >= prev_step && ev.step < n.step) {
             if (int d = donor_node(ev); d >= 0) {
               src = d;
               src_link = Link::recover;
@@ -259,7 +260,7 @@ Lineage build_lineage(const RunData& run, const std::vector<std::int64_t>& bound
             n.parent = d;
             n.link = Link::copy;
           }
-        } else if (ev.kind == "exploit" && ev.donor >= 0) {  // hyperparameters only
+        } else if (ev.kind == EventKind::exploit && ev.donor >= 0) {  // hyperparameters only
           if (int d = donor_node(ev); d >= 0) L.h_copies.push_back({d, i, n.event});
         }
       }
@@ -341,7 +342,7 @@ std::vector<HSegment> hyperparameter_history(const RunData& run) {
         seg.from = e.step;
       }
       seg.h = e.new_h;
-      seg.cause = e.kind;
+      seg.cause = to_string(e.kind);
       seg.donor = e.donor;
       seg.event = idx[k];
     }
@@ -489,12 +490,13 @@ nlohmann::json h_values(const Hyperparams& h, const std::vector<ParamInfo>& para
   return a;
 }
 
-int kind_code(const std::string& kind) {
-  if (kind == "exploit") return 1;
-  if (kind == "explore") return 2;
-  if (kind == "recover") return 3;
+// The page's code for an h segment's cause: 0 initial, then one per event kind.
+int kind_code(const std::string& cause) {
+  for (EventKind k : {EventKind::exploit, EventKind::explore, EventKind::recover})
+    if (cause == to_string(k)) return static_cast<int>(k) + 1;
   return 0;
 }
+int kind_code(EventKind k) { return static_cast<int>(k) + 1; }
 
 }  // namespace
 
@@ -684,7 +686,7 @@ nlohmann::json page_data(const RunData& run, const PageOptions& opt) {
   for (const auto& ev : run.events) {
     if (ev.donor >= 0) copies++;
     auto ds = donor_step_of(ev);
-    d["events"].push_back({ev.member, ev.step, kind_code(ev.kind), ev.donor, ds ? json(*ds) : json(nullptr), ev.copied,
+    d["events"].push_back({ev.member, ev.step, kind_code(ev.kind), ev.donor, ds ? json(*ds) : json(nullptr), to_string(ev.copied),
                            score_json(ev.old_score), ev.donor >= 0 ? score_json(ev.donor_score) : json(nullptr),
                            score_json(ev.new_score)});
   }

@@ -91,15 +91,15 @@ Event event_from_row(const Row& r, const std::string& store, const std::string& 
   Event ev;
   ev.member = static_cast<int>(r.i64(0));
   ev.step = r.i64(1);
-  ev.kind = r.text(2);
-  ev.donor = static_cast<int>(r.i64(3));
-  ev.donor_step = r.i64(4);
-  ev.copied = r.text(5);
-  ev.donor_checkpoint = r.text(6);
   const auto row = [&] {
     return store + ": table events, experiment '" + experiment + "', event of member " + std::to_string(ev.member) +
            " at step " + std::to_string(ev.step);
   };
+  ev.kind = column(row, "kind", [&] { return parse_event_kind(r.text(2)); });
+  ev.donor = static_cast<int>(r.i64(3));
+  ev.donor_step = r.i64(4);
+  ev.copied = column(row, "copied", [&] { return parse_copy_mode(r.text(5)); });
+  ev.donor_checkpoint = r.text(6);
   ev.old_h = column(row, "old_h", [&] { return h_from_text(r.text(7)); });
   ev.new_h = column(row, "new_h", [&] { return h_from_text(r.text(8)); });
   ev.old_score = r.real(9);
@@ -115,10 +115,10 @@ std::tuple<int, std::int64_t, std::string, int, std::int64_t, std::string, std::
 event_values(const Event& ev, const std::string& worker) {
   return {ev.member,
           ev.step,
-          ev.kind,
+          to_string(ev.kind),
           ev.donor,
           ev.donor_step,
-          ev.copied,
+          to_string(ev.copied),
           ev.donor_checkpoint,
           dump(to_json(ev.old_h)),
           dump(to_json(ev.new_h)),

@@ -76,7 +76,7 @@ TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
       expected_nodes.insert(std::to_string(m) + ":" + std::to_string(std::min(k * cfg.ready.interval, cfg.budget_steps)));
   auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
   int copies = 0;
-  for (const auto& e : store->events("toy")) copies += e.kind == "exploit" && e.donor >= 0;
+  for (const auto& e : store->events("toy")) copies += e.kind == pbt::EventKind::exploit && e.donor >= 0;
 
   cdp::Browser browser(chromium(), dir + "/profile", artifacts() + "/chromium-toy.log");
   cdp::Page page(browser);

@@ -166,15 +166,15 @@ class Storm {
 void expect_lineage_valid(pbt::Store& store, const std::string& experiment, const pbt::ExperimentConfig& cfg) {
   std::set<std::pair<int, std::int64_t>> published;
   for (const auto& p : store.scores(experiment)) published.insert({p.member, p.step});
-  std::set<std::tuple<int, std::int64_t, std::string>> seen;
+  std::set<std::tuple<int, std::int64_t, pbt::EventKind>> seen;
   const auto events = store.events(experiment);
   for (const auto& e : events) {
     EXPECT_TRUE(e.member >= 0 && e.member < cfg.population) << "event of member " << e.member;
     EXPECT_TRUE(seen.insert({e.member, e.step, e.kind}).second)
-        << "member " << e.member << " step " << e.step << ": '" << e.kind << "' recorded twice";
+        << "member " << e.member << " step " << e.step << ": '" << pbt::to_string(e.kind) << "' recorded twice";
     EXPECT_TRUE(published.count({e.member, e.step})) << "event at an unpublished step: member " << e.member
                                                      << " step " << e.step;
-    if (e.donor >= 0 && e.kind == "exploit") {
+    if (e.donor >= 0 && e.kind == pbt::EventKind::exploit) {
       EXPECT_NE(e.donor, e.member);
       EXPECT_TRUE(published.count({e.donor, e.donor_step}))
           << "member " << e.member << " copied member " << e.donor << " at step " << e.donor_step

@@ -172,7 +172,7 @@ TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
           Event ev;
           ev.member = l->lease.member;
           ev.step = pub.step;
-          ev.kind = "explore";
+          ev.kind = EventKind::explore;
           ev.new_score = tag;
           pub.events = {ev};
           store.publish(l->lease, pub);

@@ -141,7 +141,7 @@ TEST(PostgresStore, TheNextOperationSurvivesADroppedConnection) {
   auto pub = test::publication(4, 0.5, "weights after a dropped connection");
   pub.scores = {{0, 4, 0.5}};
   Event ev;
-  ev.kind = "explore";
+  ev.kind = EventKind::explore;
   pub.events = {ev};
   s.publish(l->lease, pub);
   EXPECT_EQ(l->lease.version, l->member.version + 1);
@@ -174,7 +174,7 @@ TEST(PostgresStore, APublishWhoseCommitReplyWasLostIsAppliedOnce) {
   auto pub = test::publication(4, 0.25, "first");
   pub.scores = {{0, 3, 0.2}, {0, 4, 0.25}};
   Event ev;
-  ev.kind = "explore";
+  ev.kind = EventKind::explore;
   pub.events = {ev};
   s.lose_next_commit_reply();
   s.publish(l->lease, pub);  // the COMMIT went through, its reply did not: not applied twice, not lost
@@ -247,7 +247,7 @@ TEST(PostgresStore, AGarbledJsonColumnNamesTableRowAndColumn) {
   Event ev;
   ev.member = l->lease.member;
   ev.step = 8;
-  ev.kind = "explore";
+  ev.kind = EventKind::explore;
   pub.events = {ev};
   s.publish(l->lease, pub);
   test::PgConnection raw(db.uri());

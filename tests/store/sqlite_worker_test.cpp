@@ -192,7 +192,7 @@ TEST(SqliteStore, AGarbledEventNamesItsRowAndColumn) {
   Event ev;
   ev.member = l->lease.member;
   ev.step = 8;
-  ev.kind = "explore";
+  ev.kind = EventKind::explore;
   pub.events = {ev};
   s.publish(l->lease, pub);
   raw_exec(path, "UPDATE events SET new_h = 'not json'");

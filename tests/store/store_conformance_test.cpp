@@ -314,7 +314,7 @@ TYPED_TEST(StoreConformance, ExpiredLeaseIsTakenOverAndTheZombieFails) {
   auto pub = test::publication(99, 9.0, "zombie weights");
   pub.scores = {{0, 99, 9.0}};
   Event ev;
-  ev.kind = "explore";
+  ev.kind = EventKind::explore;
   pub.events = {ev};
   message_of<LeaseLost>([&] { s.publish(zombie, pub); });
   EXPECT_EQ(zombie.version, a.lease.version);
@@ -370,9 +370,9 @@ TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
   Event ev;
   ev.member = 0;
   ev.step = 10;
-  ev.kind = "exploit";
+  ev.kind = EventKind::exploit;
   ev.donor = 1;
-  ev.copied = "all";
+  ev.copied = CopyMode::all;
   ev.donor_checkpoint = "abc";
   ev.old_h = test::h_for(0);
   ev.new_h = pub.h;
@@ -382,7 +382,7 @@ TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
   Event ev2;
   ev2.member = 0;
   ev2.step = 10;
-  ev2.kind = "explore";
+  ev2.kind = EventKind::explore;
   ev2.worker = "someone-else";
   pub.events = {ev, ev2};
 
@@ -407,11 +407,11 @@ TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
 
   auto events = s.events("e");
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[0].kind, "exploit");
+  EXPECT_EQ(events[0].kind, EventKind::exploit);
   EXPECT_EQ(events[0].member, 0);
   EXPECT_EQ(events[0].step, 10);
   EXPECT_EQ(events[0].donor, 1);
-  EXPECT_EQ(events[0].copied, "all");
+  EXPECT_EQ(events[0].copied, CopyMode::all);
   EXPECT_EQ(events[0].donor_checkpoint, "abc");
   EXPECT_EQ(events[0].old_h, ev.old_h);
   EXPECT_EQ(events[0].new_h, ev.new_h);
@@ -422,7 +422,7 @@ TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
   EXPECT_EQ(events[0].worker, "w1");
   EXPECT_GE(events[0].time, t0 - 0.01);
   EXPECT_LE(events[0].time, t1 + 0.01);
-  EXPECT_EQ(events[1].kind, "explore");
+  EXPECT_EQ(events[1].kind, EventKind::explore);
   EXPECT_EQ(events[1].worker, "someone-else");
   EXPECT_FALSE(events[1].new_score.has_value());
   EXPECT_EQ(events[1].donor, -1);
@@ -455,7 +455,7 @@ TYPED_TEST(StoreConformance, ScoresAndEventsAreOrdered) {
   auto p1 = test::publication(5, 0.5, "1");
   p1.scores = {{1, 5, 0.1}, {0, 3, 0.2}};
   Event e1;
-  e1.kind = "explore";
+  e1.kind = EventKind::explore;
   e1.member = 0;
   e1.step = 5;
   p1.events = {e1};
@@ -652,7 +652,7 @@ TEST(SqliteStore, ReopenKeepsTheData) {
     ASSERT_TRUE(l);
     auto pub = test::publication(7, 0.1 + 0.2, "persisted");
     Event ev;
-    ev.kind = "explore";
+    ev.kind = EventKind::explore;
     pub.events = {ev};
     pub.scores = {{0, 7, 0.1 + 0.2}};
     s.publish(l->lease, pub);

@@ -472,9 +472,9 @@ log = true
   }
   int copies = 0;
   for (const auto& e : store->events(cfg.name)) {
-    if (e.kind != "exploit") continue;
+    if (e.kind != EventKind::exploit) continue;
     copies++;
-    EXPECT_EQ(e.copied, "all");
+    EXPECT_EQ(e.copied, CopyMode::all);
   }
   EXPECT_GT(copies, 0);
   // One worker, one seed: the same run again gives the same scores and lineage.

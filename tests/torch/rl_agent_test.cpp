@@ -171,7 +171,7 @@ TEST(RlAgent, ADivergedAgentIsScoredWorstAndNeverThrows) {
   const Score hs = healthy_member.eval();
   ASSERT_GE(hs.samples.size(), 2u);
   auto ttest = make_exploit("ttest", nlohmann::json::object(), "test");
-  Candidate self{0, std::numeric_limits<double>::lowest(), s.samples, 4};
+  Candidate self{0, kDivergedScore, s.samples, 4};
   Candidate other{1, hs.value, hs.samples, 4};
   Rng rng(1);
   EXPECT_EQ(ttest->choose(self, {self, other}, rng), std::optional<int>(1));

@@ -59,7 +59,7 @@ TEST(Config, GoodConfigParsesWithDefaults) {
   EXPECT_EQ(c.seed, 3u);
   EXPECT_EQ(c.budget_steps, 20);
   EXPECT_EQ(c.ready.interval, 4);
-  EXPECT_EQ(c.copy, "all");
+  EXPECT_EQ(c.copy, CopyMode::all);
   EXPECT_EQ(c.window, 10);
   EXPECT_EQ(c.workers, 1);
   EXPECT_EQ(c.space.params().size(), 2u);
@@ -74,7 +74,7 @@ TEST(Config, ExampleToyConfigParses) {
   auto hs = initial_hyperparams(c);
   EXPECT_EQ(std::get<double>(hs[0].at("h0")), 1.0);
   EXPECT_EQ(std::get<double>(hs[1].at("h1")), 1.0);
-  EXPECT_EQ(c.copy, "weights");
+  EXPECT_EQ(c.copy, CopyMode::weights);
 }
 
 TEST(Config, UnknownKeyIsNamed) {

@@ -6,14 +6,14 @@ using namespace pbt;
 
 namespace {
 Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, Hyperparams new_h,
-           std::string copied = "all") {
+           CopyMode copied = CopyMode::all) {
   Event e;
   e.member = member;
   e.step = step;
-  e.kind = "exploit";
+  e.kind = EventKind::exploit;
   e.donor = donor;
   e.donor_step = donor_step;
-  e.copied = std::move(copied);
+  e.copied = copied;
   e.new_h = std::move(new_h);
   return e;
 }
@@ -23,9 +23,9 @@ Hyperparams H(double x) { return {{"x", x}}; }
 TEST(Lineage, FollowsCopiesBackToTheRoot) {
   // Member 1 copies member 0 at step 4 (member 0 was at step 4), then member 0 explores
   // without a copy at step 8, then member 0 copies member 1 at step 12 (member 1 at 8).
-  std::vector<Event> evs = {copy(1, 4, 0, 4, H(0.5)), copy(0, 8, -1, 0, H(0.7), ""),
-                            copy(0, 12, 1, 8, H(0.9), "weights")};
-  evs[1].kind = "explore";
+  std::vector<Event> evs = {copy(1, 4, 0, 4, H(0.5)), copy(0, 8, -1, 0, H(0.7), CopyMode::none),
+                            copy(0, 12, 1, 8, H(0.9), CopyMode::weights)};
+  evs[1].kind = EventKind::explore;
   std::vector<Hyperparams> initial = {H(0.1), H(0.2)};
   auto s = inherited_schedule(evs, initial, 0, 16);
   EXPECT_EQ(s.root, 0);
@@ -54,7 +54,7 @@ TEST(Lineage, FollowsCopiesBackToTheRoot) {
 }
 
 TEST(Lineage, CopyingOnlyHyperparametersKeepsTheOwnModel) {
-  std::vector<Event> evs = {copy(1, 4, 0, 4, H(0.5), "hyperparameters")};
+  std::vector<Event> evs = {copy(1, 4, 0, 4, H(0.5), CopyMode::hyperparameters)};
   auto s = inherited_schedule(evs, {H(0.1), H(0.2)}, 1, 8);
   EXPECT_EQ(s.root, 1);
   ASSERT_EQ(s.segments.size(), 2u);
@@ -65,7 +65,7 @@ TEST(Lineage, CopyingOnlyHyperparametersKeepsTheOwnModel) {
 TEST(Lineage, ReplayOfTheToyReproducesEveryMembersScoreExactly) {
   // The toy is deterministic, so replaying the inherited schedule from scratch must land
   // on exactly the score the member reached inside the population.
-  for (const char* copy_what : {"weights", "all"}) {
+  for (CopyMode copy_what : {CopyMode::weights, CopyMode::all}) {
     std::string text = R"(
 name = "toy"
 seed = 4
@@ -89,7 +89,7 @@ high = 1.0
 low = 0.0
 high = 1.0
 )";
-    text.replace(text.find("COPY"), 4, copy_what);
+    text.replace(text.find("COPY"), 4, to_string(copy_what));
     ExperimentConfig c = parse_config(text, "t.toml");
     auto store = open_store("memory:");
     create_or_join(*store, c);
@@ -103,7 +103,7 @@ high = 1.0
       auto s = inherited_schedule(events, initial_hyperparams(c), m.id, m.step);
       chained += s.root != m.id;
       ReplayResult r = replay(c, s);
-      EXPECT_NEAR(r.score.value, *m.score, 1e-12) << copy_what << " member " << m.id;
+      EXPECT_NEAR(r.score.value, *m.score, 1e-12) << to_string(copy_what) << " member " << m.id;
     }
     EXPECT_GT(chained, 0) << "some final model should descend from another member";
   }

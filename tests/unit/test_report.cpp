@@ -42,12 +42,12 @@ choices = ["a", "<script>alert(1)</script>"]
 
 Hyperparams H(double lr, const std::string& cat = "a") { return {{"lr", lr}, {kXss, cat}}; }
 
-Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, const std::string& copied,
+Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, CopyMode copied,
            Hyperparams old_h, Hyperparams new_h, double old_score, double donor_score, double new_score) {
   Event e;
   e.member = member;
   e.step = step;
-  e.kind = "exploit";
+  e.kind = EventKind::exploit;
   e.donor = donor;
   e.donor_step = donor_step;
   e.copied = copied;
@@ -79,8 +79,8 @@ RunData hand_run() {
   const double s[3][3] = {{0.5, 0.6, 0.7}, {0.4, 0.3, 0.9}, {0.1, 0.65, 0.8}};
   for (int m = 0; m < 3; ++m)
     for (int k = 0; k < 3; ++k) r.scores.push_back({m, 4 * (k + 1), s[m][k]});
-  r.events.push_back(copy(2, 4, 0, 4, "weights", H(0.3), H(0.36), 0.1, 0.5, 0.5));
-  r.events.push_back(copy(1, 8, 2, 8, "all", H(0.2), H(0.43, kXss), 0.3, 0.65, 0.65));
+  r.events.push_back(copy(2, 4, 0, 4, CopyMode::weights, H(0.3), H(0.36), 0.1, 0.5, 0.5));
+  r.events.push_back(copy(1, 8, 2, 8, CopyMode::all, H(0.2), H(0.43, kXss), 0.3, 0.65, 0.65));
   return r;
 }
 
@@ -202,7 +202,7 @@ TEST(Report, DonorNodeFoundByCopiedScoreWhenTheStepIsUnknown) {
 
 TEST(Report, HyperparameterOnlyCopyKeepsTheModelsLineage) {
   RunData run = hand_run();
-  run.events[1].copied = "hyperparameters";
+  run.events[1].copied = CopyMode::hyperparameters;
   const Lineage L = build_lineage(run);
   EXPECT_EQ(L.nodes[node_at(L, 1, 8)].parent, node_at(L, 1, 4));
   EXPECT_EQ(L.nodes[node_at(L, 1, 8)].link, Link::train);
@@ -215,7 +215,7 @@ TEST(Report, HyperparameterOnlyCopyKeepsTheModelsLineage) {
 TEST(Report, ALoopInOddDataDoesNotHang) {
   RunData run = hand_run();
   // m0 "copies" m2 at step 4 while m2 copies m0 at step 4: a cycle of parents.
-  run.events.push_back(copy(0, 4, 2, 4, "all", H(0.1), H(0.1), 0.5, 0.5, 0.5));
+  run.events.push_back(copy(0, 4, 2, 4, CopyMode::all, H(0.1), H(0.1), 0.5, 0.5, 0.5));
   const Lineage L = build_lineage(run);
   for (const auto& n : L.nodes) EXPECT_GE(n.root, 0);
   const auto a = ancestry(run, L, hyperparameter_history(run), 1);

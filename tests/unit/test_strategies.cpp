@@ -7,6 +7,7 @@
 
 #include "pbt/error.hpp"
 #include "pbt/strategy.hpp"
+#include "pbt/trainable.hpp"
 
 using namespace pbt;
 using nlohmann::json;
@@ -115,9 +116,9 @@ TEST(Exploit, TTestCopiesOnlyWhenSignificant) {
   EXPECT_FALSE(e->choose(clear, {clear, self}, rng));           // the other is worse
   Candidate empty{1, 9.0, {}, 0};
   EXPECT_FALSE(e->choose(self, {self, empty}, rng));            // no evidence, no copy
-  // A diverged window (non-finite returns, stored as the lowest double) has no variance:
+  // A diverged window (non-finite returns, stored as kDivergedScore) has no variance:
   // its member copies any healthy one and is never copied.
-  const double worst = std::numeric_limits<double>::lowest();
+  const double worst = kDivergedScore;
   Candidate diverged{2, worst, {worst, worst, worst, 1.0}, 0};
   EXPECT_EQ(e->choose(diverged, {diverged, self}, rng), std::optional<int>(0));
   EXPECT_FALSE(e->choose(self, {self, diverged}, rng));

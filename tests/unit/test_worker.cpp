@@ -121,7 +121,7 @@ TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
     }
   }
   for (const auto& e : evs) {
-    EXPECT_EQ(e.kind, "exploit");
+    EXPECT_EQ(e.kind, EventKind::exploit);
     EXPECT_GE(e.donor_score, e.old_score);  // only better (or tied, lower id) members are copied
     EXPECT_NE(e.donor, e.member);
   }
@@ -133,7 +133,7 @@ TEST(Worker, ExploreAlwaysExploresWithoutCopying) {
   auto evs = r.store->events("toy");
   EXPECT_EQ(evs.size(), 2u * 24u);  // every ready step but the last (no decision at the budget)
   for (const auto& e : evs) {
-    EXPECT_EQ(e.kind, "explore");
+    EXPECT_EQ(e.kind, EventKind::explore);
     EXPECT_EQ(e.donor, -1);
   }
 }
@@ -222,7 +222,7 @@ TEST(Worker, NonFiniteScoreRanksLastAndGetsReplaced) {
   for (const auto& e : r.store->events("faulty"))
     if (e.member == 1 && !replaced) {
       replaced = true;
-      EXPECT_EQ(e.old_score, std::numeric_limits<double>::lowest());
+      EXPECT_EQ(e.old_score, kDivergedScore);
       EXPECT_EQ(e.step, 4);  // at its first ready
     }
   EXPECT_TRUE(replaced);
@@ -260,10 +260,10 @@ TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
   std::set<std::pair<int, std::int64_t>> copied_at;  // (member, step) where a member copied
   int exploits = 0;
   for (const auto& e : events)
-    if (e.kind == "exploit") copied_at.insert({e.member, e.step}), exploits++;
+    if (e.kind == EventKind::exploit) copied_at.insert({e.member, e.step}), exploits++;
   ASSERT_GT(exploits, 10);
   for (const auto& e : events)
-    if (e.kind == "exploit")
+    if (e.kind == EventKind::exploit)
       EXPECT_FALSE(copied_at.count({e.donor, e.donor_step}))
           << "member " << e.member << " at step " << e.step << " copied member " << e.donor << " at step "
           << e.donor_step << ", whose score there came with its own copy";

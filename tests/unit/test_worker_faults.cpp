@@ -164,7 +164,7 @@ TEST(WorkerFaults, ACorruptCheckpointIsNamedAndTheMemberRecoversFromTheBest) {
     if (m.checkpoint == before[1].checkpoint) sharing.insert(m.id);
   std::set<int> recovered;
   for (const auto& e : store.events("flaky"))
-    if (e.kind == "recover") {
+    if (e.kind == EventKind::recover) {
       EXPECT_TRUE(recovered.insert(e.member).second) << "member " << e.member << " recovered twice";
       EXPECT_NE(e.donor_checkpoint, before[1].checkpoint);
       EXPECT_EQ(e.new_h, before[e.member].h);  // the store's h is the h in force
