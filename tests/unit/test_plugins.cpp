@@ -101,7 +101,7 @@ TEST(Plugins, RegisteredStrategiesRunThroughTheConfigAndTheWorker) {
   EXPECT_EQ(stats.exploits, static_cast<std::int64_t>(evs.size()));
   const Hyperparams pinned{{"h0", 0.25}, {"h1", 0.25}};
   for (const auto& e : evs) {
-    EXPECT_EQ(e.kind, "exploit");
+    EXPECT_EQ(e.kind, EventKind::exploit);
     EXPECT_NE(e.donor, e.member);
     EXPECT_GE(e.donor_score, e.old_score);
     EXPECT_EQ(e.new_h, pinned);
