@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 #include "pbt/strategy.hpp"
 
 namespace pbt {
