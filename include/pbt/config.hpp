@@ -1,7 +1,8 @@
 #pragma once
-// The experiment config, read from TOML. Every setting, its default and its check is in
-// one place (src/core/config.cpp); a bad config is refused before anything runs, with a
-// message naming the file, the field and the reason.
+// The experiment config, read from TOML. A setting's default is its initialiser below;
+// its key, check and description are declared once beside the parser
+// (src/core/config_settings.cpp), which takes the default from here. A bad config is
+// refused before anything runs, with a message naming the file, the field and the reason.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,5 +66,9 @@ ExperimentConfig load_config(const std::string& path);
 // The initial h of every member: explicit ones first, the rest drawn from the prior
 // with a generator seeded by (seed, member).
 std::vector<Hyperparams> initial_hyperparams(const ExperimentConfig& config);
+
+// Every setting the parser reads, with its value and check, default and description, as
+// Markdown: README.md's "Config reference" is this text (a unit test compares them).
+std::string config_reference();
 
 }  // namespace pbt

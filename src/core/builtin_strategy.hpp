@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 
 namespace pbt {
 

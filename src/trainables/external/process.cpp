@@ -17,7 +17,7 @@
 #include <limits>
 #include <sstream>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 #include "pbt/error.hpp"
 #include "trainables/external/child_process.hpp"
 

@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 #include "pbt/checkpoint_io.hpp"
 
 namespace pbt::torchx {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 
 namespace pbt {
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 #include "trainables/torch/common.hpp"
 
 namespace pbt::gan {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 
 namespace pbt::rl {
 

@@ -17,7 +17,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "core/options.hpp"
+#include "pbt/options.hpp"
 #include "trainables/torch/common.hpp"
 #include "trainables/torch/translation/translation.hpp"
 
