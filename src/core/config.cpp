@@ -21,11 +21,14 @@ namespace pbt {
 
 namespace {
 
-// A table's declared keys: what is not one of them is handed on as options.
-std::set<std::string> declared_keys(const TableSettings<ExperimentConfig>& decl) {
-  std::set<std::string> keys;
-  for (const auto& s : decl.settings) keys.insert(s.key);
-  return keys;
+// A table whose undeclared keys are options handed on (to the trainable or a strategy):
+// reads its settings and returns the rest.
+nlohmann::json read_with_options(Options& t, const std::string& name, ExperimentConfig& c) {
+  const auto& decl = config_table(name);
+  read_settings(t, decl, c);
+  std::set<std::string> declared;
+  for (const auto& s : decl.settings) declared.insert(s.key);
+  return t.rest(declared);
 }
 
 // A table that holds only its declared settings.
@@ -54,17 +57,13 @@ void read_space(Options& top, ExperimentConfig& c) {
 
 void read_trainable(Options& top, ExperimentConfig& c) {
   Options t = top.table("trainable");
-  const auto& decl = config_table("trainable");
-  read_settings(t, decl, c);
-  c.trainable_options = t.rest(declared_keys(decl));
+  c.trainable_options = read_with_options(t, "trainable", c);
   check_trainable_options(c.trainable, c.trainable_options, t.where());
 }
 
 void read_exploit(Options& top, ExperimentConfig& c) {
   Options t = top.table("exploit");
-  const auto& decl = config_table("exploit");
-  read_settings(t, decl, c);
-  c.exploit_options = t.rest(declared_keys(decl));
+  c.exploit_options = read_with_options(t, "exploit", c);
   auto e = make_exploit(c.exploit, c.exploit_options, t.where());
   if (c.population < e->min_population())
     throw ConfigError(top.path("population"), "exploit '" + c.exploit + "' needs at least " +
@@ -74,9 +73,7 @@ void read_exploit(Options& top, ExperimentConfig& c) {
 
 void read_explore(Options& top, ExperimentConfig& c) {
   Options t = top.table("explore");
-  const auto& decl = config_table("explore");
-  read_settings(t, decl, c);
-  c.explore_options = t.rest(declared_keys(decl));
+  c.explore_options = read_with_options(t, "explore", c);
   make_explore(c.explore, c.explore_options, t.where());
 }
 
