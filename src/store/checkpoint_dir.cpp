@@ -28,9 +28,8 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 bool valid_checkpoint_id(const std::string& id) {
-  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 64 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 CheckpointDir::CheckpointDir(std::string path, std::string owner) : path_(std::move(path)), owner_(std::move(owner)) {}

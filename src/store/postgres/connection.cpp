@@ -119,8 +119,8 @@ void Connection::ensure_connected() {
   disconnect();
   const std::string timeout = std::to_string(std::max(1, static_cast<int>(std::ceil(connect_timeout_seconds_))));
   // Defaults first: whatever the URI says (the expanded dbname) overrides them.
-  const char* keys[] = {"connect_timeout",  "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                        "application_name", "dbname",     nullptr};
+  const char* keys[] = {"connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "application_name", "dbname",          nullptr};
   const char* values[] = {timeout.c_str(), "1", "10", "5", "3", "pbt", conninfo_.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c) throw ConnectionLost{"libpq could not allocate a connection"};
@@ -133,10 +133,10 @@ void Connection::ensure_connected() {
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   conn_ = c;
   ++connections_;
-  exec(("SET search_path TO " + quote_ident(schema_) +
-        "; SET extra_float_digits = 3; SET client_min_messages = warning")
-           .c_str(),
-       "setting up the session");
+  exec(
+      ("SET search_path TO " + quote_ident(schema_) + "; SET extra_float_digits = 3; SET client_min_messages = warning")
+          .c_str(),
+      "setting up the session");
 }
 
 // Throws the right kind of failure for a result that is not a success.

@@ -1,9 +1,9 @@
 // The PostgreSQL store's operations (see postgres_store.hpp). The connection and retry loop
-// are in connection.cpp, the tables in schema.cpp, the URI in uri.cpp.
+// are in connection.cpp, the tables in schema.cpp, the URI in uri.cpp, checkpoint rows and
+// files in checkpoints.cpp.
 #include "store/postgres/postgres_store.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -11,10 +11,9 @@
 #include <set>
 #include <unordered_map>
 
-#include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
-#include "store/checkpoint_dir.hpp"
 #include "store/codec.hpp"
+#include "store/postgres/checkpoints.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/schema.hpp"
 #include "store/postgres/uri.hpp"
@@ -32,10 +31,6 @@ using store_codec::kMemberColumns;
 // The store's clock: the server's, in seconds since the Unix epoch.
 #define PBT_PG_NOW "extract(epoch from clock_timestamp())::float8"
 
-// Advisory lock class (two-int form) for one checkpoint file: 'pbtc', its id's first 32
-// bits as the second key.
-constexpr std::int32_t kCheckpointLockClass = 0x70627463;
-
 const std::string& member_columns_m() {
   static const std::string columns = store_codec::qualified(kMemberColumns, "m");
   return columns;
@@ -44,13 +39,12 @@ const std::string& member_columns_m() {
 }  // namespace
 
 struct PostgresStore::Impl {
-  Impl(const pg::Target& t) : target(t), conn(t.name, t.conninfo, t.options) {
-    if (!t.options.checkpoint_dir.empty()) files.emplace(t.options.checkpoint_dir, conn.where());
-  }
+  explicit Impl(const pg::Target& t)
+      : target(t), conn(t.name, t.conninfo, t.options), checkpoints(conn, t.options.checkpoint_dir) {}
 
   pg::Target target;
   Connection conn;
-  std::optional<CheckpointDir> files;  // checkpoint_dir mode
+  pg::Checkpoints checkpoints;
   // Members as last read, by experiment, and the xmin of that read's snapshot: every
   // transaction below it had finished, so only rows changed at or above it can be news.
   struct PopulationCache {
@@ -83,92 +77,13 @@ struct PostgresStore::Impl {
                   static_cast<unsigned long long>(rng()));
     return buf;
   }
-
-  // ---- checkpoint rows, and their files in checkpoint_dir mode ----
-
-  // Serializes work on one checkpoint's file across processes and hosts, until commit.
-  void lock_file(const std::string& id) {
-    const auto key = static_cast<std::int32_t>(static_cast<std::uint32_t>(std::stoul(id.substr(0, 8), nullptr, 16)));
-    conn.query("SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
-               Params::of(kCheckpointLockClass, static_cast<int>(key)), "locking a checkpoint file");
-  }
-
-  // Deletes the file of a checkpoint that has no row (any more), under its lock, so that a
-  // publish that is bringing it back (and rewrites the file under the same lock) wins.
-  bool remove_file_if_unreferenced(const std::string& id) {
-    bool removed = false;
-    conn.try_once("removing a checkpoint file", [&] {
-      lock_file(id);
-      if (conn.query("SELECT 1 FROM checkpoints WHERE id = $1", Params::of(id), "removing a checkpoint file").rows() ==
-          0)
-        removed = files->remove(id);
-    });
-    return removed;
-  }
-
-  // Inside a publish: makes the checkpoint row exist and holds a lock on it until commit,
-  // so that nobody deletes it before our member refers to it. In checkpoint_dir mode the
-  // file is checked (and rewritten if a clean-up removed it) under the file lock.
-  void hold_checkpoint(const std::string& id, const std::string& bytes, double t) {
-    for (int i = 0; i < 20; ++i) {
-      Result s = conn.query("SELECT bytes IS NULL FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id),
-                            "publishing");
-      bool held = s.rows() > 0;
-      bool in_dir = held && s.boolean(0, 0);
-      if (!held) {
-        Params p;
-        p.add(id);
-        if (files) p.null();
-        else p.bytes(bytes);
-        p.add(static_cast<std::int64_t>(bytes.size())).add(t);
-        Result ins = conn.query(
-            "INSERT INTO checkpoints(id, bytes, size, created) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING "
-            "RETURNING 1",
-            p, "publishing");
-        held = ins.rows() > 0;
-        in_dir = files.has_value();
-      }
-      if (!held) continue;  // it was being deleted, or inserted by someone else: look again
-      if (files && in_dir) {
-        lock_file(id);
-        files->write(id, bytes);  // a no-op when the file is there
-      }
-      return;
-    }
-    throw pg::Transient{"checkpoint " + id + " kept changing under a concurrent clean-up"};
-  }
-
-  // Files no row refers to (a crash between a publish's commit and its clean-up, or a
-  // publish that failed after writing its file), and temp files left by a crash; `done`
-  // were just handled. Returns how many went.
-  std::size_t sweep_files(const std::vector<std::string>& done) {
-    std::vector<std::string> candidates;
-    for (auto& id : files->ids())
-      if (std::find(done.begin(), done.end(), id) == done.end()) candidates.push_back(std::move(id));
-    files->remove_temp_files(std::chrono::hours(1));
-    if (candidates.empty()) return 0;
-    std::string ids = "{";
-    for (std::size_t i = 0; i < candidates.size(); ++i) ids += (i ? "," : "") + candidates[i];
-    ids += "}";
-    std::set<std::string> known = conn.run("collecting garbage", Connection::Tx::none, [&] {
-      Result r =
-          conn.query("SELECT id FROM checkpoints WHERE id = ANY($1::text[])", Params::of(ids), "collecting garbage");
-      std::set<std::string> out;
-      for (int i = 0; i < r.rows(); ++i) out.insert(r.text(i, 0));
-      return out;
-    });
-    std::size_t swept = 0;
-    for (const auto& id : candidates)
-      if (!known.count(id) && remove_file_if_unreferenced(id)) ++swept;
-    return swept;
-  }
 };
 
 PostgresStore::PostgresStore(const std::string& uri) : PostgresStore(uri, Options{}) {}
 
 PostgresStore::PostgresStore(const std::string& uri, Options options)
     : impl_(std::make_unique<Impl>(pg::parse_uri(uri, std::move(options)))) {
-  if (impl_->files) impl_->files->create();
+  impl_->checkpoints.open();
   pg::open_schema(impl_->conn, impl_->target.options.schema);
 }
 
@@ -185,8 +100,8 @@ void PostgresStore::create_experiment(const ExperimentInfo& info, const std::vec
       throw StoreError("experiment '" + info.name + "': member id " + std::to_string(m.id) + " given twice");
   const int population = info.population != 0 ? info.population : static_cast<int>(members.size());
   d.conn.run("creating an experiment", Connection::Tx::write, [&] {
-    Result e = d.conn.query("SELECT config, origin, population FROM experiments WHERE name = $1",
-                            Params::of(info.name), "creating an experiment");
+    Result e = d.conn.query("SELECT config, origin, population FROM experiments WHERE name = $1", Params::of(info.name),
+                            "creating an experiment");
     if (e.rows() > 0) {
       // An earlier attempt whose COMMIT reply was lost: it is there, as we made it.
       if (d.conn.after_lost_connection() && e.text(0, 0) == info.config && e.text(0, 1) == info.origin &&
@@ -195,10 +110,10 @@ void PostgresStore::create_experiment(const ExperimentInfo& info, const std::vec
       throw StoreError("experiment '" + info.name + "' already exists in " + d.where());
     }
     const double created = info.created != 0 ? info.created : d.now_sql();
-    Result ins = d.conn.query(std::string("INSERT INTO experiments(") + store_codec::kExperimentColumns +
-                                  ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-                              Params::of(store_codec::experiment_values(info, population, created)),
-                              "creating an experiment");
+    Result ins =
+        d.conn.query(std::string("INSERT INTO experiments(") + store_codec::kExperimentColumns +
+                         ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+                     Params::of(store_codec::experiment_values(info, population, created)), "creating an experiment");
     if (ins.affected() == 0) throw StoreError("experiment '" + info.name + "' already exists in " + d.where());
     constexpr std::size_t kBatch = 500;
     for (std::size_t first = 0; first < members.size(); first += kBatch) {
@@ -223,9 +138,9 @@ void PostgresStore::create_experiment(const ExperimentInfo& info, const std::vec
 std::optional<ExperimentInfo> PostgresStore::experiment(const std::string& name) {
   Impl& d = *impl_;
   return d.conn.run("reading an experiment", Connection::Tx::none, [&]() -> std::optional<ExperimentInfo> {
-    Result r = d.conn.query(
-        std::string("SELECT ") + store_codec::kExperimentColumns + " FROM experiments WHERE name = $1",
-        Params::of(name), "reading an experiment");
+    Result r =
+        d.conn.query(std::string("SELECT ") + store_codec::kExperimentColumns + " FROM experiments WHERE name = $1",
+                     Params::of(name), "reading an experiment");
     if (r.rows() == 0) return std::nullopt;
     return store_codec::experiment_from_row(r.row(0));
   });
@@ -281,7 +196,7 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
   const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
   // checkpoint_dir: the file first (temp name, fsync, rename), then the transaction publishes its id.
-  if (d.files && !new_checkpoint.empty()) d.files->write(new_checkpoint, pub.checkpoint_bytes);
+  if (!new_checkpoint.empty()) d.checkpoints.write_file(new_checkpoint, pub.checkpoint_bytes);
   const auto published = store_codec::published_values(pub);
   static const std::string kUpdate =
       "UPDATE members SET checkpoint = $1, publish_token = $2, failures = 0, last_error = '', "
@@ -314,8 +229,8 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
       if (drop_old) order.push_back(old_checkpoint);
       std::sort(order.begin(), order.end());
       for (const auto& id : order) {
-        if (id == new_checkpoint) d.hold_checkpoint(id, pub.checkpoint_bytes, t);
-        else d.conn.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR UPDATE", Params::of(id), "publishing");
+        if (id == new_checkpoint) d.checkpoints.hold(id, pub.checkpoint_bytes, t);
+        else d.checkpoints.lock(id);
       }
       d.conn.query(kUpdate, Params::of(checkpoint, token, lease.experiment, lease.member, published), "publishing");
       constexpr std::size_t kBatch = 1000;
@@ -350,33 +265,27 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
         }
         d.conn.query_once(sql, p, "publishing");
       }
-      if (drop_old) {
-        Result del = d.conn.query(
-            "DELETE FROM checkpoints WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = $1) "
-            "RETURNING bytes IS NULL",
-            Params::of(old_checkpoint), "publishing");
-        if (del.rows() > 0 && del.boolean(0, 0)) unlink.push_back(old_checkpoint);
-      }
+      if (drop_old && d.checkpoints.drop_if_unreferenced(old_checkpoint)) unlink.push_back(old_checkpoint);
       return lease.version + 1;
     });
   } catch (...) {
     // Nothing was published: the file written for it goes again, unless a row refers to it.
-    if (d.files && !new_checkpoint.empty()) d.remove_file_if_unreferenced(new_checkpoint);
+    if (!new_checkpoint.empty()) d.checkpoints.remove_file(new_checkpoint);
     throw;
   }
   lease.version = version;
   // After the commit: the files of checkpoints that went (best effort; collect_garbage
   // sweeps what a crash leaves behind).
-  if (d.files)
-    for (const auto& id : unlink) d.remove_file_if_unreferenced(id);
+  for (const auto& id : unlink) d.checkpoints.remove_file(id);
 }
 
 void PostgresStore::release(const Lease& lease) {
   Impl& d = *impl_;
   d.conn.run("releasing a lease", Connection::Tx::none, [&] {
-    d.conn.query("UPDATE members SET owner = '', lease_expires = 0 WHERE experiment = $1 AND id = $2 AND version = $3 "
-                  "AND owner = $4",
-                  Params::of(lease.experiment, lease.member, lease.version, lease.worker), "releasing a lease");
+    d.conn.query(
+        "UPDATE members SET owner = '', lease_expires = 0 WHERE experiment = $1 AND id = $2 AND version = $3 "
+        "AND owner = $4",
+        Params::of(lease.experiment, lease.member, lease.version, lease.worker), "releasing a lease");
     return 0;
   });
 }
@@ -392,12 +301,11 @@ bool PostgresStore::fail(const Lease& lease, const std::string& error, int max_f
       return r.boolean(0, 3);
     if (r.rows() == 0 || r.i64(0, 0) != lease.version || r.text(0, 1) != lease.worker)
       throw LeaseLost(d.lease_lost(lease, "recording a failure"));
-    Result u =
-        d.conn.query("UPDATE members SET failures = failures + 1, last_error = $1, failed = (failures + 1 >= $2), "
-                     "owner = '', lease_expires = 0, version = version + 1, publish_token = $3 "
-                     "WHERE experiment = $4 AND id = $5 RETURNING failed",
-                     Params::of(error, max_failures, token, lease.experiment, lease.member),
-                     "recording a failed interval");
+    Result u = d.conn.query(
+        "UPDATE members SET failures = failures + 1, last_error = $1, failed = (failures + 1 >= $2), "
+        "owner = '', lease_expires = 0, version = version + 1, publish_token = $3 "
+        "WHERE experiment = $4 AND id = $5 RETURNING failed",
+        Params::of(error, max_failures, token, lease.experiment, lease.member), "recording a failed interval");
     return u.rows() > 0 && u.boolean(0, 0);
   });
 }
@@ -444,34 +352,14 @@ std::vector<MemberState> PostgresStore::population(const std::string& experiment
   });
 }
 
-std::string PostgresStore::checkpoint(const std::string& id) {
-  Impl& d = *impl_;
-  // 0: missing, 1: bytes here, 2: in the checkpoint directory.
-  auto [where, bytes] = d.conn.run("reading a checkpoint", Connection::Tx::none, [&]() -> std::pair<int, std::string> {
-    Result r =
-        d.conn.query("SELECT bytes FROM checkpoints WHERE id = $1", Params::of(id), "reading a checkpoint", 1);
-    if (r.rows() == 0) return {0, ""};
-    if (r.null(0, 0)) return {2, ""};
-    return {1, checkpoint_in_memory("checkpoint " + id + " in " + d.where(), r.length(0, 0),
-                                    [&] { return r.text(0, 0); })};
-  });
-  if (where == 0) throw CheckpointError("checkpoint " + id + " is missing from " + d.where());
-  if (where == 2) {
-    if (!d.files)
-      throw CheckpointError("checkpoint " + id + " is kept in a checkpoint directory, but " + d.where() +
-                            " was opened without checkpoint_dir=");
-    return d.files->read(id);
-  }
-  store_codec::verify_checkpoint(id, bytes, d.where());
-  return std::move(bytes);
-}
+std::string PostgresStore::checkpoint(const std::string& id) { return impl_->checkpoints.read(id); }
 
 std::vector<Event> PostgresStore::events(const std::string& experiment) {
   Impl& d = *impl_;
   return d.conn.run("reading events", Connection::Tx::none, [&] {
-    Result r = d.conn.query(std::string("SELECT ") + store_codec::kEventColumns +
-                                ", time FROM events WHERE experiment = $1 ORDER BY seq",
-                            Params::of(experiment), "reading events");
+    Result r = d.conn.query(
+        std::string("SELECT ") + store_codec::kEventColumns + ", time FROM events WHERE experiment = $1 ORDER BY seq",
+        Params::of(experiment), "reading events");
     if (r.rows() == 0) d.require_experiment(experiment);
     std::vector<Event> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(store_codec::event_from_row(r.row(i), d.where(), experiment));
@@ -493,33 +381,7 @@ std::vector<ScorePoint> PostgresStore::scores(const std::string& experiment) {
   });
 }
 
-std::size_t PostgresStore::collect_garbage() {
-  Impl& d = *impl_;
-  std::vector<std::string> files;
-  const std::size_t rows = d.conn.run("collecting garbage", Connection::Tx::write, [&]() -> std::size_t {
-    files.clear();
-    // Lock the candidates first (skipping any a publish holds), then delete those that are
-    // still unreferenced by a fresh look: a publish that committed a reference meanwhile wins.
-    Result c = d.conn.query(
-        "SELECT id FROM checkpoints c WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.checkpoint = c.id) "
-        "FOR UPDATE SKIP LOCKED",
-        Params(), "collecting garbage");
-    if (c.rows() == 0) return 0;
-    std::string ids = "{";
-    for (int i = 0; i < c.rows(); ++i) ids += (i ? "," : "") + c.text(i, 0);
-    ids += "}";
-    Result del = d.conn.query(
-        "DELETE FROM checkpoints c WHERE c.id = ANY($1::text[]) AND NOT EXISTS "
-        "(SELECT 1 FROM members m WHERE m.checkpoint = c.id) RETURNING c.id, c.bytes IS NULL",
-        Params::of(ids), "collecting garbage");
-    for (int i = 0; i < del.rows(); ++i)
-      if (del.boolean(i, 1)) files.push_back(del.text(i, 0));
-    return static_cast<std::size_t>(del.rows());
-  });
-  if (!d.files) return rows;
-  for (const auto& id : files) d.remove_file_if_unreferenced(id);
-  return rows + d.sweep_files(files);
-}
+std::size_t PostgresStore::collect_garbage() { return impl_->checkpoints.collect_garbage(); }
 
 double PostgresStore::now() {
   Impl& d = *impl_;

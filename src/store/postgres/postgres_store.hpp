@@ -39,10 +39,10 @@ namespace pbt {
 class PostgresStore : public Store {
  public:
   struct Options {
-    double retry_seconds = 60;           // reconnect / retry transient errors for this long per operation
-    double connect_timeout_seconds = 10; // one connection attempt (libpq's connect_timeout)
-    std::string checkpoint_dir;          // empty: checkpoint bytes in the database
-    std::string schema = "pbt";          // the PostgreSQL schema holding the tables
+    double retry_seconds = 60;            // reconnect / retry transient errors for this long per operation
+    double connect_timeout_seconds = 10;  // one connection attempt (libpq's connect_timeout)
+    std::string checkpoint_dir;           // empty: checkpoint bytes in the database
+    std::string schema = "pbt";           // the PostgreSQL schema holding the tables
   };
 
   // Connects, creating the schema when the database has none; throws StoreError (the URI
@@ -62,8 +62,7 @@ class PostgresStore : public Store {
   std::optional<ExperimentInfo> experiment(const std::string& name) override;
   std::vector<std::string> experiments() override;
 
-  std::optional<Leased> lease(const std::string& experiment, const std::string& worker,
-                              double lease_seconds) override;
+  std::optional<Leased> lease(const std::string& experiment, const std::string& worker, double lease_seconds) override;
   void heartbeat(const Lease& lease, double lease_seconds) override;
   void publish(Lease& lease, const Publication& pub) override;
   void release(const Lease& lease) override;

@@ -9,8 +9,8 @@
 namespace pbt::pg {
 
 struct Target {
-  std::string name;     // the URI, password redacted: for messages
-  std::string conninfo; // the URI for libpq
+  std::string name;      // the URI, password redacted: for messages
+  std::string conninfo;  // the URI for libpq
   PostgresStore::Options options;
 };
 

@@ -1,0 +1,52 @@
+#pragma once
+// The PostgreSQL store's checkpoints: rows of the checkpoints table holding the bytes, or
+// (checkpoint_dir mode) holding none, the bytes in a CheckpointDir on a shared filesystem.
+// Rows are locked while a publish refers to them and files are changed under an advisory
+// lock per checkpoint, so deleting an unreferenced checkpoint never races with a publish
+// that starts referring to it.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/checkpoint_dir.hpp"
+#include "store/postgres/connection.hpp"
+
+namespace pbt::pg {
+
+class Checkpoints {
+ public:
+  // `dir`: the checkpoint directory; empty when the bytes are kept in the database.
+  Checkpoints(Connection& conn, const std::string& dir);
+
+  // Creates the checkpoint directory when it is missing (checkpoint_dir mode).
+  void open() const;
+  bool in_files() const { return files_.has_value(); }
+
+  // Before a publish's transaction (checkpoint_dir mode): the file first.
+  void write_file(const std::string& id, const std::string& bytes) const;
+  // Inside a publish: makes the row of the new checkpoint exist and holds a lock on it
+  // until commit (rewriting its file if a clean-up removed it); `t` is the store's clock.
+  void hold(const std::string& id, const std::string& bytes, double t);
+  // Inside a publish: locks the row of the checkpoint it stops referring to.
+  void lock(const std::string& id);
+  // Inside a publish: deletes that row when no member refers to it any more; true when its
+  // file is to go after the commit (remove_file).
+  bool drop_if_unreferenced(const std::string& id);
+  // After a transaction (own, best effort): deletes the file of a checkpoint that has no row.
+  bool remove_file(const std::string& id);
+
+  // The bytes, verified against the id; throws CheckpointError.
+  std::string read(const std::string& id);
+  // Deletes the checkpoints no member refers to, their files, and files no row refers to.
+  std::size_t collect_garbage();
+
+ private:
+  void lock_file(const std::string& id);
+  std::size_t sweep_files(const std::vector<std::string>& done);
+
+  Connection& conn_;
+  std::optional<CheckpointDir> files_;
+};
+
+}  // namespace pbt::pg
