@@ -15,7 +15,7 @@
 
 #include "bench_common.hpp"
 #include "pbt/pbt.hpp"
-#include "report/report.hpp"
+#include "pbt/report.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

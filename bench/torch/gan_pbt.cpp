@@ -150,7 +150,7 @@ json run_one(const Dataset& d, const Method& m, int seed, int population) {
   r["copies"] = copies;
   r["best"] = best->id;
   r["schedule"] = schedule_text(
-      pbt::inherited_schedule(events, pbt::initial_hyperparams(cfg), best->id, best->step));
+      pbt::Lineage(events, pbt::initial_hyperparams(cfg)).schedule_of(best->id, best->step));
   return r;
 }
 

@@ -123,7 +123,7 @@ RunResult run(const Setting& s, const std::string& label, const std::string& con
   r.best_member = best->id;
   r.best_h = best->h;
   for (const auto& e : store->events(cfg.name)) r.exploits += e.kind == pbt::EventKind::exploit;
-  r.schedule = pbt::inherited_schedule(store->events(cfg.name), pbt::initial_hyperparams(cfg), best->id, best->step);
+  r.schedule = pbt::Lineage(store->events(cfg.name), pbt::initial_hyperparams(cfg)).schedule_of(best->id, best->step);
 
   // Test BLEU of the selected model: its published checkpoint, evaluated with the test set on.
   pbt::TrainableContext ctx;

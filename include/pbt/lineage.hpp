@@ -3,6 +3,10 @@
 // was trained by a chain of members, each under the h in force at the time; that chain
 // of (steps, h) is the schedule it inherited. Replaying the schedule from scratch, with
 // no population, is the paper's schedule-reuse analysis (and Ray's "PBT replay").
+//
+// One model, built from the event log, serves `pbt replay`, the report and the exports:
+// each member's h over time (its own counter), the copies between members, and the
+// schedule behind any member's model at any step.
 #include <cstdint>
 #include <vector>
 
@@ -12,25 +16,68 @@
 
 namespace pbt {
 
-// Training steps (from_step, to_step] of `member`'s own counter, run under `h`.
+// Training steps (from_step, to_step] of `member`'s own counter, run under `h`. `event`
+// is the index of the event that set h, or -1 for the member's initial h.
 struct ScheduleSegment {
   int member = 0;
   std::int64_t from_step = 0;
   std::int64_t to_step = 0;
   Hyperparams h;
+  int event = -1;
   std::int64_t steps() const { return to_step - from_step; }
 };
 
+// One copy between members: at `step`, `member` took `copied` from `donor`'s model as
+// published at the donor's step `donor_step`.
+struct Copy {
+  int event = -1;  // index of the event that recorded it
+  EventKind kind = EventKind::exploit;
+  int member = 0;
+  std::int64_t step = 0;
+  int donor = -1;
+  std::int64_t donor_step = 0;
+  CopyMode copied = CopyMode::none;
+  bool weights = false;  // the member's model was replaced by the donor's (copies_weights)
+};
+
+// True when the event replaced the member's model with its donor's: an exploit that copied
+// weights (copy = "all" or "weights"), or a recover (the worker loads the donor's checkpoint).
+bool copies_weights(const Event& e);
+
 struct InheritedSchedule {
   int root = 0;                          // the member whose fresh model the chain starts from
-  std::vector<ScheduleSegment> segments; // in training order
+  std::vector<ScheduleSegment> segments; // in training order, neighbours with one member and h merged
   std::int64_t total_steps() const;
 };
 
-// The schedule that produced `member`'s model at `step`. `initial` is every member's
-// initial h (initial_hyperparams(config)); `events` in publish order, as the store gives them.
-InheritedSchedule inherited_schedule(const std::vector<Event>& events, const std::vector<Hyperparams>& initial,
-                                     int member, std::int64_t step);
+class Lineage {
+ public:
+  // `events` in publish order, as the store gives them; `initial` is every member's initial
+  // h, indexed by member (initial_hyperparams(config)).
+  Lineage(std::vector<Event> events, std::vector<Hyperparams> initial);
+
+  const std::vector<Event>& events() const { return events_; }
+  // Every event with a donor, in publish order.
+  const std::vector<Copy>& copies() const { return copies_; }
+
+  // The h in force over `member`'s own steps up to `step`, changed at each of its events
+  // (copies are not followed): its hyperparameters over time. At least one segment.
+  std::vector<ScheduleSegment> history_of(int member, std::int64_t step) const;
+
+  // The schedule that produced `member`'s model at `step`, following weight copies back
+  // to a fresh model. Throws Error when the log names a member the experiment lacks.
+  InheritedSchedule schedule_of(int member, std::int64_t step) const;
+
+ private:
+  void collect(int member, std::int64_t step, std::size_t before, InheritedSchedule& out, int depth) const;
+  void own_segments(int member, const std::vector<int>& evs, std::size_t first, ScheduleSegment seg,
+                    std::int64_t step, std::vector<ScheduleSegment>& out) const;
+
+  std::vector<Event> events_;
+  std::vector<Hyperparams> initial_;
+  std::vector<std::vector<int>> events_of_;  // per member: its events' indices, in publish order
+  std::vector<Copy> copies_;
+};
 
 struct ReplayResult {
   InheritedSchedule schedule;

@@ -25,7 +25,7 @@ int replay(const Target& target, int member, bool json) {
     if (!m) throw Error("'" + o.experiment + "' has no member " + std::to_string(member));
   }
   if (!m->score) throw Error("member " + std::to_string(m->id) + " has no score yet");
-  auto schedule = inherited_schedule(o.store->events(o.experiment), initial_hyperparams(cfg), m->id, m->step);
+  auto schedule = Lineage(o.store->events(o.experiment), initial_hyperparams(cfg)).schedule_of(m->id, m->step);
   ReplayResult r = replay(cfg, schedule);
 
   if (json) {

@@ -7,8 +7,8 @@
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "pbt/error.hpp"
-#include "report/dashboard.hpp"
-#include "report/report.hpp"
+#include "pbt/dashboard.hpp"
+#include "pbt/report.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,56 +1,14 @@
 #include "pbt/lineage.hpp"
 
+#include <algorithm>
+
 #include "pbt/error.hpp"
 
 namespace pbt {
 
-namespace {
-
 bool copies_weights(const Event& e) {
   return (e.kind == EventKind::exploit && copies_weights(e.copied)) || e.kind == EventKind::recover;
 }
-
-// Appends the segments of `member` up to `step` (recursively through its donors).
-void collect(const std::vector<Event>& events, const std::vector<Hyperparams>& initial, int member,
-             std::int64_t step, std::size_t before, InheritedSchedule& out, int depth) {
-  if (depth > 100000) throw Error("lineage too deep: the event log loops");
-  if (member < 0 || member >= static_cast<int>(initial.size()))
-    throw Error("lineage names member " + std::to_string(member) + ", which the experiment does not have");
-
-  // This member's events up to `step` that were published before index `before`.
-  std::vector<const Event*> own;
-  for (std::size_t i = 0; i < before && i < events.size(); ++i)
-    if (events[i].member == member && events[i].step <= step) own.push_back(&events[i]);
-
-  // The latest copy of weights: before it, the model was the donor's.
-  std::int64_t start = 0;
-  Hyperparams h = initial[member];
-  std::size_t first = 0;
-  for (std::size_t k = own.size(); k-- > 0;) {
-    if (!copies_weights(*own[k])) continue;
-    const Event& copy = *own[k];
-    // The donor's model as published then: its events published before this one.
-    const std::size_t index = static_cast<std::size_t>(own[k] - events.data());
-    collect(events, initial, copy.donor, copy.donor_step, index, out, depth + 1);
-    start = copy.step;
-    h = copy.new_h;
-    first = k + 1;
-    break;
-  }
-  if (first == 0) out.root = member;
-
-  // From there on: the member's own training, h changing at each later event.
-  std::int64_t from = start;
-  for (std::size_t k = first; k < own.size(); ++k) {
-    const Event& e = *own[k];
-    if (e.step > from) out.segments.push_back({member, from, e.step, h});
-    from = std::max(from, e.step);
-    h = e.new_h;
-  }
-  if (step > from) out.segments.push_back({member, from, step, h});
-}
-
-}  // namespace
 
 std::int64_t InheritedSchedule::total_steps() const {
   std::int64_t n = 0;
@@ -58,10 +16,91 @@ std::int64_t InheritedSchedule::total_steps() const {
   return n;
 }
 
-InheritedSchedule inherited_schedule(const std::vector<Event>& events, const std::vector<Hyperparams>& initial,
-                                     int member, std::int64_t step) {
+Lineage::Lineage(std::vector<Event> events, std::vector<Hyperparams> initial)
+    : events_(std::move(events)), initial_(std::move(initial)), events_of_(initial_.size()) {
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    const Event& e = events_[i];
+    const int index = static_cast<int>(i);
+    if (e.member >= 0 && e.member < static_cast<int>(events_of_.size())) events_of_[e.member].push_back(index);
+    if (e.donor >= 0)
+      copies_.push_back({index, e.kind, e.member, e.step, e.donor, e.donor_step, e.copied, copies_weights(e)});
+  }
+}
+
+// The member's own training from `seg` on: h changes at each of its events evs[first..]
+// (those up to `step`); the last segment ends at `step`.
+void Lineage::own_segments(int member, const std::vector<int>& evs, std::size_t first, ScheduleSegment seg,
+                           std::int64_t step, std::vector<ScheduleSegment>& out) const {
+  seg.member = member;
+  for (std::size_t k = first; k < evs.size(); ++k) {
+    const Event& e = events_[evs[k]];
+    if (e.step > seg.from_step) {
+      seg.to_step = e.step;
+      out.push_back(seg);
+      seg.from_step = e.step;
+    }
+    seg.h = e.new_h;
+    seg.event = evs[k];
+  }
+  seg.to_step = step;
+  if (step > seg.from_step) out.push_back(seg);
+}
+
+std::vector<ScheduleSegment> Lineage::history_of(int member, std::int64_t step) const {
+  std::vector<ScheduleSegment> out;
+  if (member < 0 || member >= static_cast<int>(initial_.size())) return out;
+  std::vector<int> evs;
+  for (int i : events_of_[member])
+    if (events_[i].step <= step) evs.push_back(i);
+  ScheduleSegment start;
+  start.h = initial_[member];
+  own_segments(member, evs, 0, start, step, out);
+  if (out.empty()) {  // no steps yet: the h it starts with
+    ScheduleSegment only = start;
+    only.member = member;
+    for (int i : evs) {
+      only.h = events_[i].new_h;
+      only.event = i;
+    }
+    only.from_step = only.to_step = std::max<std::int64_t>(step, 0);
+    out.push_back(only);
+  }
+  return out;
+}
+
+// Appends the segments of `member` up to `step` (recursively through its donors), seeing
+// only the events published before index `before`.
+void Lineage::collect(int member, std::int64_t step, std::size_t before, InheritedSchedule& out, int depth) const {
+  if (depth > 100000) throw Error("lineage too deep: the event log loops");
+  if (member < 0 || member >= static_cast<int>(initial_.size()))
+    throw Error("lineage names member " + std::to_string(member) + ", which the experiment does not have");
+
+  std::vector<int> own;
+  for (int i : events_of_[member])
+    if (static_cast<std::size_t>(i) < before && events_[i].step <= step) own.push_back(i);
+
+  // The latest copy of weights: before it, the model was the donor's (as published then:
+  // its events published before this one).
+  ScheduleSegment seg;
+  seg.h = initial_[member];
+  std::size_t first = 0;
+  for (std::size_t k = own.size(); k-- > 0;) {
+    const Event& copy = events_[own[k]];
+    if (!copies_weights(copy)) continue;
+    collect(copy.donor, copy.donor_step, static_cast<std::size_t>(own[k]), out, depth + 1);
+    seg.from_step = copy.step;
+    seg.h = copy.new_h;
+    seg.event = own[k];
+    first = k + 1;
+    break;
+  }
+  if (first == 0) out.root = member;
+  own_segments(member, own, first, seg, step, out.segments);
+}
+
+InheritedSchedule Lineage::schedule_of(int member, std::int64_t step) const {
   InheritedSchedule out;
-  collect(events, initial, member, step, events.size(), out, 0);
+  collect(member, step, events_.size(), out, 0);
   // Merge neighbours with the same h (an explore that changed nothing, a chain hand-over).
   std::vector<ScheduleSegment> merged;
   for (auto& s : out.segments) {

@@ -1,4 +1,4 @@
-#include "report/dashboard.hpp"
+#include "pbt/dashboard.hpp"
 
 #include <cctype>
 #include <chrono>
@@ -14,7 +14,8 @@
 #include <httplib.h>
 
 #include "pbt/error.hpp"
-#include "report/report.hpp"
+#include "pbt/report.hpp"
+#include "report/html.hpp"
 
 namespace pbt::report {
 

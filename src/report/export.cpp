@@ -1,12 +1,13 @@
 // `pbt export`: scores, hyperparameters over time and events as CSV or JSON lines.
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
+#include <optional>
 #include <set>
 #include <sstream>
 
-#include "report/report.hpp"
-
-#include "pbt/trainable.hpp"
+#include "pbt/report.hpp"
+#include "report/run.hpp"
 
 namespace pbt::report {
 
@@ -55,21 +56,19 @@ std::string line(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohma
 
 // Column order for hyperparameters: the config's, else every name seen, sorted.
 std::vector<std::string> param_names(const RunData& run) {
-  try {
-    auto cfg = parse_config(run.info.config, run.info.origin);
+  if (auto cfg = config_of(run)) {
     std::vector<std::string> out;
-    for (const auto& p : cfg.space.params()) out.push_back(p.name);
+    for (const auto& p : cfg->space.params()) out.push_back(p.name);
     return out;
-  } catch (const std::exception&) {
-    std::set<std::string> names;
-    for (const auto& m : run.population)
-      for (const auto& [k, v] : m.h) names.insert(k);
-    for (const auto& e : run.events) {
-      for (const auto& [k, v] : e.old_h) names.insert(k);
-      for (const auto& [k, v] : e.new_h) names.insert(k);
-    }
-    return {names.begin(), names.end()};
   }
+  std::set<std::string> names;
+  for (const auto& m : run.population)
+    for (const auto& [k, v] : m.h) names.insert(k);
+  for (const auto& e : run.events) {
+    for (const auto& [k, v] : e.old_h) names.insert(k);
+    for (const auto& [k, v] : e.new_h) names.insert(k);
+  }
+  return {names.begin(), names.end()};
 }
 
 std::string csv_h(const Hyperparams& h, const std::vector<std::string>& names) {
@@ -80,6 +79,15 @@ std::string csv_h(const Hyperparams& h, const std::vector<std::string>& names) {
     if (it != h.end()) out += csv_value(it->second);
   }
   return out;
+}
+
+// The CSV header: the fixed columns, then one per hyperparameter under each prefix.
+std::string csv_header(const std::string& fixed, const std::vector<std::string>& names,
+                       std::initializer_list<const char*> prefixes) {
+  std::string out = fixed;
+  for (const char* prefix : prefixes)
+    for (const auto& n : names) out += "," + csv_field(prefix + n);
+  return out + "\n";
 }
 
 }  // namespace
@@ -98,22 +106,21 @@ std::string export_scores(const RunData& run, Format f) {
 
 std::string export_hyperparameters(const RunData& run, Format f) {
   const auto names = param_names(run);
+  const Lineage lineage = lineage_of(run);
   std::ostringstream o;
-  if (f == Format::csv) {
-    o << "member,from_step,to_step,cause,donor";
-    for (const auto& n : names) o << "," << csv_field(n);
-    o << "\n";
-  }
-  for (const auto& s : hyperparameter_history(run)) {
+  if (f == Format::csv) o << csv_header("member,from_step,to_step,cause,donor", names, {""});
+  for (const auto& s : hyperparameter_history(run, lineage)) {
+    const std::string cause = cause_of(lineage, s);
+    const int donor = donor_of(lineage, s);
     if (f == Format::csv) {
-      o << s.member << "," << s.from << "," << s.to << "," << s.cause << ","
-        << (s.donor >= 0 ? std::to_string(s.donor) : "") << csv_h(s.h, names) << "\n";
+      o << s.member << "," << s.from_step << "," << s.to_step << "," << cause << ","
+        << (donor >= 0 ? std::to_string(donor) : "") << csv_h(s.h, names) << "\n";
     } else {
       o << line({{"member", s.member},
-                 {"from_step", s.from},
-                 {"to_step", s.to},
-                 {"cause", s.cause},
-                 {"donor", s.donor >= 0 ? nlohmann::json(s.donor) : nlohmann::json(nullptr)},
+                 {"from_step", s.from_step},
+                 {"to_step", s.to_step},
+                 {"cause", cause},
+                 {"donor", donor >= 0 ? nlohmann::json(donor) : nlohmann::json(nullptr)},
                  {"h", json_h(s.h)}});
     }
   }
@@ -123,14 +130,11 @@ std::string export_hyperparameters(const RunData& run, Format f) {
 std::string export_events(const RunData& run, Format f) {
   const auto names = param_names(run);
   std::ostringstream o;
-  if (f == Format::csv) {
-    o << "member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time";
-    for (const auto& n : names) o << "," << csv_field("old." + n);
-    for (const auto& n : names) o << "," << csv_field("new." + n);
-    o << "\n";
-  }
+  if (f == Format::csv)
+    o << csv_header("member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time", names,
+                    {"old.", "new."});
   for (const auto& e : run.events) {
-    const auto ds = donor_step(e);
+    const auto ds = e.donor >= 0 ? std::optional<std::int64_t>(e.donor_step) : std::nullopt;
     if (f == Format::csv) {
       o << e.member << "," << e.step << "," << to_string(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
         << "," << (ds ? std::to_string(*ds) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","

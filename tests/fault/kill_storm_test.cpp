@@ -181,10 +181,10 @@ void expect_lineage_valid(pbt::Store& store, const std::string& experiment, cons
           << ", which that member never published";
     }
   }
-  const auto initial = pbt::initial_hyperparams(cfg);
+  const pbt::Lineage lineage(events, pbt::initial_hyperparams(cfg));
   for (const auto& m : store.population(experiment)) {
     pbt::InheritedSchedule s;
-    ASSERT_NO_THROW(s = pbt::inherited_schedule(events, initial, m.id, m.step)) << "member " << m.id;
+    ASSERT_NO_THROW(s = lineage.schedule_of(m.id, m.step)) << "member " << m.id;
     EXPECT_GT(s.total_steps(), 0) << "member " << m.id;
     for (const auto& seg : s.segments) EXPECT_LT(seg.from_step, seg.to_step) << "member " << m.id;
   }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "pbt/pbt.hpp"
-#include "report/dashboard.hpp"
+#include "pbt/dashboard.hpp"
 
 using namespace pbt;
 

@@ -5,7 +5,10 @@
 #include <sstream>
 
 #include "pbt/pbt.hpp"
-#include "report/report.hpp"
+#include "pbt/report.hpp"
+#include "report/html.hpp"
+#include "report/run.hpp"
+#include "report/tree.hpp"
 
 using namespace pbt;
 using namespace pbt::report;
@@ -84,7 +87,7 @@ RunData hand_run() {
   return r;
 }
 
-int node_at(const Lineage& L, int member, std::int64_t step) {
+int node_at(const Tree& L, int member, std::int64_t step) {
   for (std::size_t i = 0; i < L.nodes.size(); ++i)
     if (L.nodes[i].member == member && L.nodes[i].step == step) return static_cast<int>(i);
   return -1;
@@ -108,7 +111,7 @@ TEST(Report, IntervalBoundariesFollowTheWorkersRule) {
 
 TEST(Report, LineageHasOneNodePerMemberIntervalAndParentsFollowCopies) {
   const RunData run = hand_run();
-  const Lineage L = build_lineage(run);
+  const Tree L = build_tree(run);
   ASSERT_EQ(L.nodes.size(), 9u);
   for (int m = 0; m < 3; ++m)
     for (int s : {4, 8, 12}) ASSERT_GE(node_at(L, m, s), 0) << m << ":" << s;
@@ -140,62 +143,71 @@ TEST(Report, LineageHasOneNodePerMemberIntervalAndParentsFollowCopies) {
 
 TEST(Report, AncestryScheduleWalksBackThroughCopies) {
   const RunData run = hand_run();
-  const Lineage L = build_lineage(run);
-  const auto history = hyperparameter_history(run);
+  const Tree L = build_tree(run);
   ASSERT_EQ(best_member(run.population), 1);
-  const Ancestry a = ancestry(run, L, history, 1);
+  EXPECT_EQ(ancestry_nodes(run, L, 1), (std::vector<int>{node_at(L, 0, 4), node_at(L, 2, 4), node_at(L, 2, 8),
+                                                          node_at(L, 1, 8), node_at(L, 1, 12)}));
+  const InheritedSchedule a = lineage_of(run).schedule_of(1, 12);
   EXPECT_EQ(a.root, 0);
-  EXPECT_EQ(a.nodes, (std::vector<int>{node_at(L, 0, 4), node_at(L, 2, 4), node_at(L, 2, 8), node_at(L, 1, 8),
-                                       node_at(L, 1, 12)}));
-  ASSERT_EQ(a.schedule.size(), 3u);
-  EXPECT_EQ(a.schedule[0].member, 0);
-  EXPECT_EQ(a.schedule[0].from, 0);
-  EXPECT_EQ(a.schedule[0].to, 4);
-  EXPECT_EQ(a.schedule[0].h, H(0.1));
-  EXPECT_EQ(a.schedule[1].member, 2);
-  EXPECT_EQ(a.schedule[1].from, 4);
-  EXPECT_EQ(a.schedule[1].to, 8);
-  EXPECT_EQ(a.schedule[1].h, H(0.36));
-  EXPECT_EQ(a.schedule[2].member, 1);
-  EXPECT_EQ(a.schedule[2].from, 8);
-  EXPECT_EQ(a.schedule[2].to, 12);
-  EXPECT_EQ(a.schedule[2].h, H(0.43, kXss));
+  EXPECT_EQ(a.root, L.nodes[node_at(L, 0, 4)].root);
+  ASSERT_EQ(a.segments.size(), 3u);
+  EXPECT_EQ(a.segments[0].member, 0);
+  EXPECT_EQ(a.segments[0].from_step, 0);
+  EXPECT_EQ(a.segments[0].to_step, 4);
+  EXPECT_EQ(a.segments[0].h, H(0.1));
+  EXPECT_EQ(a.segments[1].member, 2);
+  EXPECT_EQ(a.segments[1].from_step, 4);
+  EXPECT_EQ(a.segments[1].to_step, 8);
+  EXPECT_EQ(a.segments[1].h, H(0.36));
+  EXPECT_EQ(a.segments[2].member, 1);
+  EXPECT_EQ(a.segments[2].from_step, 8);
+  EXPECT_EQ(a.segments[2].to_step, 12);
+  EXPECT_EQ(a.segments[2].h, H(0.43, kXss));
 
-  // The same schedule as the engine's own reconstruction (what `pbt replay` retrains).
+  // The report's initial h (each member's first old_h) are the config's: the same schedule
+  // as `pbt replay` retrains.
   std::vector<Hyperparams> initial = {H(0.1), H(0.2), H(0.3)};
-  const auto engine = inherited_schedule(run.events, initial, 1, 12);
+  const auto engine = Lineage(run.events, initial).schedule_of(1, 12);
   EXPECT_EQ(engine.root, a.root);
-  ASSERT_EQ(engine.segments.size(), a.schedule.size());
-  for (std::size_t i = 0; i < a.schedule.size(); ++i) {
-    EXPECT_EQ(engine.segments[i].member, a.schedule[i].member);
-    EXPECT_EQ(engine.segments[i].from_step, a.schedule[i].from);
-    EXPECT_EQ(engine.segments[i].to_step, a.schedule[i].to);
-    EXPECT_EQ(engine.segments[i].h, a.schedule[i].h);
+  ASSERT_EQ(engine.segments.size(), a.segments.size());
+  for (std::size_t i = 0; i < a.segments.size(); ++i) {
+    EXPECT_EQ(engine.segments[i].member, a.segments[i].member);
+    EXPECT_EQ(engine.segments[i].from_step, a.segments[i].from_step);
+    EXPECT_EQ(engine.segments[i].to_step, a.segments[i].to_step);
+    EXPECT_EQ(engine.segments[i].h, a.segments[i].h);
   }
+  // The page shows that schedule.
+  const auto d = page_data(run);
+  ASSERT_EQ(d["best"]["schedule"].size(), 3u);
+  EXPECT_EQ(d["best"]["schedule"][1]["member"], 2);
+  EXPECT_EQ(d["best"]["schedule"][1]["from"], 4);
+  EXPECT_EQ(d["best"]["schedule"][1]["to"], 8);
+  EXPECT_EQ(d["best"]["root"], 0);
 }
 
 TEST(Report, HyperparameterHistoryStartsFromTheFirstEventsOldH) {
-  const auto history = hyperparameter_history(hand_run());
-  std::vector<HSegment> m2;
-  for (const auto& s : history)
+  const RunData run = hand_run();
+  const Lineage lineage = lineage_of(run);
+  std::vector<ScheduleSegment> m2;
+  for (const auto& s : hyperparameter_history(run, lineage))
     if (s.member == 2) m2.push_back(s);
   ASSERT_EQ(m2.size(), 2u);
-  EXPECT_EQ(m2[0].from, 0);
-  EXPECT_EQ(m2[0].to, 4);
+  EXPECT_EQ(m2[0].from_step, 0);
+  EXPECT_EQ(m2[0].to_step, 4);
   EXPECT_EQ(m2[0].h, H(0.3));
-  EXPECT_EQ(m2[0].cause, "initial");
-  EXPECT_EQ(m2[1].from, 4);
-  EXPECT_EQ(m2[1].to, 12);
+  EXPECT_EQ(cause_of(lineage, m2[0]), "initial");
+  EXPECT_EQ(m2[1].from_step, 4);
+  EXPECT_EQ(m2[1].to_step, 12);
   EXPECT_EQ(m2[1].h, H(0.36));
-  EXPECT_EQ(m2[1].cause, "exploit");
-  EXPECT_EQ(m2[1].donor, 0);
+  EXPECT_EQ(cause_of(lineage, m2[1]), "exploit");
+  EXPECT_EQ(donor_of(lineage, m2[1]), 0);
 }
 
 TEST(Report, DonorNodeFoundByCopiedScoreWhenTheStepIsUnknown) {
   RunData run = hand_run();
   run.events[0].donor_step = 999;  // not a node of m0: fall back to the score that was copied
   run.events[1].donor_step = 0;
-  const Lineage L = build_lineage(run);
+  const Tree L = build_tree(run);
   EXPECT_EQ(L.nodes[node_at(L, 2, 4)].parent, node_at(L, 0, 4));
   EXPECT_EQ(L.nodes[node_at(L, 1, 8)].parent, node_at(L, 2, 8));
 }
@@ -203,7 +215,7 @@ TEST(Report, DonorNodeFoundByCopiedScoreWhenTheStepIsUnknown) {
 TEST(Report, HyperparameterOnlyCopyKeepsTheModelsLineage) {
   RunData run = hand_run();
   run.events[1].copied = CopyMode::hyperparameters;
-  const Lineage L = build_lineage(run);
+  const Tree L = build_tree(run);
   EXPECT_EQ(L.nodes[node_at(L, 1, 8)].parent, node_at(L, 1, 4));
   EXPECT_EQ(L.nodes[node_at(L, 1, 8)].link, Link::train);
   ASSERT_EQ(L.h_copies.size(), 1u);
@@ -216,16 +228,16 @@ TEST(Report, ALoopInOddDataDoesNotHang) {
   RunData run = hand_run();
   // m0 "copies" m2 at step 4 while m2 copies m0 at step 4: a cycle of parents.
   run.events.push_back(copy(0, 4, 2, 4, CopyMode::all, H(0.1), H(0.1), 0.5, 0.5, 0.5));
-  const Lineage L = build_lineage(run);
+  const Tree L = build_tree(run);
   for (const auto& n : L.nodes) EXPECT_GE(n.root, 0);
-  const auto a = ancestry(run, L, hyperparameter_history(run), 1);
-  EXPECT_LE(a.nodes.size(), L.nodes.size());
+  EXPECT_LE(ancestry_nodes(run, L, 1).size(), L.nodes.size());
+  EXPECT_EQ(page_data(run)["best"]["member"], 1);
 }
 
 TEST(Report, NoConfigFallsBackToScoredSteps) {
   RunData run = hand_run();
   run.info.config = "this is not TOML [";
-  const Lineage L = build_lineage(run);
+  const Tree L = build_tree(run);
   EXPECT_EQ(L.nodes.size(), 9u);
   const auto d = page_data(run);
   EXPECT_EQ(d["params"].size(), 2u);
@@ -328,7 +340,7 @@ TEST(Report, ReadsARunFromAStore) {
   EXPECT_EQ(run.population.size(), 3u);
   EXPECT_TRUE(run.events.empty());
   // A run that has not started: no nodes, the page still builds.
-  EXPECT_TRUE(build_lineage(run).nodes.empty());
+  EXPECT_TRUE(build_tree(run).nodes.empty());
   const std::string html = render_html(run);
   EXPECT_NE(html.find("id=\"pbt-data\""), std::string::npos);
   EXPECT_THROW(read_run(*store, "nope"), Error);

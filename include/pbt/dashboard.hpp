@@ -1,5 +1,5 @@
 #pragma once
-// `pbt dashboard`: the report's page served over HTTP while a run goes on. The page polls
+// `pbt dashboard`: the report's page (pbt/report.hpp) served over HTTP while a run goes on. The page polls
 // /data.json and redraws when the run has moved on. Read-only: GET (and HEAD) only.
 #include <atomic>
 #include <functional>
