@@ -137,7 +137,7 @@ std::string export_events(const RunData& run, Format f) {
     const auto ds = e.donor >= 0 ? std::optional<std::int64_t>(e.donor_step) : std::nullopt;
     if (f == Format::csv) {
       o << e.member << "," << e.step << "," << to_string(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
-        << "," << (ds ? std::to_string(*ds) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","
+        << "," << (e.donor >= 0 ? std::to_string(e.donor_step) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","
         << (e.donor >= 0 ? num(e.donor_score) : "") << "," << (e.new_score ? num(*e.new_score) : "") << ","
         << csv_field(e.worker) << "," << num(e.time) << csv_h(e.old_h, names) << csv_h(e.new_h, names) << "\n";
     } else {
