@@ -134,7 +134,6 @@ std::string export_events(const RunData& run, Format f) {
     o << csv_header("member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time", names,
                     {"old.", "new."});
   for (const auto& e : run.events) {
-    const auto ds = e.donor >= 0 ? std::optional<std::int64_t>(e.donor_step) : std::nullopt;
     if (f == Format::csv) {
       o << e.member << "," << e.step << "," << to_string(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
         << "," << (e.donor >= 0 ? std::to_string(e.donor_step) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","
@@ -145,7 +144,7 @@ std::string export_events(const RunData& run, Format f) {
                  {"step", e.step},
                  {"kind", e.kind},
                  {"donor", e.donor >= 0 ? nlohmann::json(e.donor) : nlohmann::json(nullptr)},
-                 {"donor_step", ds ? nlohmann::json(*ds) : nlohmann::json(nullptr)},
+                 {"donor_step", e.donor >= 0 ? nlohmann::json(e.donor_step) : nlohmann::json(nullptr)},
                  {"copied", e.copied},
                  {"old_h", json_h(e.old_h)},
                  {"new_h", json_h(e.new_h)},
