@@ -287,7 +287,7 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
                   << " s after the interrupt; killing them (their current intervals are lost)\n"
                   << std::flush;
       }
-      for (auto& [p, c] : children) kill(p, overdue ? SIGKILL : SIGTERM);
+      for (auto& [child, c] : children) kill(child, overdue ? SIGKILL : SIGTERM);
     }
     progress(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 500));

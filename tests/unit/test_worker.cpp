@@ -262,12 +262,17 @@ TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
   for (const auto& e : events)
     if (e.kind == "exploit") copied_at.insert({e.member, e.step}), exploits++;
   ASSERT_GT(exploits, 10);
-  for (const auto& e : events)
-    if (e.kind == "exploit")
+  for (const auto& e : events) {
+    if (e.kind == "exploit") {
       EXPECT_FALSE(copied_at.count({e.donor, e.donor_step}))
           << "member " << e.member << " at step " << e.step << " copied member " << e.donor << " at step "
           << e.donor_step << ", whose score there came with its own copy";
+    }
+  }
   // The recipient's published score says where it came from until its next eval.
-  for (const auto& m : r.pop("toy"))
-    if (m.metrics.contains("copied_from")) EXPECT_TRUE(copied_at.count({m.id, m.step}));
+  for (const auto& m : r.pop("toy")) {
+    if (m.metrics.contains("copied_from")) {
+      EXPECT_TRUE(copied_at.count({m.id, m.step}));
+    }
+  }
 }

@@ -613,9 +613,9 @@ struct PostgresStore::Impl {
         return true;
       }
     }
-    for (const auto& name : tables)
-      if (!kTables.count(name))
-        throw StoreError(where() + ": schema '" + options.schema + "' holds a table '" + name +
+    for (const auto& table : tables)
+      if (!kTables.count(table))
+        throw StoreError(where() + ": schema '" + options.schema + "' holds a table '" + table +
                          "' and no pbt schema version, so it is not a pbt store (choose another schema with "
                          "?schema=NAME)");
     return false;
