@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
     md << "# Toy problem (paper Figure 2): PBT vs explore only vs exploit only vs grid search\n\n";
     md << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DPBT_BUILD_TESTS=OFF && cmake --build build -j2 --target toy_figure2\n"
-       << "./build/bench/toy_figure2 --seeds " << seeds << " --out docs/results/toy-figure2.md\n```\n\n";
+       << "./build/bench/paper/toy_figure2 --seeds " << seeds << " --out docs/results/toy-figure2.md\n```\n\n";
     md << bench::machine_markdown(load_at_start) << "\n";
     md << "## Setup\n\n"
        << "- Two members, θ = (0.9, 0.9), h = (1, 0) and (0, 1); toy trainable, η = 0.05; budget 100 steps "
