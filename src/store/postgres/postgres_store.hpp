@@ -1,6 +1,6 @@
 #pragma once
 // The PostgreSQL store: one database server that workers on many hosts reach.
-// Same guarantees as the SQLite store (store.hpp, design.md §3), by these means:
+// Same guarantees as the SQLite store (store.hpp), by these means:
 //  - a publish is one transaction; the member row is locked (FOR UPDATE) and its version
 //    and owner checked (compare-and-set) before anything is written;
 //  - lease: SELECT ... FOR UPDATE SKIP LOCKED picks the member, in the same order as SQLite
