@@ -1,7 +1,7 @@
 #pragma once
 // Small helpers shared by the benchmarks: statistics, the machine description that every
-// results file carries, and --out handling. Header-only (bench/CMakeLists.txt builds every
-// bench/*.cpp into its own executable).
+// results file carries, and --out handling. Header-only (each .cpp under bench/perf/ and
+// bench/paper/ is its own executable).
 #include <unistd.h>
 
 #include <algorithm>

@@ -7,7 +7,7 @@ BUILD=${1:-build}
 
 PACKAGES=(build-essential cmake pkg-config git
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libboost-math-dev libgtest-dev libgmock-dev libbenchmark-dev python3
+  libboost-math-dev libgtest-dev libgmock-dev python3
   libpq-dev postgresql iproute2 openmpi-bin
   libcpp-httplib-dev chromium
   libtorch-dev libopenblas0-serial                 # the LibTorch trainables; OpenBLAS: 3-4x faster than the reference BLAS libtorch-dev pulls in

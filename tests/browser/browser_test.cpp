@@ -13,6 +13,7 @@
 
 #include "../e2e/process_util.hpp"
 #include "cdp.hpp"
+#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
 
 namespace fs = std::filesystem;
@@ -111,34 +112,17 @@ TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
 TEST(BrowserReport, ScriptInConfigShowsAsText) {
   REQUIRE_CHROMIUM();
   const std::string dir = e2e::temp_dir("browser-xss");
-  const std::string cfg = write_config(dir, "xss.toml", R"(
-name = "xss"
-population = 2
-[trainable]
-kind = "toy"
-[budget]
-steps = 20
-[ready]
-interval = 4
-[exploit]
-strategy = "truncation"
-fraction = 0.5
-copy = "all"
-[explore]
-strategy = "perturb"
-resample_probability = 1.0
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[space."<img src=x onerror=alert(2)>"]
+  const std::string cfg = write_config(dir, "xss.toml",
+                                       pbt::test::ToyConfig("xss")
+                                           .population(2)
+                                           .set("exploit.fraction", "0.5")
+                                           .set("exploit.copy", "\"all\"")
+                                           .set("explore.resample_probability", "1.0")
+                                           .workers(1)
+                                           .append(R"([space."<img src=x onerror=alert(2)>"]
 type = "categorical"
 choices = ["<script>alert(1)</script>", "</script><script>alert(3)</script>"]
-[workers]
-count = 1
-)");
+)"));
   auto r = e2e::run_pbt({"run", cfg, "--run", dir + "/run", "--quiet"}, dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   r = e2e::run_pbt({"report", "--run", dir + "/run", "-o", dir + "/report.html"}, dir);
@@ -171,41 +155,20 @@ TEST(BrowserDashboard, UpdatesWhileARunIsInProgress) {
   // still going, however slowly this machine starts the dashboard and the browser.
   const std::string pause = dir + "/pause";
   std::ofstream(pause) << "";
-  const std::string cfg = write_config(dir, "slow.toml", R"(
-name = "slow"
-population = 2
-[trainable]
-kind = "toy"
-sleep_ms = 25
-pause_after = 16
-pause_file = ")" + pause + R"("
-[budget]
-steps = 800
-[ready]
-interval = 8
-eval_every = 2
-[exploit]
-strategy = "truncation"
-fraction = 0.5
-copy = "weights"
-[explore]
-strategy = "gaussian"
-sigma = 0.1
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[[initial]]
-h0 = 1.0
-h1 = 0.0
-[[initial]]
-h0 = 0.0
-h1 = 1.0
-[workers]
-count = 2
-)");
+  const std::string cfg = write_config(dir, "slow.toml",
+                                       pbt::test::ToyConfig("slow")
+                                           .population(2)
+                                           .sleep_ms(25)
+                                           .pause(16, pause)
+                                           .steps(800)
+                                           .set("ready.interval", "8")
+                                           .set("ready.eval_every", "2")
+                                           .set("exploit.fraction", "0.5")
+                                           .set("exploit.copy", "\"weights\"")
+                                           .set("explore.strategy", "\"gaussian\"")
+                                           .set("explore.sigma", "0.1")
+                                           .workers(2)
+                                           .figure2_start());
   pid_t run = e2e::spawn({PBT_BINARY, "run", cfg, "--run", run_dir, "--quiet"}, dir + "/run.out", dir + "/run.err");
   // The dashboard needs the experiment in the store: wait for it (deadline: a hang guard).
   for (auto until = cdp::deadline_in(120); std::chrono::steady_clock::now() < until;) {

@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "run_checks.hpp"
 #include "pbt/store.hpp"
@@ -42,34 +43,16 @@ json comparable_events(const std::string& text) {
 // removing the file.
 std::string slow_config(const std::string& dir, const std::string& name, const std::string& pause_file) {
   std::string path = dir + "/" + name + ".toml";
-  std::ofstream(path) << "name = \"" << name << R"("
-seed = 5
-population = 4
-[trainable]
-kind = "toy"
-sleep_ms = 15
-pause_after = 8
-pause_file = ")" << pause_file << R"("
-[budget]
-steps = 80
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-fraction = 0.25
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[workers]
-count = 2
-lease_seconds = 1.0
-)";
+  std::ofstream(path) << pbt::test::ToyConfig(name)
+                              .seed(5)
+                              .sleep_ms(15)
+                              .pause(8, pause_file)
+                              .steps(80)
+                              .set("ready.eval_every", "1")
+                              .set("exploit.fraction", "0.25")
+                              .workers(2)
+                              .lease_seconds("1.0")
+                              .text();
   return path;
 }
 

@@ -2,6 +2,7 @@
 // period is killed, instead of `pbt run` waiting for the interval to finish.
 #include <gtest/gtest.h>
 
+#include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "pbt/store.hpp"
 
@@ -11,26 +12,7 @@ TEST(Interrupt, PbtRunEndsSoonAfterCtrlCEvenWhenAWorkerIsInALongInterval) {
   std::string dir = temp_dir("interrupt");
   std::string config = dir + "/slow.toml";
   // One step call sleeps 4 x 30 s = 120 s: the worker sees SIGTERM only after that.
-  std::ofstream(config) << R"(name = "slow"
-population = 2
-[trainable]
-kind = "toy"
-sleep_ms = 30000
-[budget]
-steps = 8
-[ready]
-interval = 4
-[exploit]
-strategy = "truncation"
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-)";
+  std::ofstream(config) << pbt::test::ToyConfig("slow").population(2).sleep_ms(30000).steps(8).text();
   pid_t pid = spawn({PBT_BINARY, "run", config, "--run", dir + "/run"}, dir + "/run.out", dir + "/run.err");
   // Wait until the worker holds the member (it is then inside its 120 s step).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only

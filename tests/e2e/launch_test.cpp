@@ -2,6 +2,7 @@
 // here `mpirun` with a few local ranks joins one run.
 #include <gtest/gtest.h>
 
+#include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "pbt/store.hpp"
 
@@ -12,26 +13,7 @@ TEST(Launch, MpirunRanksJoinOneRun) {
     GTEST_SKIP() << "mpirun not found (Debian's openmpi-bin; scripts/setup.sh installs it)";
   std::string dir = temp_dir("mpirun");
   std::string config = dir + "/mpi.toml";
-  std::ofstream(config) << R"(name = "mpi"
-population = 6
-[trainable]
-kind = "toy"
-sleep_ms = 2
-[budget]
-steps = 40
-[ready]
-interval = 4
-[exploit]
-strategy = "truncation"
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-)";
+  std::ofstream(config) << pbt::test::ToyConfig("mpi").population(6).sleep_ms(2).steps(40).text();
   ASSERT_EQ(run_pbt({"create", config, "--run", dir + "/run"}, dir).code, 0);
   const std::string uri = "sqlite:" + dir + "/run/store.db";
   pid_t pid = spawn({"/usr/bin/env", "mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "3", PBT_BINARY,

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "run_checks.hpp"
 #include "pbt/store.hpp"
@@ -91,34 +92,16 @@ TEST(ManyHosts, KillingOneHostsWorkersLeavesTheOthersToFinish) {
   // exists: the kill below lands mid-run however slow the machine.
   const std::string pause = dir + "/pause";
   std::ofstream(pause) << "";
-  std::ofstream(dir + "/hosts.toml") << R"(name = "hosts"
-seed = 3
-population = 6
-[trainable]
-kind = "toy"
-sleep_ms = 10
-pause_after = 12
-pause_file = ")" << pause << R"("
-[budget]
-steps = 60
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[workers]
-lease_seconds = 1.5
-[store]
-uri = "postgresql://postgres@127.0.0.1:)" << port << R"(/postgres"
-)";
+  std::ofstream(dir + "/hosts.toml") << pbt::test::ToyConfig("hosts")
+                                            .seed(3)
+                                            .population(6)
+                                            .sleep_ms(10)
+                                            .pause(12, pause)
+                                            .steps(60)
+                                            .set("ready.eval_every", "1")
+                                            .lease_seconds("1.5")
+                                            .store("postgresql://postgres@127.0.0.1:" + port + "/postgres")
+                                            .text();
   auto created = run_pbt({"create", dir + "/hosts.toml", "--run", dir + "/run"}, dir);
   ASSERT_EQ(created.code, 0) << created.out << created.err;
 

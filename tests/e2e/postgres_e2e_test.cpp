@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/toy_config.hpp"
 #include "../store/pg_test_util.hpp"
 #include "pg_cluster.hpp"
 #include "process_util.hpp"
@@ -98,35 +99,17 @@ TEST(PostgresE2E, ServerRestartedMidRunLosesNothing) {
   // mid-run however slow the machine; the pause ends with the server down.
   const std::string pause = dir + "/pause";
   std::ofstream(pause) << "";
-  std::ofstream(config) << R"(name = "restart"
-seed = 3
-population = 4
-[trainable]
-kind = "toy"
-sleep_ms = 10
-pause_after = 12
-pause_file = ")" << pause << R"("
-[budget]
-steps = 120
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-fraction = 0.25
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[workers]
-count = 2
-lease_seconds = 1.0
-[store]
-uri = ")" << uri << "\"\n";
+  std::ofstream(config) << pbt::test::ToyConfig("restart")
+                               .seed(3)
+                               .sleep_ms(10)
+                               .pause(12, pause)
+                               .steps(120)
+                               .set("ready.eval_every", "1")
+                               .set("exploit.fraction", "0.25")
+                               .workers(2)
+                               .lease_seconds("1.0")
+                               .store(uri)
+                               .text();
   auto created = run_pbt({"create", config, "--run", dir + "/run"}, dir);
   ASSERT_EQ(created.code, 0) << created.out << created.err;
   pid_t w1 = spawn({PBT_BINARY, "worker", "--store", uri, "--experiment", "restart", "--log", dir + "/w1.log"},

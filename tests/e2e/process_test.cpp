@@ -632,7 +632,7 @@ INSTANTIATE_TEST_SUITE_P(
         Failure{"nan", {}, "", 2, "eval: the trainer returned a non-finite score (nan)", "returning NaN"},
         Failure{"empty_save", {}, "", 2, "save: the trainer replied ok but wrote nothing", "not writing the checkpoint"},
         Failure{"error", {}, "", 2, "ValueError: the learning rate exploded", "started"}),
-    [](const ::testing::TestParamInfo<Failure>& info) { return info.param.mode; });
+    [](const ::testing::TestParamInfo<Failure>& param) { return param.param.mode; });
 
 // A member that stays with its worker keeps its trainer process across intervals; one
 // worker serving two members starts a trainer per switch and still ends correctly.

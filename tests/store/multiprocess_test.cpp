@@ -133,14 +133,14 @@ TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
   constexpr int kChildren = 8;
   constexpr int kMembers = 5;
   constexpr double kSeconds = 2.0;
-  const TempDir& dir = this->dir;
+  const TempDir& tmp = this->dir;
   this->open()->create_experiment(test::info("e", kMembers), test::members(kMembers));
   // closed: the children open their own connections
 
   const double deadline = mono() + kSeconds;
   std::vector<pid_t> pids;
   for (int k = 0; k < kChildren; ++k) {
-    const std::string out_path = dir.file("child" + std::to_string(k) + ".txt");
+    const std::string out_path = tmp.file("child" + std::to_string(k) + ".txt");
     pids.push_back(spawn([&, k, out_path]() -> int {
       std::ostringstream out;
       int rc = 0;
@@ -190,12 +190,12 @@ TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
     }));
   }
   for (int k = 0; k < kChildren; ++k)
-    EXPECT_EQ(wait_status(pids[k]), 0) << "child " << k << ": " << read_all(dir.file("child" + std::to_string(k) + ".txt"));
+    EXPECT_EQ(wait_status(pids[k]), 0) << "child " << k << ": " << read_all(tmp.file("child" + std::to_string(k) + ".txt"));
 
   std::map<int, std::vector<std::pair<double, double>>> intervals;
   std::multiset<double> published;
   for (int k = 0; k < kChildren; ++k) {
-    std::istringstream in(read_all(dir.file("child" + std::to_string(k) + ".txt")));
+    std::istringstream in(read_all(tmp.file("child" + std::to_string(k) + ".txt")));
     std::string kind;
     while (in >> kind) {
       if (kind == "I") {

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
@@ -30,31 +31,13 @@ void raw_exec(const std::string& path, const std::string& sql) {
   ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << message;
 }
 
-const char* kConfig = R"(
-name = "locked"
-seed = 3
-population = 3
-[trainable]
-kind = "toy"
-[budget]
-steps = 16
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-fraction = 0.34
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[workers]
-lease_seconds = 30
-)";
+const std::string kConfig = test::ToyConfig("locked")
+                                .seed(3)
+                                .population(3)
+                                .steps(16)
+                                .set("ready.eval_every", "1")
+                                .set("exploit.fraction", "0.34")
+                                .lease_seconds("30");
 
 // Another connection takes the write lock just before some publishes and keeps it until the
 // store gives up on it (as a busy worker in another process might, for longer than usual).

@@ -1,4 +1,4 @@
-// One suite, every backend: the guarantees of store.hpp (design.md §3).
+// One suite, every backend: the guarantees of store.hpp.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 

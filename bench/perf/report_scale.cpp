@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
   o << "# Report at scale: " << members << " members, " << events << " events\n\n"
     << "Reproduce (from the repository root):\n\n```sh\n"
     << "cmake -S . -B build && cmake --build build -j2 --target report_scale\n"
-    << "./build/bench/report_scale --out docs/results/report-scale.md\n```\n\n"
+    << "./build/bench/perf/report_scale --out docs/results/report-scale.md\n```\n\n"
     << bench::machine_markdown(load0)
     << "- Build: CMake's default build type for this project (RelWithDebInfo, -O2 -g) unless configured otherwise.\n"
     << "- Chromium: `" << (have_chromium ? bench::shell_line(chromium + " --version 2>/dev/null") : "not found")

@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
     md << "# Engine cost: store decisions per second, and a worker's memory over 10,000 intervals\n\n";
     md << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DPBT_BUILD_TESTS=OFF && cmake --build build -j2 --target engine_cost\n"
-       << "./build/bench/engine_cost --seconds " << target_seconds << " --out docs/results/engine-cost.md\n```\n\n";
+       << "./build/bench/perf/engine_cost --seconds " << target_seconds << " --out docs/results/engine-cost.md\n```\n\n";
     md << bench::machine_markdown(load_at_start);
     md << "- Build: CMake's default build type for this project (RelWithDebInfo, -O2 -g) unless the build directory "
           "was configured otherwise.\n";

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
 #include "pbt/dashboard.hpp"
 
@@ -20,22 +21,7 @@ using namespace pbt;
 
 namespace {
 
-const char* kConfig = R"(
-name = "dash"
-population = 2
-[trainable]
-kind = "toy"
-[budget]
-steps = 8
-[ready]
-interval = 4
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-)";
+const std::string kConfig = test::ToyConfig("dash").population(2).steps(8);
 
 // A dashboard on 127.0.0.1, any free port, for the test's lifetime.
 class Dashboard {

@@ -2,14 +2,14 @@
 """The process protocol on a real trainer (examples/python/digits.py, PyTorch on the 8x8
 digits), written to docs/results/protocol.md:
 
-1. the protocol's own cost (runs build/bench/protocol_cost);
+1. the protocol's own cost (runs build/bench/perf/protocol_cost);
 2. the wall-clock overhead of a PBT run over the same trainer run plainly (the same
    members, steps and evals, as plain processes side by side);
 3. PBT vs random search (the same config with exploit and explore "none") vs Optuna's
    TPE sampler (each trial one full training run at fixed hyperparameters), with the
    same total budget of training steps, over several seeds.
 
-    /usr/bin/python3 bench/process_pbt.py --build build --out docs/results/protocol.md
+    /usr/bin/python3 bench/paper/process_pbt.py --build build --out docs/results/protocol.md
 
 Needs Debian's python3-torch, python3-sklearn and python3-optuna. Run from the
 repository root. Takes 1.5-3 minutes per seed on 2 cores (more when they are busy), plus
@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
@@ -164,19 +164,19 @@ def main():
     load_start = open("/proc/loadavg").read().split()[:3]
     out = []
 
-    cmd = "/usr/bin/python3 bench/process_pbt.py --build %s%s" % (args.build, " --out " + args.out if args.out else "")
+    cmd = "/usr/bin/python3 bench/paper/process_pbt.py --build %s%s" % (args.build, " --out " + args.out if args.out else "")
     out.append("# The process protocol: cost, overhead, and PBT vs random search vs Optuna TPE\n")
     out.append("Made by `%s` (--seeds %d --population %d --steps %d --interval %d --variant-interval %d "
                "--tpe-startup %d --overhead-reps %d --overhead-members %d --overhead-steps %d "
-               "--overhead-interval %d), which also runs `%s/bench/protocol_cost`.\n"
+               "--overhead-interval %d), which also runs `%s/bench/perf/protocol_cost`.\n"
                % (cmd, args.seeds, args.population, args.steps, args.interval, args.variant_interval,
                   args.tpe_startup, args.overhead_reps, args.overhead_members, args.overhead_steps,
                   args.overhead_interval, args.build))
 
     if not args.skip_cost:
-        cost = subprocess.run([os.path.join(args.build, "bench", "protocol_cost"), "--n", "20000"], cwd=ROOT,
+        cost = subprocess.run([os.path.join(args.build, "bench", "perf", "protocol_cost"), "--n", "20000"], cwd=ROOT,
                               capture_output=True, text=True, check=True).stdout
-        out.append("## 1. The protocol's own cost\n\n`%s/bench/protocol_cost --n 20000`:\n\n%s" % (args.build, cost))
+        out.append("## 1. The protocol's own cost\n\n`%s/bench/perf/protocol_cost --n 20000`:\n\n%s" % (args.build, cost))
 
     rows = overhead(pbt, work, args.overhead_reps, args.overhead_members, args.overhead_steps,
                     args.overhead_interval)

@@ -157,7 +157,7 @@ std::string h_text(const pbt::Hyperparams& h) {
 int main(int argc, char** argv) {
   Setting s;
   std::string out_path;
-  std::string command = "./build/bench/translation_pbt";
+  std::string command = "./build/bench/paper/translation_pbt";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/toy_config.hpp"
 #include "core/atomic_file.hpp"
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
@@ -18,26 +19,8 @@
 using namespace pbt;
 
 namespace {
-const char* kGood = R"(name = "t"
-seed = 3
-population = 4
-[trainable]
-kind = "toy"
-[budget]
-steps = 20
-[ready]
-interval = 4
-[exploit]
-strategy = "truncation"
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-)";
+// The tests below edit this text (good_with): keep what they look for in it.
+const std::string kGood = test::ToyConfig("t").seed(3);
 
 std::string good_with(const std::string& find, const std::string& replace) {
   std::string s = kGood;

@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
   }
   if (envs.empty()) envs = kEnvs;
   std::ostringstream cmdline;
-  cmdline << "./build/bench/rl_pbt";
+  cmdline << "./build/bench/paper/rl_pbt";
   for (int i = 1; i < argc; ++i) cmdline << " " << argv[i];
 
   const std::string load_at_start = bench::loadavg();

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A trainer that does nothing, through python/pbt_trainer.py: what the protocol costs
-by itself (bench/protocol_cost.cpp). save writes BENCH_CKPT_BYTES bytes (default 16)."""
+by itself (bench/perf/protocol_cost.cpp). save writes BENCH_CKPT_BYTES bytes (default 16)."""
 import os
 import sys
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import pbt_trainer  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_CKPT_BYTES", "16"))

@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
     md << "# Toy problem (paper Figure 2): PBT vs explore only vs exploit only vs grid search\n\n";
     md << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DPBT_BUILD_TESTS=OFF && cmake --build build -j2 --target toy_figure2\n"
-       << "./build/bench/toy_figure2 --seeds " << seeds << " --out docs/results/toy-figure2.md\n```\n\n";
+       << "./build/bench/paper/toy_figure2 --seeds " << seeds << " --out docs/results/toy-figure2.md\n```\n\n";
     md << bench::machine_markdown(load_at_start) << "\n";
     md << "## Setup\n\n"
        << "- Two members, θ = (0.9, 0.9), h = (1, 0) and (0, 1); toy trainable, η = 0.05; budget 100 steps "
@@ -243,10 +243,11 @@ int main(int argc, char** argv) {
       }
     }
 
-    // Paper-notes comparison at step 40 (mean of seeds 0..9).
+    // Against a synchronous simulation of the toy at step 40 (mean of seeds 0..9): all members
+    // step, then all decide, each against the others' scores of the same step.
     const int n10 = std::min(seeds, 10);
-    md << "\n### Step 40 against docs/paper-notes.md (mean over seeds 0.." << n10 - 1 << ")\n\n";
-    md << "| condition | this engine, mean Q at step 40 | paper-notes (simulation, mean of 10 seeds) |\n|---|---:|---:|\n";
+    md << "\n### Step 40 against a synchronous simulation of the toy (η = 0.05, interval 4, σ = 0.1; mean over seeds 0.." << n10 - 1 << ")\n\n";
+    md << "| condition | this engine, mean Q at step 40 | synchronous simulation (mean of 10 seeds) |\n|---|---:|---:|\n";
     const std::map<std::string, std::string> notes = {
         {"PBT", "≈ 1.18"}, {"exploit only", "≈ 1.18"}, {"explore only", "≈ 0.93"}, {"grid search", "0.39"}};
     for (const auto& c : conditions) {
@@ -323,9 +324,9 @@ int main(int argc, char** argv) {
               "step s − 4 bit for bit, so the tie goes to member 0 (lower id) and it never copies again. Each "
               "member then drives its own coordinate to 0 while the other stays at 0.9·0.9⁴ ≈ 0.59, so Q "
               "stalls at 1.2 − 0.59² ≈ 0.851. This is the asynchronous semantics (a member decides against the "
-              "population as it stands in the store), not a miscount; it is why paper-notes' exploit-only "
+              "population as it stands in the store), not a miscount; it is why the synchronous simulation's exploit-only "
               "figure (≈ 1.18 at step 40, from a synchronous simulation) is not reproduced here, and why PBT's "
-              "margin over exploit only is much larger here than paper-notes expects. A PBT run whose Q@100 is 0.851 "
+              "margin over exploit only is much larger here than that simulation gives. A PBT run whose Q@100 is 0.851 "
               "stalls the same way: its explore noise, clipped at the bounds, left h at (1, 0) and (0, 1).\n";
       }
       md << "- The exploit-only stall depends on exact timing (deterministic: exploit only draws no random "

@@ -1,9 +1,9 @@
 // What the process protocol costs by itself (docs/protocol.md): round trips per second
 // for a no-op step and eval, the time to start and stop a trainer, and checkpoint
 // save/load through files. Trainers: tests/process/fake_trainer.py --mode noop (the
-// protocol by hand) and bench/noop_trainer.py (through python/pbt_trainer.py).
+// protocol by hand) and bench/perf/noop_trainer.py (through python/pbt_trainer.py).
 //
-//   ./build/bench/protocol_cost [--python /usr/bin/python3] [--root .] [--n 20000] [--out FILE]
+//   ./build/bench/perf/protocol_cost [--python /usr/bin/python3] [--root .] [--n 20000] [--out FILE]
 // Run it from the repository root (or give --root).
 #include <chrono>
 #include <cstdlib>
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   const std::string load_at_start = bench::loadavg();
   const std::map<std::string, std::vector<std::string>> trainers = {
       {"by hand (tests/process/fake_trainer.py --mode noop)", {python, root + "/tests/process/fake_trainer.py", "--mode", "noop"}},
-      {"pbt_trainer.py (bench/noop_trainer.py)", {python, root + "/bench/noop_trainer.py"}},
+      {"pbt_trainer.py (bench/perf/noop_trainer.py)", {python, root + "/bench/perf/noop_trainer.py"}},
   };
 
   std::ostringstream o;
@@ -85,11 +85,11 @@ int main(int argc, char** argv) {
     std::cerr << name << ": " << steps << " step round trips/s\n";
   }
 
-  o << "\n### Checkpoints through files (bench/noop_trainer.py; median of 5)\n\n"
+  o << "\n### Checkpoints through files (bench/perf/noop_trainer.py; median of 5)\n\n"
     << "| checkpoint | save (ms) | load (ms) | save MB/s | load MB/s |\n|---|---|---|---|---|\n";
   for (std::size_t mb : {1, 64}) {
     const std::size_t bytes = mb << 20;
-    auto t = start({python, root + "/bench/noop_trainer.py"}, bytes);
+    auto t = start({python, root + "/bench/perf/noop_trainer.py"}, bytes);
     std::vector<double> saves, loads;
     std::string blob;
     for (int k = 0; k < 5; ++k) {

@@ -2,6 +2,7 @@
 
 #include <tuple>
 
+#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
 
 using namespace pbt;
@@ -136,30 +137,11 @@ TEST(Lineage, ReplayOfTheToyReproducesEveryMembersScoreExactly) {
   // The toy is deterministic, so replaying the inherited schedule from scratch must land
   // on exactly the score the member reached inside the population.
   for (CopyMode copy_what : {CopyMode::weights, CopyMode::all}) {
-    std::string text = R"(
-name = "toy"
-seed = 4
-population = 4
-[trainable]
-kind = "toy"
-[budget]
-steps = 60
-[ready]
-interval = 4
-[exploit]
-strategy = "truncation"
-fraction = 0.25
-copy = "COPY"
-[explore]
-strategy = "perturb"
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-)";
-    text.replace(text.find("COPY"), 4, to_string(copy_what));
+    const std::string text = test::ToyConfig()
+                                 .seed(4)
+                                 .steps(60)
+                                 .set("exploit.fraction", "0.25")
+                                 .set("exploit.copy", test::ToyConfig::quoted(to_string(copy_what)));
     ExperimentConfig c = parse_config(text, "t.toml");
     auto store = open_store("memory:");
     create_or_join(*store, c);

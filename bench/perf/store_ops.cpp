@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
   md << "# Store operations: 1 to 16 worker processes, SQLite and PostgreSQL side by side\n\n"
      << "Reproduce (from the repository root; the PostgreSQL column needs a server, e.g. the one "
         "scripts/pg-server.sh starts):\n\n```sh\nscripts/setup.sh build\n"
-     << "./build/bench/store_ops --seconds " << seconds << " --reps " << reps
+     << "./build/bench/perf/store_ops --seconds " << seconds << " --reps " << reps
      << (pg_uri.empty() ? "" : " --postgres postgresql://USER@127.0.0.1:PORT/DB") << " --out docs/results/store-ops.md\n```\n\n"
      << bench::machine_markdown(load)
      << "- SQLite file in " << sqlite_dir << " (WAL, synchronous=NORMAL); PostgreSQL "

@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../bench_common.hpp"
+#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
 #include "trainables/torch/torch_trainables.hpp"
 
@@ -181,7 +181,7 @@ struct Stat {
 int main(int argc, char** argv) {
   std::string out_path, datasets_arg = "ring,grid", raw_path = "/tmp/gan_pbt_raw.json", from_raw, ready_arg;
   int seeds = 5, population = 10, jobs = 2;
-  std::string cmdline = "./build/bench/gan_pbt";
+  std::string cmdline = "./build/bench/paper/gan_pbt";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 < argc && a == "--out") out_path = argv[++i];
