@@ -92,9 +92,10 @@ inline std::string machine_markdown(const std::string& load_at_start) {
   std::time_t t = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
   const std::string commit = shell_line("git rev-parse --short HEAD 2>/dev/null");
-  const std::string dirty = shell_line("git status --porcelain --untracked-files=no -- src include 2>/dev/null | head -1");
-  o << "- Machine: nproc " << nproc << "; CPU model \"" << cpu << "\"; memory " << mem_kb << " ("
-    << fmt(mem_gib, 1) << " GiB)\n";
+  const std::string dirty =
+      shell_line("git status --porcelain --untracked-files=no -- src include 2>/dev/null | head -1");
+  o << "- Machine: nproc " << nproc << "; CPU model \"" << cpu << "\"; memory " << mem_kb << " (" << fmt(mem_gib, 1)
+    << " GiB)\n";
   o << "- Date: " << date << "; /proc/loadavg at the start: " << load_at_start << ", at the end: " << loadavg()
     << " (the cores are shared with other work, so timings carry noise)\n";
   o << "- Source: commit " << (commit.empty() ? "unknown" : commit)

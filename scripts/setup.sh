@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 
-PACKAGES=(build-essential cmake pkg-config git
+PACKAGES=(build-essential cmake pkg-config git clang-format
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libboost-math-dev libgtest-dev libgmock-dev python3
   libpq-dev postgresql iproute2 openmpi-bin

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 
 namespace {
 
@@ -200,7 +200,8 @@ int main(int argc, char** argv) {
        << "- Conditions: **PBT** (truncation + gaussian, explore only after a copy); **explore only** "
           "(exploit none + gaussian with `always = true`: a gaussian step on h at every ready step, no copy); "
           "**exploit only** (truncation + explore none); **grid search** (exploit none, explore none).\n"
-       << "- Seeds 0.." << seeds - 1 << " (" << seeds << " runs per condition). Each run: TOML text → "
+       << "- Seeds 0.." << seeds - 1 << " (" << seeds
+       << " runs per condition). Each run: TOML text → "
           "`parse_config`, `open_store(\"memory:\")`, `create_or_join`, one `run_worker` in-process "
           "(one worker keeps the two members in lockstep: the lease takes the member furthest behind).\n"
        << "- Q at step s = max over the two members of the score recorded at step s (`Store::scores`, which "
@@ -236,18 +237,20 @@ int main(int argc, char** argv) {
         }
         if (k == 0)
           md << " " << fmt_step(bench::median(r1188), r1188, def.budget) << " | "
-             << fmt_step(bench::median(r119), r119, def.budget) << " | " << fmt(copies, 1) << " | "
-             << fmt(explores, 1) << " |\n";
-        else
-          md << " | | | |\n";
+             << fmt_step(bench::median(r119), r119, def.budget) << " | " << fmt(copies, 1) << " | " << fmt(explores, 1)
+             << " |\n";
+        else md << " | | | |\n";
       }
     }
 
     // Against a synchronous simulation of the toy at step 40 (mean of seeds 0..9): all members
     // step, then all decide, each against the others' scores of the same step.
     const int n10 = std::min(seeds, 10);
-    md << "\n### Step 40 against a synchronous simulation of the toy (η = 0.05, interval 4, σ = 0.1; mean over seeds 0.." << n10 - 1 << ")\n\n";
-    md << "| condition | this engine, mean Q at step 40 | synchronous simulation (mean of 10 seeds) |\n|---|---:|---:|\n";
+    md << "\n### Step 40 against a synchronous simulation of the toy (η = 0.05, interval 4, σ = 0.1; mean over seeds "
+          "0.."
+       << n10 - 1 << ")\n\n";
+    md << "| condition | this engine, mean Q at step 40 | synchronous simulation (mean of 10 seeds) "
+          "|\n|---|---:|---:|\n";
     const std::map<std::string, std::string> notes = {
         {"PBT", "≈ 1.18"}, {"exploit only", "≈ 1.18"}, {"explore only", "≈ 0.93"}, {"grid search", "0.39"}};
     for (const auto& c : conditions) {
@@ -292,13 +295,13 @@ int main(int argc, char** argv) {
       if (p100 > e100 + 1e-9) pbt_wins100++;
       else if (std::fabs(p100 - e100) <= 1e-9) ties100++;
       const auto pr = p.reach(1.188), er = e.reach(1.188);
-      md << "| " << v.name << " | " << v.value << " | " << fmt(p40, 4) << " | " << fmt(e40, 4) << " | "
-         << fmt(p100, 4) << " | " << fmt(e100, 4) << " | " << fmt_step(bench::median(pr), pr, v.s.budget) << " | "
+      md << "| " << v.name << " | " << v.value << " | " << fmt(p40, 4) << " | " << fmt(e40, 4) << " | " << fmt(p100, 4)
+         << " | " << fmt(e100, 4) << " | " << fmt_step(bench::median(pr), pr, v.s.budget) << " | "
          << fmt_step(bench::median(er), er, v.s.budget) << " |\n";
     }
     md << "\nExploit only has no explore, so σ does not change it (its three σ rows are the same run). "
-       << "PBT's median Q@100 is above exploit only's in " << pbt_wins100 << " of " << vars.size()
-       << " rows (equal in " << ties100 << ").\n";
+       << "PBT's median Q@100 is above exploit only's in " << pbt_wins100 << " of " << vars.size() << " rows (equal in "
+       << ties100 << ").\n";
 
     // Notes on what the numbers show.
     {
@@ -324,7 +327,8 @@ int main(int argc, char** argv) {
               "step s − 4 bit for bit, so the tie goes to member 0 (lower id) and it never copies again. Each "
               "member then drives its own coordinate to 0 while the other stays at 0.9·0.9⁴ ≈ 0.59, so Q "
               "stalls at 1.2 − 0.59² ≈ 0.851. This is the asynchronous semantics (a member decides against the "
-              "population as it stands in the store), not a miscount; it is why the synchronous simulation's exploit-only "
+              "population as it stands in the store), not a miscount; it is why the synchronous simulation's "
+              "exploit-only "
               "figure (≈ 1.18 at step 40, from a synchronous simulation) is not reproduced here, and why PBT's "
               "margin over exploit only is much larger here than that simulation gives. A PBT run whose Q@100 is 0.851 "
               "stalls the same way: its explore noise, clipped at the bounds, left h at (1, 0) and (0, 1).\n";
@@ -341,10 +345,9 @@ int main(int argc, char** argv) {
     const double exploit_final = bench::median(main_results["exploit only"].at(100));
     const double explore_final = bench::median(main_results["explore only"].at(100));
     std::ostringstream check;
-    check << "check: PBT final median Q >= 1.188: " << (pbt_final >= 1.188 ? "yes" : "NO") << " ("
-          << fmt(pbt_final, 4) << "); grid stalls near 0.39: "
-          << (std::fabs(grid_final - 0.39) < 0.01 ? "yes" : "NO") << " (" << fmt(grid_final, 4)
-          << "); PBT >= exploit only: " << (pbt_final >= exploit_final ? "yes" : "NO") << " ("
+    check << "check: PBT final median Q >= 1.188: " << (pbt_final >= 1.188 ? "yes" : "NO") << " (" << fmt(pbt_final, 4)
+          << "); grid stalls near 0.39: " << (std::fabs(grid_final - 0.39) < 0.01 ? "yes" : "NO") << " ("
+          << fmt(grid_final, 4) << "); PBT >= exploit only: " << (pbt_final >= exploit_final ? "yes" : "NO") << " ("
           << fmt(pbt_final, 4) << " vs " << fmt(exploit_final, 4) << "); explore only final median "
           << fmt(explore_final, 4);
     md << "\n## Checks\n\n`" << check.str() << "`\n";

@@ -25,17 +25,15 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 
 namespace {
 
 using bench::fmt;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string toy_config(const std::string& name, int population, int interval, std::int64_t budget,
                        const std::string& exploit_table) {
@@ -44,12 +42,10 @@ std::string toy_config(const std::string& name, int population, int interval, st
     << "[trainable]\nkind = \"toy\"\n\n"
     << "[budget]\nsteps = " << budget << "\n\n"
     << "[ready]\ninterval = " << interval << "\neval_every = 1\n\n"
-    << exploit_table
-    << "[explore]\nstrategy = \"gaussian\"\nsigma = 0.1\n\n"
+    << exploit_table << "[explore]\nstrategy = \"gaussian\"\nsigma = 0.1\n\n"
     << "[space.h0]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n\n"
     << "[space.h1]\ntype = \"float\"\nlow = 0.0\nhigh = 1.0\n";
-  if (population >= 2)
-    t << "\n[[initial]]\nh0 = 1.0\nh1 = 0.0\n\n[[initial]]\nh0 = 0.0\nh1 = 1.0\n";
+  if (population >= 2) t << "\n[[initial]]\nh0 = 1.0\nh1 = 0.0\n\n[[initial]]\nh0 = 0.0\nh1 = 1.0\n";
   return t.str();
 }
 
@@ -63,7 +59,9 @@ struct PhaseTimes {
 class DecisionLoop {
  public:
   DecisionLoop(pbt::Store& store, std::string experiment, int population)
-      : store_(store), experiment_(std::move(experiment)), population_(population),
+      : store_(store),
+        experiment_(std::move(experiment)),
+        population_(population),
         exploit_(pbt::make_exploit("truncation", nlohmann::json{{"fraction", 0.2}}, "engine_cost: exploit")) {}
 
   // One decision: what a worker does at a ready step, minus training.
@@ -136,9 +134,9 @@ class DecisionLoop {
 struct DecisionResult {
   std::string store;
   int population = 0;
-  std::int64_t n = 0;              // decisions per repetition
-  std::vector<double> rates;       // decisions/s per repetition
-  PhaseTimes phases;               // over all timed repetitions
+  std::int64_t n = 0;         // decisions per repetition
+  std::vector<double> rates;  // decisions/s per repetition
+  PhaseTimes phases;          // over all timed repetitions
   double copy_fraction = 0;
 };
 
@@ -147,8 +145,7 @@ DecisionResult measure_decisions(const std::string& uri, const std::string& labe
   auto store = pbt::open_store(uri);
   const std::string name = "cost-" + std::to_string(population);
   const auto cfg = pbt::parse_config(
-      toy_config(name, population, 1, 1000000000,
-                 "[exploit]\nstrategy = \"truncation\"\nfraction = 0.2\n\n"),
+      toy_config(name, population, 1, 1000000000, "[exploit]\nstrategy = \"truncation\"\nfraction = 0.2\n\n"),
       "engine_cost");
   pbt::create_or_join(*store, cfg);
   DecisionLoop loop(*store, name, population);
@@ -195,14 +192,14 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
 
 struct RssBlock {
   int block = 0;
-  std::int64_t intervals = 0;    // in this block
-  std::int64_t total = 0;        // so far
+  std::int64_t intervals = 0;  // in this block
+  std::int64_t total = 0;      // so far
   long rss_kb = 0;
   long hwm_kb = 0;
   double seconds = 0;
-  std::uintmax_t db_bytes = 0;   // .db + -wal
+  std::uintmax_t db_bytes = 0;  // .db + -wal
   std::int64_t exploits = 0;
-  long sqlite_kb = 0;            // sqlite3_memory_used(): SQLite's own heap (page cache, ...)
+  long sqlite_kb = 0;  // sqlite3_memory_used(): SQLite's own heap (page cache, ...)
 };
 
 }  // namespace
@@ -236,10 +233,10 @@ int main(int argc, char** argv) {
     const std::filesystem::path rss_db = tmp / "rss.db";
     const long rss_before_store = status_kb("VmRSS");
     auto store = pbt::open_store("sqlite:" + rss_db.string());
-    const auto cfg = pbt::parse_config(
-        toy_config("rss", 2, 1, 1000000,
-                   "[exploit]\nstrategy = \"truncation\"\nfraction = 0.5\ncopy = \"weights\"\n\n"),
-        "engine_cost");
+    const auto cfg =
+        pbt::parse_config(toy_config("rss", 2, 1, 1000000,
+                                     "[exploit]\nstrategy = \"truncation\"\nfraction = 0.5\ncopy = \"weights\"\n\n"),
+                          "engine_cost");
     pbt::create_or_join(*store, cfg);
     const long rss_start = status_kb("VmRSS");
     std::vector<RssBlock> blocks;
@@ -286,12 +283,14 @@ int main(int argc, char** argv) {
     md << "# Engine cost: store decisions per second, and a worker's memory over 10,000 intervals\n\n";
     md << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DPBT_BUILD_TESTS=OFF && cmake --build build -j2 --target engine_cost\n"
-       << "./build/bench/perf/engine_cost --seconds " << target_seconds << " --out docs/results/engine-cost.md\n```\n\n";
+       << "./build/bench/perf/engine_cost --seconds " << target_seconds
+       << " --out docs/results/engine-cost.md\n```\n\n";
     md << bench::machine_markdown(load_at_start);
     md << "- Build: CMake's default build type for this project (RelWithDebInfo, -O2 -g) unless the build directory "
           "was configured otherwise.\n";
-    md << "- Temp directory for the SQLite files: `" << tmp.parent_path().string() << "` (filesystem type: "
-       << (fs_type.empty() ? "unknown" : fs_type) << "). SQLite runs in WAL mode with synchronous = NORMAL "
+    md << "- Temp directory for the SQLite files: `" << tmp.parent_path().string()
+       << "` (filesystem type: " << (fs_type.empty() ? "unknown" : fs_type)
+       << "). SQLite runs in WAL mode with synchronous = NORMAL "
           "(the store's settings), so a commit does not fsync.\n";
     md << "- The machine is shared with other work, so absolute rates carry noise; the min – max over the 5 "
           "repetitions shows its size.\n\n";
@@ -305,14 +304,14 @@ int main(int argc, char** argv) {
           "advances the member by one step, the lease walks round-robin over the whole population. Each "
           "setting first makes one warm-up pass over the population (every member then has a score and a "
           "checkpoint), then ~0.3 s to estimate the rate; N is chosen so that one repetition takes about "
-          << target_seconds << " s; the figure is the median over 5 repetitions of N decisions.\n\n";
+       << target_seconds << " s; the figure is the median over 5 repetitions of N decisions.\n\n";
     md << "| store | population | N per repetition | decisions/s (median of 5) | min – max | ms per decision | "
           "lease ms | population ms | choose ms | publish ms | release ms | copies |\n"
        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& r : results) {
       const double per = 1000.0 / r.phases.n;
-      md << "| " << r.store << " | " << r.population << " | " << r.n << " | " << fmt(bench::median(r.rates), 0)
-         << " | " << fmt(bench::min_of(r.rates), 0) << " – " << fmt(bench::max_of(r.rates), 0) << " | "
+      md << "| " << r.store << " | " << r.population << " | " << r.n << " | " << fmt(bench::median(r.rates), 0) << " | "
+         << fmt(bench::min_of(r.rates), 0) << " – " << fmt(bench::max_of(r.rates), 0) << " | "
          << fmt(1000.0 / bench::median(r.rates), 3) << " | " << fmt(r.phases.lease * per, 3) << " | "
          << fmt(r.phases.population * per, 3) << " | " << fmt(r.phases.choose * per, 3) << " | "
          << fmt(r.phases.publish * per, 3) << " | " << fmt(r.phases.release * per, 3) << " | "
@@ -322,7 +321,8 @@ int main(int argc, char** argv) {
           "truncation chose a donor (about the bottom 20%).";
     for (const auto& r : results)
       if (r.store == "sqlite" && r.population == 1000) {
-        const double total_s = r.phases.lease + r.phases.population + r.phases.choose + r.phases.publish + r.phases.release;
+        const double total_s =
+            r.phases.lease + r.phases.population + r.phases.choose + r.phases.publish + r.phases.release;
         md << " On SQLite with 1000 members, `Store::population` (every member row read back, its h, samples and "
               "metrics parsed from JSON text) takes "
            << fmt(100.0 * r.phases.population / total_s, 0)
@@ -338,7 +338,8 @@ int main(int argc, char** argv) {
           "read from `/proc/self/status` after each call, and SQLite's own heap (`sqlite3_memory_used()`, mostly "
           "its page cache, bounded by `PRAGMA cache_size`, default 2,000 KiB per connection; the store does not "
           "change it).\n\n";
-    md << "- Part (b) runs first in the process, before (a). VmRSS before opening the store: " << rss_before_store << " kB; after opening it and creating the "
+    md << "- Part (b) runs first in the process, before (a). VmRSS before opening the store: " << rss_before_store
+       << " kB; after opening it and creating the "
        << "experiment: " << rss_start << " kB.\n\n";
     md << "| block | intervals (block / total) | VmRSS kB | VmHWM kB | Δ VmRSS vs block 1 kB | SQLite heap kB | "
           "VmRSS − SQLite heap kB | exploits in block | block time s | intervals/s | store file (.db + -wal) kB |\n"
@@ -358,24 +359,23 @@ int main(int argc, char** argv) {
     const double growth_pct = 100.0 * growth / b1.rss_kb;
     md << "\nRows written: " << scores_rows << " score points, " << event_rows << " events.\n\n";
     md << "**Growth of VmRSS from block 1 to block 10: " << (growth >= 0 ? "+" : "") << growth << " kB ("
-       << fmt(growth_pct, 1) << "%)**, of which SQLite's heap grew " << (sqlite_growth >= 0 ? "+" : "")
-       << sqlite_growth << " kB; VmRSS − SQLite heap went from " << (b1.rss_kb - b1.sqlite_kb) << " to "
-       << (b10.rss_kb - b10.sqlite_kb) << " kB. From block 10 to block " << bl.block << ": "
-       << (late_growth >= 0 ? "+" : "") << late_growth << " kB (SQLite heap " << b10.sqlite_kb << " → "
-       << bl.sqlite_kb << " kB).\n\n";
+       << fmt(growth_pct, 1) << "%)**, of which SQLite's heap grew " << (sqlite_growth >= 0 ? "+" : "") << sqlite_growth
+       << " kB; VmRSS − SQLite heap went from " << (b1.rss_kb - b1.sqlite_kb) << " to " << (b10.rss_kb - b10.sqlite_kb)
+       << " kB. From block 10 to block " << bl.block << ": " << (late_growth >= 0 ? "+" : "") << late_growth
+       << " kB (SQLite heap " << b10.sqlite_kb << " → " << bl.sqlite_kb << " kB).\n\n";
     if (growth <= 512) {
       md << "Flat: the worker holds no per-interval state.\n";
     } else if (std::labs((growth - sqlite_growth)) <= 512 && tail_growth <= 64) {
       md << "Not a leak in the worker: almost all of the growth is SQLite's page cache filling up as the store file "
             "grows (new score/event pages pass through it) until it reaches its bound (default `cache_size` = "
             "2,000 KiB per connection; here SQLite's heap levels off at "
-         << bl.sqlite_kb << " kB). The rest, VmRSS − SQLite heap, grew " << (b10.rss_kb - b10.sqlite_kb) - (b1.rss_kb - b1.sqlite_kb)
-         << " kB over blocks 1–10 and " << (bl.rss_kb - bl.sqlite_kb) - (b10.rss_kb - b10.sqlite_kb)
-         << " kB over blocks 10–" << bl.block << ", and VmRSS changed by "
-         << tail_growth << " kB over the last five blocks: it levels off.\n";
+         << bl.sqlite_kb << " kB). The rest, VmRSS − SQLite heap, grew "
+         << (b10.rss_kb - b10.sqlite_kb) - (b1.rss_kb - b1.sqlite_kb) << " kB over blocks 1–10 and "
+         << (bl.rss_kb - bl.sqlite_kb) - (b10.rss_kb - b10.sqlite_kb) << " kB over blocks 10–" << bl.block
+         << ", and VmRSS changed by " << tail_growth << " kB over the last five blocks: it levels off.\n";
     } else {
-      md << "**VmRSS grows beyond what SQLite's heap accounts for: about "
-         << (growth - sqlite_growth) / 9 << " kB per 1,000 intervals over blocks 1–10, and " << late_growth
+      md << "**VmRSS grows beyond what SQLite's heap accounts for: about " << (growth - sqlite_growth) / 9
+         << " kB per 1,000 intervals over blocks 1–10, and " << late_growth
          << " kB over the extra blocks. Reported as found.**\n";
     }
 

@@ -10,8 +10,8 @@
 #include <functional>
 #include <map>
 
-#include "bench_common.hpp"
 #include "pbt/trainable.hpp"
+#include "bench_common.hpp"
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -59,13 +59,15 @@ int main(int argc, char** argv) {
   }
   const std::string load_at_start = bench::loadavg();
   const std::map<std::string, std::vector<std::string>> trainers = {
-      {"by hand (tests/process/fake_trainer.py --mode noop)", {python, root + "/tests/process/fake_trainer.py", "--mode", "noop"}},
+      {"by hand (tests/process/fake_trainer.py --mode noop)",
+       {python, root + "/tests/process/fake_trainer.py", "--mode", "noop"}},
       {"pbt_trainer.py (bench/perf/noop_trainer.py)", {python, root + "/bench/perf/noop_trainer.py"}},
   };
 
   std::ostringstream o;
   o << "### Round trips (no-op trainer, " << n << " requests, median of 3)\n\n"
-    << "| trainer | step(1) round trips/s | µs per round trip | eval round trips/s | start + handshake + shutdown (ms, median of 10) |\n"
+    << "| trainer | step(1) round trips/s | µs per round trip | eval round trips/s | start + handshake + shutdown (ms, "
+       "median of 10) |\n"
     << "|---|---|---|---|---|\n";
   for (const auto& [name, args] : trainers) {
     auto t = start(args);
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
     o << "| " << mb << " MB | " << bench::fmt(s * 1e3, 1) << " | " << bench::fmt(l * 1e3, 1) << " | "
       << bench::fmt(mb / s, 0) << " | " << bench::fmt(mb / l, 0) << " |\n";
   }
-  o << "\n" << bench::machine_markdown(load_at_start) << "- Python: " << python << " ("
+  o << "\n"
+    << bench::machine_markdown(load_at_start) << "- Python: " << python << " ("
     << bench::shell_line(python + " --version 2>&1") << ")\n";
   bench::emit(o.str(), out);
   return 0;

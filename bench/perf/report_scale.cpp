@@ -13,9 +13,9 @@
 #include <random>
 #include <regex>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
 #include "pbt/report.hpp"
+#include "bench_common.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -57,8 +57,16 @@ double timed_run(const std::vector<std::string>& args, const std::string& out, i
 std::vector<std::string> chromium_cmd(const std::string& exe, const std::string& profile) {
   fs::remove_all(profile);
   fs::create_directories(profile);
-  return {exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
+  return {exe,
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--disable-quic",
+          "--disable-dev-shm-usage",
           "--user-data-dir=" + profile};
 }
 
@@ -104,8 +112,9 @@ int main(int argc, char** argv) {
 
   // --- 1. the synthetic run, written as workers would: lease, publish, release ----------------
   std::ostringstream toml;
-  toml << "name = \"scale\"\nseed = 1\npopulation = " << members << "\n[trainable]\nkind = \"toy\"\n[budget]\nsteps = "
-       << budget << "\n[ready]\ninterval = " << interval << "\neval_every = 1\n[exploit]\nstrategy = \"truncation\"\n"
+  toml << "name = \"scale\"\nseed = 1\npopulation = " << members
+       << "\n[trainable]\nkind = \"toy\"\n[budget]\nsteps = " << budget << "\n[ready]\ninterval = " << interval
+       << "\neval_every = 1\n[exploit]\nstrategy = \"truncation\"\n"
        << "fraction = 0.2\n[explore]\nstrategy = \"perturb\"\nalways = true\n"
        << "[space.lr]\ntype = \"float\"\nlow = 0.0001\nhigh = 0.1\nlog = true\n"
        << "[space.momentum]\ntype = \"float\"\nlow = 0.0\nhigh = 0.99\n"
@@ -250,9 +259,9 @@ int main(int argc, char** argv) {
       const std::string rendered = attr(dom, "data-rendered"), ms = attr(dom, "data-render-ms");
       const std::string tree_nodes = attr(dom, "data-tree-nodes");
       if (!ms.empty()) in_page_ms.push_back(std::stod(ms));
-      dom_check = "exit " + std::to_string(st) + ", " + std::to_string(curves) + " score curves, data-tree-nodes=" +
-                  tree_nodes + ", " + std::to_string(count_of(dom, "data-error=")) + " script errors" +
-                  (rendered.empty() ? ", NOT rendered" : "");
+      dom_check = "exit " + std::to_string(st) + ", " + std::to_string(curves) +
+                  " score curves, data-tree-nodes=" + tree_nodes + ", " + std::to_string(count_of(dom, "data-error=")) +
+                  " script errors" + (rendered.empty() ? ", NOT rendered" : "");
 
       cmd = chromium_cmd(chromium, dir + "/profile-shot");
       cmd.push_back("--window-size=1400,1000");
@@ -273,10 +282,12 @@ int main(int argc, char** argv) {
     << "- Chromium: `" << (have_chromium ? bench::shell_line(chromium + " --version 2>/dev/null") : "not found")
     << "`, headless, flags as in the browser tests.\n\n"
     << "## The run\n\n"
-    << "A synthetic run written through `Store::lease` / `publish` / `release` into SQLite (`" << db << "`): "
-    << members << " members, budget " << budget << " steps, ready every " << interval << " steps, one eval per step, "
-    << "so " << rounds << " intervals per member (" << nodes << " lineage-tree nodes), " << points << " score points and "
-    << events << " events (at each of the " << per_member << " decision steps the bottom 20% copy a member of the "
+    << "A synthetic run written through `Store::lease` / `publish` / `release` into SQLite (`" << db
+    << "`): " << members << " members, budget " << budget << " steps, ready every " << interval
+    << " steps, one eval per step, "
+    << "so " << rounds << " intervals per member (" << nodes << " lineage-tree nodes), " << points
+    << " score points and " << events << " events (at each of the " << per_member
+    << " decision steps the bottom 20% copy a member of the "
     << "top 20% and everybody else explores: `explore.always`). Five hyperparameters (one log-scale, one categorical). "
     << "Writing it took " << bench::fmt(write_s, 1) << " s.\n\n"
     << "## Timings (median of " << reps << ")\n\n"
@@ -286,8 +297,9 @@ int main(int argc, char** argv) {
     << "| build the HTML (`report::render_html`) | " << bench::fmt(bench::median(build_s), 3) << " s | "
     << bench::fmt(bench::min_of(build_s), 3) << " – " << bench::fmt(bench::max_of(build_s), 3) << " s |\n";
   if (have_chromium) {
-    o << "| Chromium start + open a blank page + exit (`--dump-dom`, the fixed cost) | " << bench::fmt(bench::median(blank_s), 2)
-      << " s | " << bench::fmt(bench::min_of(blank_s), 2) << " – " << bench::fmt(bench::max_of(blank_s), 2) << " s |\n"
+    o << "| Chromium start + open a blank page + exit (`--dump-dom`, the fixed cost) | "
+      << bench::fmt(bench::median(blank_s), 2) << " s | " << bench::fmt(bench::min_of(blank_s), 2) << " – "
+      << bench::fmt(bench::max_of(blank_s), 2) << " s |\n"
       << "| Chromium start + open the report + run its script + dump the DOM + exit (`--dump-dom`) | "
       << bench::fmt(bench::median(dom_s), 2) << " s | " << bench::fmt(bench::min_of(dom_s), 2) << " – "
       << bench::fmt(bench::max_of(dom_s), 2) << " s |\n"
@@ -295,8 +307,9 @@ int main(int argc, char** argv) {
       << bench::fmt(bench::median(shot_s), 2) << " s | " << bench::fmt(bench::min_of(shot_s), 2) << " – "
       << bench::fmt(bench::max_of(shot_s), 2) << " s |\n"
       << "| drawing every chart inside the page (the page's own `data-render-ms`) | "
-      << bench::fmt(bench::median(in_page_ms) / 1000.0, 2) << " s | " << bench::fmt(bench::min_of(in_page_ms) / 1000.0, 2)
-      << " – " << bench::fmt(bench::max_of(in_page_ms) / 1000.0, 2) << " s |\n";
+      << bench::fmt(bench::median(in_page_ms) / 1000.0, 2) << " s | "
+      << bench::fmt(bench::min_of(in_page_ms) / 1000.0, 2) << " – " << bench::fmt(bench::max_of(in_page_ms) / 1000.0, 2)
+      << " s |\n";
   }
   o << "\nReport file: " << bench::fmt(html.size() / (1024.0 * 1024.0), 2) << " MiB. ";
   if (have_chromium) o << "Last `--dump-dom` check: " << dom_check << ".\n";

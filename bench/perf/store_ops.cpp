@@ -16,8 +16,8 @@
 #include <map>
 #include <thread>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -82,8 +82,8 @@ void worker_loop(const std::string& uri, const std::string& experiment, int inde
     t.cycles += 1;
   }
   char buf[256];
-  int n = std::snprintf(buf, sizeof buf, "%.0f %.9f %.9f %.9f %.9f\n", t.cycles, t.lease_s, t.population_s,
-                        t.publish_s, t.release_s);
+  int n = std::snprintf(buf, sizeof buf, "%.0f %.9f %.9f %.9f %.9f\n", t.cycles, t.lease_s, t.population_s, t.publish_s,
+                        t.release_s);
   if (write(fd, buf, n) != n) _exit(3);
 }
 
@@ -110,8 +110,8 @@ Totals run_processes(const std::string& uri, const std::string& experiment, int 
   Totals sum;
   FILE* in = fdopen(fds[0], "r");
   Totals t;
-  while (std::fscanf(in, "%lf %lf %lf %lf %lf", &t.cycles, &t.lease_s, &t.population_s, &t.publish_s,
-                     &t.release_s) == 5) {
+  while (std::fscanf(in, "%lf %lf %lf %lf %lf", &t.cycles, &t.lease_s, &t.population_s, &t.publish_s, &t.release_s) ==
+         5) {
     sum.cycles += t.cycles;
     sum.lease_s += t.lease_s;
     sum.population_s += t.population_s;
@@ -141,7 +141,8 @@ Throughput checkpoint_throughput(pbt::Store& store, const std::string& experimen
     pub.score = 0;
     pub.h = leased->member.h;
     pub.checkpoint_bytes.assign(bytes, '\0');
-    for (std::size_t i = 0; i < bytes; i += 4096) pub.checkpoint_bytes[i] = static_cast<char>((i / 4096 + r * 7) & 0xff);
+    for (std::size_t i = 0; i < bytes; i += 4096)
+      pub.checkpoint_bytes[i] = static_cast<char>((i / 4096 + r * 7) & 0xff);
     std::memcpy(pub.checkpoint_bytes.data(), &r, sizeof r);
     auto t0 = Clock::now();
     store.publish(leased->lease, pub);
@@ -179,7 +180,8 @@ int main(int argc, char** argv) {
   }
   if (pg_uri.empty() && std::getenv("PBT_TEST_POSTGRES_URI")) pg_uri = std::getenv("PBT_TEST_POSTGRES_URI");
   const std::string load = bench::loadavg();
-  if (sqlite_dir.empty()) sqlite_dir = (fs::temp_directory_path() / ("pbt-store-ops-" + std::to_string(getpid()))).string();
+  if (sqlite_dir.empty())
+    sqlite_dir = (fs::temp_directory_path() / ("pbt-store-ops-" + std::to_string(getpid()))).string();
   fs::create_directories(sqlite_dir);
 
   std::vector<std::pair<std::string, std::string>> backends = {{"sqlite", "sqlite:" + sqlite_dir + "/ops.db"}};
@@ -190,9 +192,9 @@ int main(int argc, char** argv) {
      << "Reproduce (from the repository root; the PostgreSQL column needs a server, e.g. the one "
         "scripts/pg-server.sh starts):\n\n```sh\nscripts/setup.sh build\n"
      << "./build/bench/perf/store_ops --seconds " << seconds << " --reps " << reps
-     << (pg_uri.empty() ? "" : " --postgres postgresql://USER@127.0.0.1:PORT/DB") << " --out docs/results/store-ops.md\n```\n\n"
-     << bench::machine_markdown(load)
-     << "- SQLite file in " << sqlite_dir << " (WAL, synchronous=NORMAL); PostgreSQL "
+     << (pg_uri.empty() ? "" : " --postgres postgresql://USER@127.0.0.1:PORT/DB")
+     << " --out docs/results/store-ops.md\n```\n\n"
+     << bench::machine_markdown(load) << "- SQLite file in " << sqlite_dir << " (WAL, synchronous=NORMAL); PostgreSQL "
      << (pg_uri.empty() ? "not measured (no --postgres URI given)" : "on loopback, fsync as configured by the server")
      << "\n\n## Operations per second (population " << kPopulation << ")\n\n"
      << "Each worker process repeats lease → read the population → publish (64-byte checkpoint, one score point) → "
@@ -200,7 +202,8 @@ int main(int argc, char** argv) {
      << seconds << " s; a cycle is one of each, so publishes/s = leases/s = population reads/s = cycles/s. "
      << "Median over " << reps << " repetitions of the total over all processes; latencies are means per operation. "
      << "The machine has 2 cores, so beyond 2 processes they share them.\n\n"
-     << "| store | processes | cycles/s (= publishes/s = leases/s = reads/s) | lease ms | read population ms | publish ms | release ms |\n"
+     << "| store | processes | cycles/s (= publishes/s = leases/s = reads/s) | lease ms | read population ms | publish "
+        "ms | release ms |\n"
      << "|---|---:|---:|---:|---:|---:|---:|\n";
   auto part = [&](const char* p) { return ("," + parts + ",").find(std::string(",") + p + ",") != std::string::npos; };
   std::map<std::string, std::map<int, double>> summary;
@@ -209,7 +212,8 @@ int main(int argc, char** argv) {
     for (int workers : {1, 2, 4, 8, 16}) {
       std::vector<double> rates, lease, pop, publish, release;
       for (int r = 0; r < reps; ++r) {
-        const std::string exp = "ops_" + std::to_string(workers) + "_" + std::to_string(r) + "_" + std::to_string(getpid());
+        const std::string exp =
+            "ops_" + std::to_string(workers) + "_" + std::to_string(r) + "_" + std::to_string(getpid());
         {
           auto store = pbt::open_store(uri);
           create(*store, exp, kPopulation);
@@ -274,7 +278,8 @@ int main(int argc, char** argv) {
   }
 
   md << "\n## Checkpoint throughput (one process; median of " << reps << ")\n\n"
-     << "Write = a publish carrying the checkpoint (hashing, insert, commit); read = fetch by id and verify the hash.\n\n"
+     << "Write = a publish carrying the checkpoint (hashing, insert, commit); read = fetch by id and verify the "
+        "hash.\n\n"
      << "| store | size | write MB/s | read MB/s |\n|---|---:|---:|---:|\n";
   for (const auto& [name, uri] : backends) {
     if (!part("checkpoints")) break;
@@ -283,8 +288,8 @@ int main(int argc, char** argv) {
     create(*store, exp, 1);
     for (std::size_t mb : {1, 100}) {
       Throughput t = checkpoint_throughput(*store, exp, mb * 1000 * 1000, reps);
-      md << "| " << name << " | " << mb << " MB | " << bench::fmt(t.write_mb_s, 0) << " | " << bench::fmt(t.read_mb_s, 0)
-         << " |\n";
+      md << "| " << name << " | " << mb << " MB | " << bench::fmt(t.write_mb_s, 0) << " | "
+         << bench::fmt(t.read_mb_s, 0) << " |\n";
       std::cerr << name << " " << mb << " MB: write " << bench::fmt(t.write_mb_s, 0) << " MB/s, read "
                 << bench::fmt(t.read_mb_s, 0) << " MB/s\n";
     }

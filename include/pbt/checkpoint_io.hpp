@@ -30,9 +30,7 @@ auto checkpoint_in_memory(const std::string& what, std::uint64_t size, F&& f) ->
 
 class CheckpointWriter {
  public:
-  void write_bytes(const void* data, std::size_t n) {
-    bytes_.append(static_cast<const char*>(data), n);
-  }
+  void write_bytes(const void* data, std::size_t n) { bytes_.append(static_cast<const char*>(data), n); }
   template <class T>
   void write(const T& v) {
     static_assert(std::is_trivially_copyable_v<T>, "write() takes plain values");
@@ -59,9 +57,8 @@ class CheckpointReader {
   explicit CheckpointReader(const std::string& bytes) : bytes_(bytes) {}
   void read_bytes(void* out, std::size_t n) {
     if (n > bytes_.size() - pos_)
-      throw CheckpointError("checkpoint is truncated: wanted " + std::to_string(n) +
-                            " bytes at offset " + std::to_string(pos_) + " of " +
-                            std::to_string(bytes_.size()));
+      throw CheckpointError("checkpoint is truncated: wanted " + std::to_string(n) + " bytes at offset " +
+                            std::to_string(pos_) + " of " + std::to_string(bytes_.size()));
     std::memcpy(out, bytes_.data() + pos_, n);
     pos_ += n;
   }

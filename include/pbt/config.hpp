@@ -18,38 +18,38 @@
 namespace pbt {
 
 struct ExperimentConfig {
-  std::string origin;            // file the config came from (for messages)
-  std::string text;              // the TOML text as given (stored with the experiment)
+  std::string origin;  // file the config came from (for messages)
+  std::string text;    // the TOML text as given (stored with the experiment)
 
-  std::string name;              // experiment name
+  std::string name;  // experiment name
   std::uint64_t seed = 0;
-  int population = 0;            // members
+  int population = 0;                // members
   std::vector<Hyperparams> initial;  // explicit initial h for the first members (rest sampled)
 
-  std::string trainable;         // trainable kind
+  std::string trainable;  // trainable kind
   nlohmann::json trainable_options = nlohmann::json::object();
 
-  std::int64_t budget_steps = 0;             // steps per member
-  std::optional<double> target_score;        // stop the run when a member reaches it
+  std::int64_t budget_steps = 0;       // steps per member
+  std::optional<double> target_score;  // stop the run when a member reaches it
 
   Ready ready;
-  std::int64_t eval_every = 0;   // steps between evals inside an interval (0: once per interval)
+  std::int64_t eval_every = 0;  // steps between evals inside an interval (0: once per interval)
 
   std::string exploit = "truncation";
   nlohmann::json exploit_options = nlohmann::json::object();
-  CopyMode copy = CopyMode::all; // what a copy takes: all, weights or hyperparameters
-  int window = 10;               // scores kept per member for the t-test
+  CopyMode copy = CopyMode::all;  // what a copy takes: all, weights or hyperparameters
+  int window = 10;                // scores kept per member for the t-test
 
   std::string explore = "perturb";
   nlohmann::json explore_options = nlohmann::json::object();
-  bool explore_always = false;   // explore even without a copy (the paper's "explore only")
+  bool explore_always = false;  // explore even without a copy (the paper's "explore only")
 
   SearchSpace space;
 
-  int workers = 1;               // local worker processes for `pbt run`
-  double lease_seconds = 30;     // a silent worker's member is free again after this
-  int max_failures = 3;          // failed intervals in a row before a member is marked failed
-  std::string store;             // store URI; empty: <run dir>/store.db
+  int workers = 1;            // local worker processes for `pbt run`
+  double lease_seconds = 30;  // a silent worker's member is free again after this
+  int max_failures = 3;       // failed intervals in a row before a member is marked failed
+  std::string store;          // store URI; empty: <run dir>/store.db
 };
 
 // Limits on what a config may be (README.md, "Config reference"): the file's size, its

@@ -14,8 +14,7 @@ class Error : public std::runtime_error {
 // A config that cannot be run. `where` is "file: field" (or just the file).
 class ConfigError : public Error {
  public:
-  ConfigError(const std::string& where, const std::string& reason)
-      : Error(where + ": " + reason) {}
+  ConfigError(const std::string& where, const std::string& reason) : Error(where + ": " + reason) {}
 };
 
 // This worker no longer holds the member it was working on (its lease expired and

@@ -45,8 +45,8 @@ struct Copy {
 bool copies_weights(const Event& e);
 
 struct InheritedSchedule {
-  int root = 0;                          // the member whose fresh model the chain starts from
-  std::vector<ScheduleSegment> segments; // in training order, neighbours with one member and h merged
+  int root = 0;                           // the member whose fresh model the chain starts from
+  std::vector<ScheduleSegment> segments;  // in training order, neighbours with one member and h merged
   std::int64_t total_steps() const;
 };
 
@@ -70,8 +70,8 @@ class Lineage {
 
  private:
   void collect(int member, std::int64_t step, std::size_t before, InheritedSchedule& out, int depth) const;
-  void own_segments(int member, const std::vector<int>& evs, std::size_t first, ScheduleSegment seg,
-                    std::int64_t step, std::vector<ScheduleSegment>& out) const;
+  void own_segments(int member, const std::vector<int>& evs, std::size_t first, ScheduleSegment seg, std::int64_t step,
+                    std::vector<ScheduleSegment>& out) const;
 
   std::vector<Event> events_;
   std::vector<Hyperparams> initial_;

@@ -54,8 +54,7 @@ class Options {
   double number_in(const std::string& key, std::optional<double> def, double lo, double hi);  // in [lo, hi]
   std::int64_t integer(const std::string& key, std::optional<std::int64_t> def);
   // An integer in [lo, hi], checked as int64 before any narrowing (an int would wrap).
-  std::int64_t integer_in(const std::string& key, std::optional<std::int64_t> def, std::int64_t lo,
-                          std::int64_t hi);
+  std::int64_t integer_in(const std::string& key, std::optional<std::int64_t> def, std::int64_t lo, std::int64_t hi);
   std::string string(const std::string& key, std::optional<std::string> def);
   bool boolean(const std::string& key, bool def);
   std::vector<double> numbers(const std::string& key, std::vector<double> def);

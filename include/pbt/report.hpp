@@ -20,15 +20,15 @@ namespace pbt::report {
 struct RunData {
   ExperimentInfo info;
   std::vector<MemberState> population;
-  std::vector<Event> events;        // in publish order
-  std::vector<ScorePoint> scores;   // by member, then step
+  std::vector<Event> events;       // in publish order
+  std::vector<ScorePoint> scores;  // by member, then step
 };
 
 // Throws Error when the store has no such experiment.
 RunData read_run(Store& store, const std::string& experiment);
 
 struct PageOptions {
-  bool live = false;              // dashboard: poll `data_url` and redraw
+  bool live = false;  // dashboard: poll `data_url` and redraw
   std::string data_url = "data.json";
   int refresh_ms = 2000;
   std::size_t max_points = 250000;  // score points drawn at most (curves are thinned beyond)

@@ -9,11 +9,9 @@ namespace pbt {
 
 using Rng = std::mt19937_64;
 
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t member, std::uint64_t step,
-                          std::uint64_t purpose);
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t member, std::uint64_t step, std::uint64_t purpose);
 
-inline Rng make_rng(std::uint64_t seed, std::uint64_t member, std::uint64_t step,
-                    std::uint64_t purpose) {
+inline Rng make_rng(std::uint64_t seed, std::uint64_t member, std::uint64_t step, std::uint64_t purpose) {
   return Rng(derive_seed(seed, member, step, purpose));
 }
 

@@ -68,16 +68,16 @@ struct Event {
   int member = 0;
   std::int64_t step = 0;
   EventKind kind = EventKind::explore;
-  int donor = -1;             // member copied from; -1 when nothing was copied
-  std::int64_t donor_step = 0;  // the donor's step when copied (its lineage up to there is ours)
+  int donor = -1;                    // member copied from; -1 when nothing was copied
+  std::int64_t donor_step = 0;       // the donor's step when copied (its lineage up to there is ours)
   CopyMode copied = CopyMode::none;  // what the copy took (recover: weights)
   std::string donor_checkpoint;
   Hyperparams old_h, new_h;
-  double old_score = 0;       // the member's own score before the copy
-  double donor_score = 0;     // the donor's published score
+  double old_score = 0;             // the member's own score before the copy
+  double donor_score = 0;           // the donor's published score
   std::optional<double> new_score;  // eval after explore
   std::string worker;
-  double time = 0;            // store clock, set by the store on publish
+  double time = 0;  // store clock, set by the store on publish
 };
 
 // Everything one interval produces, published at once.
@@ -96,8 +96,8 @@ struct Publication {
 
 struct ExperimentInfo {
   std::string name;
-  std::string config;     // the config's TOML text, as given
-  std::string origin;     // where it came from (a file path), for messages
+  std::string config;  // the config's TOML text, as given
+  std::string origin;  // where it came from (a file path), for messages
   int population = 0;
   bool finished = false;  // a member reached the target score: nobody leases any more
   double created = 0;

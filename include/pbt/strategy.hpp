@@ -102,20 +102,16 @@ struct Ready {
 // Then `[exploit] strategy = "greedy"` runs it in every worker of this program; an Explore
 // registers with register_explore. Registering a name again replaces it (a built-in too).
 // An unknown name is a ConfigError at "<where>.strategy" listing the registered names.
-using ExploitFactory =
-    std::function<std::unique_ptr<Exploit>(const nlohmann::json& options, const std::string& where)>;
-using ExploreFactory =
-    std::function<std::unique_ptr<Explore>(const nlohmann::json& options, const std::string& where)>;
+using ExploitFactory = std::function<std::unique_ptr<Exploit>(const nlohmann::json& options, const std::string& where)>;
+using ExploreFactory = std::function<std::unique_ptr<Explore>(const nlohmann::json& options, const std::string& where)>;
 void register_exploit(const std::string& name, ExploitFactory factory);
 void register_explore(const std::string& name, ExploreFactory factory);
 std::vector<std::string> exploit_strategies();  // the registered names, built-ins first
 std::vector<std::string> explore_strategies();
 
 // The strategy registered as `name`, built from its config table.
-std::unique_ptr<Exploit> make_exploit(const std::string& name, const nlohmann::json& options,
-                                      const std::string& where);
-std::unique_ptr<Explore> make_explore(const std::string& name, const nlohmann::json& options,
-                                      const std::string& where);
+std::unique_ptr<Exploit> make_exploit(const std::string& name, const nlohmann::json& options, const std::string& where);
+std::unique_ptr<Explore> make_explore(const std::string& name, const nlohmann::json& options, const std::string& where);
 
 // Welch's two-sample t-test: two-sided p-value for equal means. Needs >= 2 samples each.
 double welch_p_value(const std::vector<double>& a, const std::vector<double>& b);

@@ -36,9 +36,9 @@ inline bool is_diverged(double score) { return !std::isfinite(score) || score <=
 
 // What a trainable learns about the member it is built for.
 struct TrainableContext {
-  int member = 0;                // member id, 0-based
-  std::uint64_t seed = 0;        // derived from (experiment seed, member): for the model's init
-  nlohmann::json options;        // the config's [trainable] table, minus `kind`
+  int member = 0;          // member id, 0-based
+  std::uint64_t seed = 0;  // derived from (experiment seed, member): for the model's init
+  nlohmann::json options;  // the config's [trainable] table, minus `kind`
   // Writes one line to the log of the worker running this member, tagged with the member
   // (e.g. an external trainer's stderr). Never empty when the engine builds the trainable.
   std::function<void(const std::string&)> log;
@@ -66,8 +66,7 @@ using TrainableFactory = std::function<std::unique_ptr<Trainable>(const Trainabl
 void register_trainable(const std::string& kind, TrainableFactory factory,
                         std::function<void(const nlohmann::json& options, const std::string& where)> check = {});
 std::unique_ptr<Trainable> make_trainable(const std::string& kind, const TrainableContext& ctx);
-void check_trainable_options(const std::string& kind, const nlohmann::json& options,
-                             const std::string& where);
+void check_trainable_options(const std::string& kind, const nlohmann::json& options, const std::string& where);
 std::vector<std::string> trainable_kinds();
 
 // Optional, per kind: checks one set of hyperparameters the way apply() would, without

@@ -13,11 +13,11 @@
 namespace pbt {
 
 struct WorkerOptions {
-  std::string id;                 // unique per process (host:pid by default)
-  double idle_sleep_seconds = 0.05;  // wait when every free member is held by others
-  double store_retry_seconds = 1.0;  // wait after the store failed, before trying again
-  std::int64_t max_intervals = -1;   // stop after this many intervals (-1: until done)
-  std::atomic<bool>* stop = nullptr; // set to ask the worker to stop after its interval
+  std::string id;                               // unique per process (host:pid by default)
+  double idle_sleep_seconds = 0.05;             // wait when every free member is held by others
+  double store_retry_seconds = 1.0;             // wait after the store failed, before trying again
+  std::int64_t max_intervals = -1;              // stop after this many intervals (-1: until done)
+  std::atomic<bool>* stop = nullptr;            // set to ask the worker to stop after its interval
   std::function<void(const std::string&)> log;  // one line per event worth a log line
 };
 

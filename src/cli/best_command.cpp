@@ -1,10 +1,10 @@
 // `pbt best`: the best member: score, h, checkpoint (and its bytes, exported on request).
 #include <iostream>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
 #include "core/atomic_file.hpp"
-#include "pbt/pbt.hpp"
 
 namespace pbt::cli {
 
@@ -19,10 +19,14 @@ int best(const Target& target, bool json, const std::string& export_path) {
     write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
   }
   if (json) {
-    nlohmann::json j = {{"experiment", o.experiment}, {"member", b->id},          {"score", *b->score},
-                        {"step", b->step},            {"h", to_json(b->h)},       {"checkpoint", b->checkpoint},
-                        {"metrics", b->metrics},      {"exported_to", export_path.empty() ? nlohmann::json(nullptr)
-                                                                                          : nlohmann::json(export_path)}};
+    nlohmann::json j = {{"experiment", o.experiment},
+                        {"member", b->id},
+                        {"score", *b->score},
+                        {"step", b->step},
+                        {"h", to_json(b->h)},
+                        {"checkpoint", b->checkpoint},
+                        {"metrics", b->metrics},
+                        {"exported_to", export_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(export_path)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }

@@ -18,7 +18,7 @@ struct Command {
   std::function<int()> run;  // the process exit status
 };
 
-struct Target {          // where to find a run: a run directory or a store URI
+struct Target {  // where to find a run: a run directory or a store URI
   std::string run_dir;
   std::string store;
   std::string experiment;  // may be empty when the store holds exactly one

@@ -8,7 +8,7 @@
 namespace pbt::cli {
 
 Command add_run(CLI::App& app, const std::string& self_exe);  // run_command.cpp
-Command add_create(CLI::App& app);                              // run_command.cpp
+Command add_create(CLI::App& app);                            // run_command.cpp
 Command add_worker(CLI::App& app);
 Command add_status(CLI::App& app);
 Command add_best(CLI::App& app);

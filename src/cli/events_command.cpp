@@ -2,9 +2,9 @@
 #include <iomanip>
 #include <iostream>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
-#include "pbt/pbt.hpp"
 
 namespace pbt::cli {
 
@@ -37,10 +37,9 @@ int events(const Target& target, bool json) {
   for (const auto& e : evs) {
     std::cout << "step " << std::setw(6) << std::left << e.step << " member " << e.member << " ";
     if (e.kind == EventKind::exploit)
-      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << to_string(e.copied) << ", score " << fmt_score(e.donor_score)
-                << " > " << fmt_score(e.old_score) << ")";
-    else
-      std::cout << "explored";
+      std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << to_string(e.copied)
+                << ", score " << fmt_score(e.donor_score) << " > " << fmt_score(e.old_score) << ")";
+    else std::cout << "explored";
     std::cout << ": " << to_string(e.old_h) << "  ->  " << to_string(e.new_h);
     if (e.new_score) std::cout << ", score now " << fmt_score(e.new_score);
     std::cout << "\n";

@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/commands.hpp"
 #include "pbt/error.hpp"
+#include "cli/commands.hpp"
 #ifdef PBT_WITH_TORCH
 #include "trainables/torch/torch_trainables.hpp"
 #endif
@@ -26,9 +26,16 @@ int main(int argc, char** argv) {
   using namespace pbt::cli;
   CLI::App app{"pbt: Population Based Training (Jaderberg et al., 2017)"};
   app.require_subcommand(1);
-  const std::vector<Command> commands = {add_run(app, self_exe(argv[0])), add_create(app), add_worker(app),
-                                         add_status(app), add_best(app), add_events(app), add_replay(app),
-                                         add_report(app), add_dashboard(app), add_export(app)};
+  const std::vector<Command> commands = {add_run(app, self_exe(argv[0])),
+                                         add_create(app),
+                                         add_worker(app),
+                                         add_status(app),
+                                         add_best(app),
+                                         add_events(app),
+                                         add_replay(app),
+                                         add_report(app),
+                                         add_dashboard(app),
+                                         add_export(app)};
 
   // A usage error exits 2 like a config error (CLI11's own codes, 100 and up, are not
   // documented); --help prints and exits 0.

@@ -47,8 +47,8 @@ void print_population(std::ostream& out, const std::vector<MemberState>& pop, do
   }
   for (const auto& m : pop)
     if (m.failed)
-      out << "member " << m.id << " FAILED after " << m.failures << " failed intervals at step " << m.step
-          << ": " << m.last_error << "\n";
+      out << "member " << m.id << " FAILED after " << m.failures << " failed intervals at step " << m.step << ": "
+          << m.last_error << "\n";
 }
 
 }  // namespace pbt::cli

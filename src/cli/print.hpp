@@ -11,9 +11,9 @@
 
 namespace pbt::cli {
 
-std::string fmt_score(const std::optional<double>& s);  // 6 significant digits, "-" for none
+std::string fmt_score(const std::optional<double>& s);      // 6 significant digits, "-" for none
 nlohmann::json score_json(const std::optional<double>& s);  // null for none
-std::string now_text();                                  // local time, "YYYY-MM-DD HH:MM:SS"
+std::string now_text();                                     // local time, "YYYY-MM-DD HH:MM:SS"
 
 // The member with the highest score, or null when none has one.
 const MemberState* best_member(const std::vector<MemberState>& pop);

@@ -2,9 +2,9 @@
 #include <iomanip>
 #include <iostream>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
-#include "pbt/pbt.hpp"
 
 namespace pbt::cli {
 
@@ -32,16 +32,20 @@ int replay(const Target& target, int member, bool json) {
     nlohmann::json segs = nlohmann::json::array();
     for (const auto& s : schedule.segments)
       segs.push_back({{"member", s.member}, {"from_step", s.from_step}, {"to_step", s.to_step}, {"h", to_json(s.h)}});
-    nlohmann::json j = {{"experiment", o.experiment}, {"member", m->id},
-                        {"original_score", *m->score}, {"replay_score", r.score.value},
-                        {"root", schedule.root},       {"total_steps", schedule.total_steps()},
+    nlohmann::json j = {{"experiment", o.experiment},
+                        {"member", m->id},
+                        {"original_score", *m->score},
+                        {"replay_score", r.score.value},
+                        {"root", schedule.root},
+                        {"total_steps", schedule.total_steps()},
                         {"schedule", segs}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << "member " << m->id << " of '" << o.experiment << "' inherited this schedule ("
-            << schedule.total_steps() << " steps, from member " << schedule.root << "'s fresh model):\n";
-  std::cout << std::left << std::setw(8) << "member" << std::setw(16) << "steps" << "hyperparameters\n";
+  std::cout << "member " << m->id << " of '" << o.experiment << "' inherited this schedule (" << schedule.total_steps()
+            << " steps, from member " << schedule.root << "'s fresh model):\n";
+  std::cout << std::left << std::setw(8) << "member" << std::setw(16) << "steps"
+            << "hyperparameters\n";
   for (const auto& s : schedule.segments)
     std::cout << std::left << std::setw(8) << s.member << std::setw(16)
               << (std::to_string(s.from_step) + ".." + std::to_string(s.to_step)) << to_string(s.h) << "\n";

@@ -4,11 +4,11 @@
 #include <fstream>
 #include <iostream>
 
+#include "pbt/dashboard.hpp"
+#include "pbt/error.hpp"
+#include "pbt/report.hpp"
 #include "cli/commands.hpp"
 #include "core/atomic_file.hpp"
-#include "pbt/error.hpp"
-#include "pbt/dashboard.hpp"
-#include "pbt/report.hpp"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +29,8 @@ int do_report(const ReportArgs& c) {
   const report::RunData run = report::read_run(*s.store, s.experiment);
   const std::string html = report::render_html(run);
   std::string path = c.out;
-  if (path.empty()) path = c.target.run_dir.empty() ? "report.html" : (fs::path(c.target.run_dir) / "report.html").string();
+  if (path.empty())
+    path = c.target.run_dir.empty() ? "report.html" : (fs::path(c.target.run_dir) / "report.html").string();
   if (path == "-") {
     std::cout << html;
     return 0;

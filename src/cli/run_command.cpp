@@ -9,11 +9,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
 #include "cli/supervisor.hpp"
 #include "core/atomic_file.hpp"
-#include "pbt/pbt.hpp"
 
 namespace fs = std::filesystem;
 
@@ -49,8 +49,8 @@ Prepared prepare(const std::string& config_path, const std::string& run_dir_in, 
 
 int create(const std::string& config_path, const std::string& run_dir) {
   Prepared p = prepare(config_path, run_dir, 0);
-  std::cout << (p.created ? "created" : "already there:") << " experiment '" << p.cfg.name << "' ("
-            << p.cfg.population << " members) in " << redact_uri(p.uri) << "\n"
+  std::cout << (p.created ? "created" : "already there:") << " experiment '" << p.cfg.name << "' (" << p.cfg.population
+            << " members) in " << redact_uri(p.uri) << "\n"
             << "join it from any process that reaches the store:\n"
             << "  pbt worker --store " << redact_uri(p.uri) << " --experiment " << p.cfg.name << "\n";
   return 0;
@@ -110,15 +110,15 @@ class RunPrinter : public SupervisorEvents {
     const MemberState* b = best_member(pop);
     std::ostringstream s;
     s << "[" << cfg_.name << "] members done " << done << "/" << pop.size()
-      << (failed ? ", failed " + std::to_string(failed) : "") << ", steps "
-      << steps << "/" << cfg_.budget_steps * static_cast<std::int64_t>(pop.size()) << ", best "
-      << (b ? fmt_score(b->score) + " (member " + std::to_string(b->id) + ")" : "-") << ", workers "
-      << running;
+      << (failed ? ", failed " + std::to_string(failed) : "") << ", steps " << steps << "/"
+      << cfg_.budget_steps * static_cast<std::int64_t>(pop.size()) << ", best "
+      << (b ? fmt_score(b->score) + " (member " + std::to_string(b->id) + ")" : "-") << ", workers " << running;
     const std::string text = s.str();
     if (quiet_) return;
     if (tty_) {
       std::cout << "\r" << text << "\033[K" << std::flush;
-    } else if (force || (text != last_text_ && std::chrono::steady_clock::now() - last_line_ > std::chrono::seconds(10))) {
+    } else if (force ||
+               (text != last_text_ && std::chrono::steady_clock::now() - last_line_ > std::chrono::seconds(10))) {
       // Not a terminal: a line at most every 10 s, so logs stay readable.
       std::cout << now_text() << " " << text << "\n" << std::flush;
       last_line_ = std::chrono::steady_clock::now();
@@ -150,8 +150,9 @@ Outcome print_summary(Store& store, const ExperimentConfig& cfg, const std::stri
   }
   const bool complete = done + failed == static_cast<int>(pop.size()) || (exp && exp->finished);
 
-  std::cout << "\n" << (complete ? "finished" : "stopped") << ": experiment '" << cfg.name << "', " << done << "/"
-            << pop.size() << " members reached the budget" << (exp && exp->finished ? " (target score reached)" : "")
+  std::cout << "\n"
+            << (complete ? "finished" : "stopped") << ": experiment '" << cfg.name << "', " << done << "/" << pop.size()
+            << " members reached the budget" << (exp && exp->finished ? " (target score reached)" : "")
             << (failed ? ", " + std::to_string(failed) + " failed (see below and the worker logs)" : "") << "\n\n";
   print_population(std::cout, pop, store.now(), false);
   if (const MemberState* b = best_member(pop)) {

@@ -1,9 +1,9 @@
 // `pbt status`: the population now: step, score, h, who holds each member.
 #include <iostream>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
-#include "pbt/pbt.hpp"
 
 namespace pbt::cli {
 
@@ -22,18 +22,18 @@ int status(const Target& target, bool json) {
     j["budget_steps"] = cfg.budget_steps;
     j["members"] = nlohmann::json::array();
     for (const auto& m : pop) {
-      j["members"].push_back({{"id", m.id},
-                              {"step", m.step},
-                              {"score", score_json(m.score)},
-                              {"h", to_json(m.h)},
-                              {"done", m.done},
-                              {"failed", m.failed},
-                              {"failures", m.failures},
-                              {"last_error", m.last_error},
-                              {"held_by", (!m.owner.empty() && m.lease_expires > now) ? nlohmann::json(m.owner)
-                                                                                       : nlohmann::json(nullptr)},
-                              {"last_ready_step", m.last_ready_step},
-                              {"checkpoint", m.checkpoint}});
+      j["members"].push_back(
+          {{"id", m.id},
+           {"step", m.step},
+           {"score", score_json(m.score)},
+           {"h", to_json(m.h)},
+           {"done", m.done},
+           {"failed", m.failed},
+           {"failures", m.failures},
+           {"last_error", m.last_error},
+           {"held_by", (!m.owner.empty() && m.lease_expires > now) ? nlohmann::json(m.owner) : nlohmann::json(nullptr)},
+           {"last_ready_step", m.last_ready_step},
+           {"checkpoint", m.checkpoint}});
     }
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -44,8 +44,8 @@ int status(const Target& target, bool json) {
     failed += m.failed;
   }
   std::cout << "experiment '" << o.experiment << "': " << done << "/" << pop.size() << " members done"
-            << (failed ? ", " + std::to_string(failed) + " failed" : "") << ", budget "
-            << cfg.budget_steps << " steps" << (info->finished ? ", finished (target score reached)" : "") << "\n\n";
+            << (failed ? ", " + std::to_string(failed) + " failed" : "") << ", budget " << cfg.budget_steps << " steps"
+            << (info->finished ? ", finished (target score reached)" : "") << "\n\n";
   print_population(std::cout, pop, now, true);
   return 0;
 }

@@ -28,12 +28,12 @@ class SupervisorEvents {
 };
 
 struct SupervisorOptions {
-  std::string exe;         // the `pbt` executable: each worker is `exe worker --store uri --experiment name`
+  std::string exe;  // the `pbt` executable: each worker is `exe worker --store uri --experiment name`
   std::string uri;
   std::string experiment;
-  std::string log_dir;     // worker N appends to log_dir/worker-N.log
+  std::string log_dir;  // worker N appends to log_dir/worker-N.log
   int workers = 1;
-  int max_restarts = 3;    // replacements in all
+  int max_restarts = 3;  // replacements in all
   std::chrono::milliseconds poll_every{500};
   // After an interrupt a worker stops after its interval; one still running this long
   // after it (a long interval, a trainer that does not answer) is killed.

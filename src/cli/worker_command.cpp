@@ -5,16 +5,16 @@
 #include <iostream>
 #include <limits>
 
+#include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
-#include "pbt/pbt.hpp"
 
 namespace pbt::cli {
 
 namespace {
 
-int worker(const std::string& uri, const std::string& experiment, const std::string& id,
-           const std::string& log_path, long max_intervals) {
+int worker(const std::string& uri, const std::string& experiment, const std::string& id, const std::string& log_path,
+           long max_intervals) {
   std::atomic<bool>& stop = stop_on_signals();
   std::ofstream log_file;
   if (!log_path.empty()) {

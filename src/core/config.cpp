@@ -11,11 +11,11 @@
 #include <fstream>
 #include <set>
 
-#include "core/config_settings.hpp"
-#include "core/config_text.hpp"
 #include "pbt/error.hpp"
 #include "pbt/options.hpp"
 #include "pbt/trainable.hpp"
+#include "core/config_settings.hpp"
+#include "core/config_text.hpp"
 
 namespace pbt {
 
@@ -67,8 +67,8 @@ void read_exploit(Options& top, ExperimentConfig& c) {
   auto e = make_exploit(c.exploit, c.exploit_options, t.where());
   if (c.population < e->min_population())
     throw ConfigError(top.path("population"), "exploit '" + c.exploit + "' needs at least " +
-                                                   std::to_string(e->min_population()) + " members, got " +
-                                                   std::to_string(c.population));
+                                                  std::to_string(e->min_population()) + " members, got " +
+                                                  std::to_string(c.population));
 }
 
 void read_explore(Options& top, ExperimentConfig& c) {
@@ -92,7 +92,7 @@ void read_initial(Options& top, ExperimentConfig& c) {
   if (!a->is_array()) throw ConfigError(top.path("initial"), "expected an array of tables ([[initial]])");
   if (static_cast<int>(a->size()) > c.population)
     throw ConfigError(top.path("initial"), "gives " + std::to_string(a->size()) + " members but population is " +
-                                                std::to_string(c.population));
+                                               std::to_string(c.population));
   for (std::size_t i = 0; i < a->size(); ++i) {
     const std::string at = top.path("initial[" + std::to_string(i) + "]");
     const nlohmann::json& row = (*a)[i];

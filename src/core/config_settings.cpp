@@ -49,7 +49,8 @@ std::string toml_string(const std::string& s) { return nlohmann::json(s).dump();
 template <class Target>
 Setting<Target> declare(std::string key, std::string value, std::string default_text, std::string what,
                         std::function<void(Options&, Target&)> read) {
-  return Setting<Target>{std::move(key), std::move(value), std::move(default_text), std::move(what), std::move(read), {}};
+  return Setting<Target>{std::move(key),  std::move(value), std::move(default_text),
+                         std::move(what), std::move(read),  {}};
 }
 
 template <class Target, class Get>
@@ -57,8 +58,8 @@ Setting<Target> integer_in(const std::string& key, Get get, Need need, std::int6
                            std::string what, Check<std::int64_t, Target> check = {}) {
   std::optional<std::int64_t> def;
   if (need == Need::kDefault) def = static_cast<std::int64_t>(default_of<Target>(get));
-  return declare<Target>(key, "integer, " + int_text(lo) + " to " + int_text(hi), def ? std::to_string(*def) : "required",
-                         std::move(what), [=](Options& t, Target& target) {
+  return declare<Target>(key, "integer, " + int_text(lo) + " to " + int_text(hi),
+                         def ? std::to_string(*def) : "required", std::move(what), [=](Options& t, Target& target) {
                            const std::int64_t x = t.integer_in(key, def, lo, hi);
                            if (check) check(t, x, target);
                            std::invoke(get, target) = static_cast<FieldType<Target, Get>>(x);
@@ -143,8 +144,8 @@ void check_int_bounds(const Options& t, const double& high, const Param& p) {
   for (const char* key : {"low", "high"}) {
     const double x = key[0] == 'l' ? p.low : high;
     if (std::fabs(x) > kMaxIntBound)
-      throw ConfigError(t.path(key), "an int's bounds must be within +-2^53 (9007199254740992), got " +
-                                         to_string(Value(x)));
+      throw ConfigError(t.path(key),
+                        "an int's bounds must be within +-2^53 (9007199254740992), got " + to_string(Value(x)));
   }
 }
 
@@ -175,7 +176,8 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        },
        ""},
       {"trainable",
-       {text<C>("kind", &C::trainable, kReq, "string", "which trainable: toy, process; rl, gan, translation (LibTorch)")},
+       {text<C>("kind", &C::trainable, kReq, "string",
+                "which trainable: toy, process; rl, gan, translation (LibTorch)")},
        "the trainable's own options, checked by it"},
       {"budget",
        {
@@ -185,10 +187,12 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        ""},
       {"ready",
        {
-           integer_in<C>("interval", [](auto& c) -> auto& { return c.ready.interval; }, kReq, 1, kMaxSteps,
-                         "ready when at least this many steps since the member was last ready"),
-           integer_in<C>("min_step", [](auto& c) -> auto& { return c.ready.min_step; }, kDef, 0, kMaxSteps,
-                         "and not before this step"),
+           integer_in<C>(
+               "interval", [](auto& c) -> auto& { return c.ready.interval; }, kReq, 1, kMaxSteps,
+               "ready when at least this many steps since the member was last ready"),
+           integer_in<C>(
+               "min_step", [](auto& c) -> auto& { return c.ready.min_step; }, kDef, 0, kMaxSteps,
+               "and not before this step"),
            integer_in<C>("eval_every", &C::eval_every, kDef, 0, kMaxSteps,
                          "eval every N steps inside an interval (0: once, at its end)"),
        },
@@ -222,7 +226,8 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        "the strategy's options (perturb: `factors`, `resample_probability`; resample: `probability`; gaussian: "
        "`sigma`)"},
       {"space.NAME", {}, ""},  // its place in the reference: param_table() has its settings
-      {"initial", {},
+      {"initial",
+       {},
        "`[[initial]]` tables, one per member from the first: a hyperparameter's value, within its bounds (the "
        "rest are sampled)"},
       {"workers",
@@ -255,8 +260,8 @@ const TableSettings<Param>& param_table() {
   static const TableSettings<Param> table = {
       "space.NAME",
       {
-          declare<Param>("type", "string: float, int or categorical", toml_string(kKindNames[int(defaults<Param>().kind)]),
-                         "the kind of value",
+          declare<Param>("type", "string: float, int or categorical",
+                         toml_string(kKindNames[int(defaults<Param>().kind)]), "the kind of value",
                          [](Options& t, Param& p) {
                            const std::string type = t.string("type", kKindNames[int(defaults<Param>().kind)]);
                            if (type == "float") p.kind = Param::Kind::Float;
@@ -272,7 +277,9 @@ const TableSettings<Param>& param_table() {
           when(boolean<Param>("ordered", &Param::ordered,
                               "categorical: perturb moves to a neighbour (unordered: resampled)"),
                categorical),
-          when(number<Param>("low", &Param::low, "number (an int's within ±2^53)", "float, int: the lower bound (inclusive)"), numeric),
+          when(number<Param>("low", &Param::low, "number (an int's within ±2^53)",
+                             "float, int: the lower bound (inclusive)"),
+               numeric),
           when(number<Param>("high", &Param::high, "number (an int's within ±2^53)",
                              "float, int: the upper bound (inclusive)", check_int_bounds),
                numeric),

@@ -38,10 +38,10 @@ nlohmann::json to_json_node(const toml::node& n) {
 // plus the open arrays and inline tables. Strings and comments are skipped.
 void check_nesting(const std::string& text, const std::string& origin) {
   int line = 1;
-  int header = 0;                 // levels of the current [table] or [[array of tables]]
-  int dots = 0;                   // dots since the statement (or array element) began
-  std::vector<int> open;          // `dots` when each open [ or { began
-  bool line_start = true;         // only blanks so far on this line, outside any bracket
+  int header = 0;          // levels of the current [table] or [[array of tables]]
+  int dots = 0;            // dots since the statement (or array element) began
+  std::vector<int> open;   // `dots` when each open [ or { began
+  bool line_start = true;  // only blanks so far on this line, outside any bracket
   const std::size_t n = text.size();
   auto too_deep = [&](int depth) {
     if (depth > kMaxConfigDepth)

@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/builtin_strategy.hpp"
 #include "pbt/registry.hpp"
 #include "pbt/strategy.hpp"
+#include "core/builtin_strategy.hpp"
 
 namespace pbt {
 
@@ -17,7 +17,7 @@ Value step_categorical(const Param& p, const Value& v, Rng& rng) {
   auto i = static_cast<std::int64_t>(it - p.choices.begin());
   const auto last = static_cast<std::int64_t>(p.choices.size()) - 1;
   std::int64_t j = (uniform01(rng) < 0.5) ? i - 1 : i + 1;
-  if (j < 0) j = 1;          // at an end the only neighbour is inward
+  if (j < 0) j = 1;  // at an end the only neighbour is inward
   if (j > last) j = last - 1;
   return p.choices[j];
 }
@@ -54,7 +54,8 @@ class Resample : public Explore {
  public:
   explicit Resample(double p) : p_(p) {}
   Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng, const ExploreContext&) const override {
-    return each_value(h, space, [&](const Param& p, const Value& v) { return uniform01(rng) < p_ ? p.sample(rng) : v; });
+    return each_value(h, space,
+                      [&](const Param& p, const Value& v) { return uniform01(rng) < p_ ? p.sample(rng) : v; });
   }
   std::string name() const override { return "resample"; }
 
@@ -83,7 +84,9 @@ class Gaussian : public Explore {
 
 class NoExplore : public Explore {
  public:
-  Hyperparams explore(const Hyperparams& h, const SearchSpace&, Rng&, const ExploreContext&) const override { return h; }
+  Hyperparams explore(const Hyperparams& h, const SearchSpace&, Rng&, const ExploreContext&) const override {
+    return h;
+  }
   std::string name() const override { return "none"; }
 };
 
@@ -94,24 +97,26 @@ double probability(Options& o, const std::string& key, double def) {
 }
 
 Registry<ExploreFactory>& explores() {
-  static Registry<ExploreFactory> r("explore strategy", {
-    {"perturb", reading_options<Explore>([](Options& o) {
-       auto factors = o.numbers("factors", {0.8, 1.2});
-       if (factors.empty()) throw ConfigError(o.path("factors"), "needs at least one factor");
-       for (double f : factors)
-         if (!(f > 0) || !std::isfinite(f))
-           throw ConfigError(o.path("factors"), "factors must be positive numbers, got " + std::to_string(f));
-       return std::make_unique<Perturb>(factors, probability(o, "resample_probability", 0.0));
-     })},
-    {"resample", reading_options<Explore>(
-                     [](Options& o) { return std::make_unique<Resample>(probability(o, "probability", 0.25)); })},
-    {"gaussian", reading_options<Explore>([](Options& o) {
-       double sigma = o.number("sigma", 0.1);
-       if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
-       return std::make_unique<Gaussian>(sigma);
-     })},
-    {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
-  });
+  static Registry<ExploreFactory> r(
+      "explore strategy",
+      {
+          {"perturb", reading_options<Explore>([](Options& o) {
+             auto factors = o.numbers("factors", {0.8, 1.2});
+             if (factors.empty()) throw ConfigError(o.path("factors"), "needs at least one factor");
+             for (double f : factors)
+               if (!(f > 0) || !std::isfinite(f))
+                 throw ConfigError(o.path("factors"), "factors must be positive numbers, got " + std::to_string(f));
+             return std::make_unique<Perturb>(factors, probability(o, "resample_probability", 0.0));
+           })},
+          {"resample", reading_options<Explore>(
+                           [](Options& o) { return std::make_unique<Resample>(probability(o, "probability", 0.25)); })},
+          {"gaussian", reading_options<Explore>([](Options& o) {
+             double sigma = o.number("sigma", 0.1);
+             if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
+             return std::make_unique<Gaussian>(sigma);
+           })},
+          {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
+      });
   return r;
 }
 

@@ -30,8 +30,7 @@ class Heartbeat {
     return std::chrono::milliseconds(std::llround(p * 1000.0));
   }
 
-  Heartbeat(Store& store, const Lease& lease, double lease_seconds,
-            const std::function<void(const std::string&)>& log)
+  Heartbeat(Store& store, const Lease& lease, double lease_seconds, const std::function<void(const std::string&)>& log)
       : store_(store), lease_(lease), lease_seconds_(lease_seconds), log_(log) {
     thread_ = std::thread([this] { loop(); });
   }

@@ -107,8 +107,7 @@ InheritedSchedule Lineage::schedule_of(int member, std::int64_t step) const {
     if (!merged.empty() && merged.back().h == s.h && merged.back().member == s.member &&
         merged.back().to_step == s.from_step)
       merged.back().to_step = s.to_step;
-    else
-      merged.push_back(std::move(s));
+    else merged.push_back(std::move(s));
   }
   out.segments = std::move(merged);
   return out;

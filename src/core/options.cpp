@@ -32,8 +32,8 @@ double Options::number(const std::string& key, std::optional<double> def) {
 double Options::number_in(const std::string& key, std::optional<double> def, double lo, double hi) {
   const double x = number(key, def);
   if (!(x >= lo && x <= hi))
-    throw ConfigError(path(key), "must be between " + number_text(lo) + " and " + number_text(hi) + ", got " +
-                                     number_text(x));
+    throw ConfigError(path(key),
+                      "must be between " + number_text(lo) + " and " + number_text(hi) + ", got " + number_text(x));
   return x;
 }
 

@@ -14,8 +14,7 @@ std::uint64_t mix(std::uint64_t x) {
 }
 }  // namespace
 
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t member, std::uint64_t step,
-                          std::uint64_t purpose) {
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t member, std::uint64_t step, std::uint64_t purpose) {
   return mix(mix(mix(mix(seed) ^ member) ^ step) ^ purpose);
 }
 
@@ -30,7 +29,8 @@ std::uint64_t uniform_index(Rng& rng, std::uint64_t n) {
   // Rejection sampling keeps it unbiased and platform-independent.
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   std::uint64_t x;
-  do x = rng(); while (x >= limit);
+  do x = rng();
+  while (x >= limit);
   return x % n;
 }
 

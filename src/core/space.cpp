@@ -21,8 +21,7 @@ const char* kind_name(Param::Kind k) {
 
 Value Param::sample(Rng& rng) const {
   switch (kind) {
-    case Kind::Categorical:
-      return choices[uniform_index(rng, choices.size())];
+    case Kind::Categorical: return choices[uniform_index(rng, choices.size())];
     case Kind::Int: {
       if (log) {
         double x = std::exp(std::log(low) + uniform01(rng) * (std::log(high + 1) - std::log(low)));
@@ -84,14 +83,13 @@ void Param::validate(const std::string& where) const {
     if (seen.size() != choices.size()) throw ConfigError(where + ".choices", "choices repeat a value");
     return;
   }
-  if (!std::isfinite(low) || !std::isfinite(high))
-    throw ConfigError(where, "low and high must be finite numbers");
+  if (!std::isfinite(low) || !std::isfinite(high)) throw ConfigError(where, "low and high must be finite numbers");
   if (low > high)
-    throw ConfigError(where, "low (" + to_string(Value(low)) + ") is greater than high (" +
-                                 to_string(Value(high)) + ")");
+    throw ConfigError(where,
+                      "low (" + to_string(Value(low)) + ") is greater than high (" + to_string(Value(high)) + ")");
   if (log && low <= 0)
-    throw ConfigError(where + ".low", "a log-scale " + std::string(kind_name(kind)) +
-                                          " needs low > 0, got " + to_string(Value(low)));
+    throw ConfigError(where + ".low",
+                      "a log-scale " + std::string(kind_name(kind)) + " needs low > 0, got " + to_string(Value(low)));
   if (kind == Kind::Int && (low != std::floor(low) || high != std::floor(high)))
     throw ConfigError(where, "an int's low and high must be whole numbers");
 }
@@ -113,8 +111,8 @@ void SearchSpace::check(const Hyperparams& h, const std::string& where) const {
     const Param* p = find(k);
     if (!p) throw ConfigError(where + "." + k, "not a hyperparameter of the search space");
     if (!p->contains(v))
-      throw ConfigError(where + "." + k, "value " + to_string(v) + " is not a valid " +
-                                             kind_name(p->kind) + " within the bounds of '" + k + "'");
+      throw ConfigError(where + "." + k, "value " + to_string(v) + " is not a valid " + kind_name(p->kind) +
+                                             " within the bounds of '" + k + "'");
   }
   for (const auto& p : params_)
     if (!h.count(p.name)) throw ConfigError(where, "missing hyperparameter '" + p.name + "'");

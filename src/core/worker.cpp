@@ -40,8 +40,8 @@ std::vector<double> last_n(std::vector<double> v, std::size_t n) {
 
 class IntervalRunner {
  public:
-  IntervalRunner(Store& store, const ExperimentConfig& cfg, const Exploit& exploit,
-                 const Explore& explore, const WorkerOptions& opt, WorkerStats& stats)
+  IntervalRunner(Store& store, const ExperimentConfig& cfg, const Exploit& exploit, const Explore& explore,
+                 const WorkerOptions& opt, WorkerStats& stats)
       : store_(store), cfg_(cfg), exploit_(exploit), explore_(explore), opt_(opt), stats_(stats) {}
 
   void run(Leased& leased, Cached& cache, const Heartbeat& hb) {
@@ -179,8 +179,8 @@ class IntervalRunner {
       events.push_back(ev);
       return;
     }
-    throw CheckpointError("member " + std::to_string(m.id) + ": checkpoint " + m.checkpoint +
-                          " cannot be used (" + why + ") and no other member's checkpoint loads");
+    throw CheckpointError("member " + std::to_string(m.id) + ": checkpoint " + m.checkpoint + " cannot be used (" +
+                          why + ") and no other member's checkpoint loads");
   }
 
   static std::vector<double> append(std::vector<double> v, const std::vector<ScorePoint>& points) {
@@ -202,8 +202,8 @@ class IntervalRunner {
     return s;
   }
 
-  void exploit_and_explore(const MemberState& m, Trainable& t, std::int64_t step, Hyperparams& h,
-                           Score& score, std::vector<double>& samples, std::vector<Event>& events) {
+  void exploit_and_explore(const MemberState& m, Trainable& t, std::int64_t step, Hyperparams& h, Score& score,
+                           std::vector<double>& samples, std::vector<Event>& events) {
     std::vector<MemberState> pop = store_.population(cfg_.name);
     std::vector<Candidate> candidates;
     std::vector<Hyperparams> candidate_h;
@@ -279,8 +279,7 @@ class IntervalRunner {
         return true;
       } catch (const CheckpointError& e) {
         if (attempt == 1) {
-          log("member " + std::to_string(donor) + "'s checkpoint could not be loaded (" + e.what() +
-              "); not copying");
+          log("member " + std::to_string(donor) + "'s checkpoint could not be loaded (" + e.what() + "); not copying");
           return false;
         }
         pop = store_.population(cfg_.name);
@@ -323,9 +322,8 @@ std::string default_worker_id() {
 bool create_or_join(Store& store, const ExperimentConfig& config) {
   if (auto existing = store.experiment(config.name)) {
     if (existing->config != config.text)
-      throw Error("the store already holds an experiment named '" + config.name +
-                  "' with a different config (from " + existing->origin +
-                  "); give this one another name or another run directory");
+      throw Error("the store already holds an experiment named '" + config.name + "' with a different config (from " +
+                  existing->origin + "); give this one another name or another run directory");
     return false;
   }
   std::vector<MemberState> members;
@@ -368,7 +366,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   WorkerStats stats;
   Cached cache;
   int store_failures = 0;
-  constexpr int kMaxStoreFailures = 60;  // in a row: ~1 minute of an unreachable store
+  constexpr int kMaxStoreFailures = 60;      // in a row: ~1 minute of an unreachable store
   constexpr int kMaxStoreErrorsOnLease = 3;  // in a row: the store answers, with an error
   // Per member: intervals in a row whose store work failed. Reset only by a publish of that
   // member, not by a lease: a store that leases fine but refuses every publish (a checkpoint
@@ -421,7 +419,10 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       if (dynamic_cast<const StoreUnavailable*>(&e)) {
         // Busy or unreachable: the same interval may well go through later; nothing is lost.
         opt.log(where + ": store unavailable, interval dropped (will retry): " + e.what());
-        try { store.release(leased->lease); } catch (const std::exception&) {}
+        try {
+          store.release(leased->lease);
+        } catch (const std::exception&) {
+        }
         if (failures > kMaxStoreFailures)
           throw StoreError(where + ": the store was unavailable for " + std::to_string(failures) +
                            " intervals in a row; giving up: " + e.what());
@@ -442,7 +443,10 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       } catch (const LeaseLost& f) {
         opt.log(std::string("could not record the failure: ") + f.what());
       } catch (const std::exception& f) {
-        try { store.release(leased->lease); } catch (const std::exception&) {}
+        try {
+          store.release(leased->lease);
+        } catch (const std::exception&) {
+        }
         if (failures >= cfg.max_failures)
           throw StoreError(where + ": the store refused its interval " + std::to_string(failures) +
                            " times in a row (" + e.what() + ") and could not mark the member failed either (" +
@@ -456,8 +460,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
       // member stays at its last published checkpoint and is retried, up to max_failures.
       stats.failed_intervals++;
       cache.reset();
-      const std::string where =
-          "member " + std::to_string(member) + " at step " + std::to_string(leased->member.step);
+      const std::string where = "member " + std::to_string(member) + " at step " + std::to_string(leased->member.step);
       opt.log(where + ": interval failed: " + e.what());
       try {
         if (store.fail(leased->lease, e.what(), cfg.max_failures))

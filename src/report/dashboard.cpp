@@ -40,9 +40,7 @@ bool is_loopback_ipv4(const std::string& s) {
   }
 }
 
-bool is_loopback(const std::string& addr) {
-  return addr == "localhost" || addr == "::1" || is_loopback_ipv4(addr);
-}
+bool is_loopback(const std::string& addr) { return addr == "localhost" || addr == "::1" || is_loopback_ipv4(addr); }
 
 // Whether a Host header names this loopback server: exactly `localhost`, a 127.x.y.z literal,
 // `[::1]` or the bound address, each with an optional all-digit port. Anything else (a

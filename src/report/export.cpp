@@ -52,7 +52,9 @@ nlohmann::json json_h(const Hyperparams& h) {
   return j;
 }
 
-std::string line(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; }
+std::string line(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
 
 // Column order for hyperparameters: the config's, else every name seen, sorted.
 std::vector<std::string> param_names(const RunData& run) {
@@ -96,10 +98,8 @@ std::string export_scores(const RunData& run, Format f) {
   std::ostringstream o;
   if (f == Format::csv) o << "member,step,score\n";
   for (const auto& p : run.scores) {
-    if (f == Format::csv)
-      o << p.member << "," << p.step << "," << num(p.score) << "\n";
-    else
-      o << line({{"member", p.member}, {"step", p.step}, {"score", json_num(p.score)}});
+    if (f == Format::csv) o << p.member << "," << p.step << "," << num(p.score) << "\n";
+    else o << line({{"member", p.member}, {"step", p.step}, {"score", json_num(p.score)}});
   }
   return o.str();
 }
@@ -136,9 +136,10 @@ std::string export_events(const RunData& run, Format f) {
   for (const auto& e : run.events) {
     if (f == Format::csv) {
       o << e.member << "," << e.step << "," << to_string(e.kind) << "," << (e.donor >= 0 ? std::to_string(e.donor) : "")
-        << "," << (e.donor >= 0 ? std::to_string(e.donor_step) : "") << "," << to_string(e.copied) << "," << num(e.old_score) << ","
-        << (e.donor >= 0 ? num(e.donor_score) : "") << "," << (e.new_score ? num(*e.new_score) : "") << ","
-        << csv_field(e.worker) << "," << num(e.time) << csv_h(e.old_h, names) << csv_h(e.new_h, names) << "\n";
+        << "," << (e.donor >= 0 ? std::to_string(e.donor_step) : "") << "," << to_string(e.copied) << ","
+        << num(e.old_score) << "," << (e.donor >= 0 ? num(e.donor_score) : "") << ","
+        << (e.new_score ? num(*e.new_score) : "") << "," << csv_field(e.worker) << "," << num(e.time)
+        << csv_h(e.old_h, names) << csv_h(e.new_h, names) << "\n";
     } else {
       o << line({{"member", e.member},
                  {"step", e.step},

@@ -36,7 +36,8 @@ std::string script_json(const nlohmann::json& j) {
     if (c == '<') out += "\\u003c";
     else if (c == '>') out += "\\u003e";
     else if (c == '&') out += "\\u0026";
-    else if (c == '\xe2' && i + 2 < text.size() && text[i + 1] == '\x80' && (text[i + 2] == '\xa8' || text[i + 2] == '\xa9')) {
+    else if (c == '\xe2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+             (text[i + 2] == '\xa8' || text[i + 2] == '\xa9')) {
       out += text[i + 2] == '\xa8' ? "\\u2028" : "\\u2029";
       i += 2;
     } else {

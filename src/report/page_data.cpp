@@ -92,8 +92,8 @@ std::vector<ParamInfo> params_of(const RunData& run, const std::optional<Experim
 json params_json(const std::vector<ParamInfo>& params) {
   json a = json::array();
   for (const auto& p : params)
-    a.push_back({{"name", p.name}, {"kind", p.kind}, {"low", p.low}, {"high", p.high}, {"log", p.log},
-                 {"choices", p.choices}});
+    a.push_back(
+        {{"name", p.name}, {"kind", p.kind}, {"low", p.low}, {"high", p.high}, {"log", p.log}, {"choices", p.choices}});
   return a;
 }
 
@@ -254,8 +254,8 @@ json history_json(const Lineage& lineage, const std::vector<ScheduleSegment>& hi
 
 // The lineage tree, as parallel arrays.
 json tree_json(const Tree& tree) {
-  json m = json::array(), s = json::array(), v = json::array(), p = json::array(), k = json::array(),
-       r = json::array(), a = json::array(), e = json::array(), pre = json::array();
+  json m = json::array(), s = json::array(), v = json::array(), p = json::array(), k = json::array(), r = json::array(),
+       a = json::array(), e = json::array(), pre = json::array();
   for (const auto& n : tree.nodes) {
     m.push_back(n.member);
     s.push_back(n.step);
@@ -303,8 +303,9 @@ json best_json(const RunData& run, const Lineage& lineage, const Tree& tree, con
   json sched = json::array();
   for (const auto& st : schedule.segments)
     sched.push_back({{"member", st.member}, {"from", st.from_step}, {"to", st.to_step}, {"h", h_values(st.h, params)}});
-  return {{"member", best}, {"score", score_json(bm->score)}, {"step", bm->step}, {"root", schedule.root},
-          {"nodes", nodes}, {"schedule", sched}};
+  return {{"member", best},   {"score", score_json(bm->score)},
+          {"step", bm->step}, {"root", schedule.root},
+          {"nodes", nodes},   {"schedule", sched}};
 }
 
 }  // namespace

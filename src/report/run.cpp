@@ -77,10 +77,8 @@ std::map<int, Points> points_by_member(const std::vector<ScorePoint>& scores) {
   std::map<int, Points> out;
   for (const auto& p : scores) {
     auto& v = out[p.member];
-    if (!v.empty() && v.back().first == p.step)
-      v.back().second = p.score;
-    else
-      v.emplace_back(p.step, p.score);
+    if (!v.empty() && v.back().first == p.step) v.back().second = p.score;
+    else v.emplace_back(p.step, p.score);
   }
   for (auto& [m, v] : out)
     std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

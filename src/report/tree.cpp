@@ -54,14 +54,10 @@ class TreeBuilder {
         n.event = decision_at(m.id, s);
         const Event* ev = n.event >= 0 ? &run_.events[n.event] : nullptr;
         const double* own = point_at(mp, s);
-        if (ev && ev->new_score)
-          n.score = ev->new_score;
-        else if (own)
-          n.score = *own;
-        else if (ev)
-          n.score = ev->old_score;
-        else
-          continue;  // not scored (a store that lost its score points): nothing to draw
+        if (ev && ev->new_score) n.score = ev->new_score;
+        else if (own) n.score = *own;
+        else if (ev) n.score = ev->old_score;
+        else continue;  // not scored (a store that lost its score points): nothing to draw
         if (ev && ev->donor >= 0) n.pre_copy = own ? *own : ev->old_score;
         index_[{m.id, s}] = static_cast<int>(T.nodes.size());
         nodes_of_[m.id].push_back(static_cast<int>(T.nodes.size()));
@@ -145,7 +141,8 @@ class TreeBuilder {
 
   void mark_ancestors() {
     for (int last : T.last)
-      for (int i = last, guard = 0; i >= 0 && !T.nodes[i].ancestor && guard < 100'000'000; i = T.nodes[i].parent, ++guard)
+      for (int i = last, guard = 0; i >= 0 && !T.nodes[i].ancestor && guard < 100'000'000;
+           i = T.nodes[i].parent, ++guard)
         T.nodes[i].ancestor = true;
   }
 
@@ -216,11 +213,11 @@ class TreeBuilder {
 
   const RunData& run_;
   const Lineage& lineage_;
-  std::map<int, std::vector<int>> events_of_;            // by member, in publish order
-  std::map<int, std::vector<const Copy*>> copies_of_;    // by member, in publish order
-  std::map<std::pair<int, std::int64_t>, int> index_;    // (member, step) -> node
-  std::map<int, std::vector<int>> nodes_of_;             // by member, by step
-  std::vector<int> source_;                              // the model trained during the node's interval
+  std::map<int, std::vector<int>> events_of_;          // by member, in publish order
+  std::map<int, std::vector<const Copy*>> copies_of_;  // by member, in publish order
+  std::map<std::pair<int, std::int64_t>, int> index_;  // (member, step) -> node
+  std::map<int, std::vector<int>> nodes_of_;           // by member, by step
+  std::vector<int> source_;                            // the model trained during the node's interval
 };
 
 }  // namespace
@@ -239,7 +236,8 @@ std::vector<int> ancestry_nodes(const RunData& run, const Tree& tree, int member
   for (std::size_t pi = 0; pi < run.population.size(); ++pi)
     if (run.population[pi].id == member && pi < tree.last.size()) start = tree.last[pi];
   std::vector<int> out;
-  for (int i = start, guard = 0; i >= 0 && guard <= static_cast<int>(tree.nodes.size()); i = tree.nodes[i].parent, ++guard)
+  for (int i = start, guard = 0; i >= 0 && guard <= static_cast<int>(tree.nodes.size());
+       i = tree.nodes[i].parent, ++guard)
     out.push_back(i);
   std::reverse(out.begin(), out.end());
   return out;

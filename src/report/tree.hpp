@@ -18,15 +18,15 @@ enum class Link { none, train, copy, recover };
 struct Node {
   int member = 0;
   std::int64_t step = 0;
-  std::optional<double> score;    // published score (after explore when an event happened here)
-  std::optional<double> pre_copy; // when the member copied here: its own score before the copy
-  int parent = -1;                // index into Tree::nodes; -1 for a fresh model
-  Link link = Link::none;         // how the parent's model became this one
-  int event = -1;                 // index into RunData::events of the exploit/explore here, or -1
-  int root = -1;                  // the member whose fresh model this one descends from
-  int trained_root = -1;          // the root of the model trained during this interval
-  bool ancestor = false;          // an ancestor of (or in) the final population
-  bool last = false;              // the member's latest node
+  std::optional<double> score;     // published score (after explore when an event happened here)
+  std::optional<double> pre_copy;  // when the member copied here: its own score before the copy
+  int parent = -1;                 // index into Tree::nodes; -1 for a fresh model
+  Link link = Link::none;          // how the parent's model became this one
+  int event = -1;                  // index into RunData::events of the exploit/explore here, or -1
+  int root = -1;                   // the member whose fresh model this one descends from
+  int trained_root = -1;           // the root of the model trained during this interval
+  bool ancestor = false;           // an ancestor of (or in) the final population
+  bool last = false;               // the member's latest node
 };
 
 // An extra edge that is no parent link: a copy of hyperparameters only (the weights stay).
@@ -36,9 +36,9 @@ struct Edge {
 };
 
 struct Tree {
-  std::vector<Node> nodes;         // by member, then step
+  std::vector<Node> nodes;  // by member, then step
   std::vector<Edge> h_copies;
-  std::vector<int> last;           // per population entry: index of its latest node, or -1
+  std::vector<int> last;  // per population entry: index of its latest node, or -1
 };
 
 // The steps at which a member's intervals end, up to the budget (from the config's ready

@@ -65,8 +65,7 @@ bool MemoryStore::referenced(const std::string& checkpoint) const {
 
 void MemoryStore::create_experiment(const ExperimentInfo& info, const std::vector<MemberState>& members) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (experiments_.count(info.name))
-    throw StoreError("experiment '" + info.name + "' already exists in store memory:");
+  if (experiments_.count(info.name)) throw StoreError("experiment '" + info.name + "' already exists in store memory:");
   Experiment e;
   e.info = info;
   if (e.info.population == 0) e.info.population = static_cast<int>(members.size());
@@ -105,8 +104,7 @@ std::optional<Leased> MemoryStore::lease(const std::string& experiment, const st
   MemberState* best = nullptr;
   for (auto& [id, m] : e.members) {  // ascending id
     if (m.done || m.failed || !(m.owner.empty() || m.owner == worker || m.lease_expires < t)) continue;
-    if (!best || m.step < best->step ||
-        (m.step == best->step && m.last_owner == worker && best->last_owner != worker))
+    if (!best || m.step < best->step || (m.step == best->step && m.last_owner == worker && best->last_owner != worker))
       best = &m;
   }
   if (!best) return std::nullopt;
@@ -133,8 +131,7 @@ void MemoryStore::publish(Lease& lease, const Publication& pub) {
   auto e = experiments_.find(lease.experiment);
   if (e == experiments_.end()) throw LeaseLost(lease_lost_message(lease, "the experiment is gone"));
   auto mit = e->second.members.find(lease.member);
-  if (mit == e->second.members.end() || mit->second.version != lease.version ||
-      mit->second.owner != lease.worker)
+  if (mit == e->second.members.end() || mit->second.version != lease.version || mit->second.owner != lease.worker)
     throw LeaseLost(lease_lost_message(lease, "publish found another version or owner"));
   MemberState& m = mit->second;
   const double t = now_locked();
@@ -171,8 +168,7 @@ void MemoryStore::release(const Lease& lease) {
   auto e = experiments_.find(lease.experiment);
   if (e == experiments_.end()) return;
   auto m = e->second.members.find(lease.member);
-  if (m == e->second.members.end() || m->second.version != lease.version || m->second.owner != lease.worker)
-    return;
+  if (m == e->second.members.end() || m->second.version != lease.version || m->second.owner != lease.worker) return;
   m->second.owner.clear();
   m->second.lease_expires = 0;
 }

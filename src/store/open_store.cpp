@@ -132,8 +132,10 @@ std::unique_ptr<Store> open_store(const std::string& uri) {
 #endif
   }
   if (starts_with(uri, "postgresql:") || starts_with(uri, "postgres:"))
-    throw StoreError("store '" + redact_uri(uri) + "': a PostgreSQL store is named by a URI that starts with "
-                     "postgresql:// or postgres://; " + kAccepted);
+    throw StoreError("store '" + redact_uri(uri) +
+                     "': a PostgreSQL store is named by a URI that starts with "
+                     "postgresql:// or postgres://; " +
+                     kAccepted);
   return std::make_unique<SqliteStore>(sqlite_path(uri));
 }
 

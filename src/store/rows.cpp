@@ -45,9 +45,8 @@ std::string placeholders(int n, int first) {
 std::string assignments(const std::string& columns, int first) {
   std::string out;
   int i = 0;
-  for_each_column(columns, [&](const std::string& c) {
-    out += (out.empty() ? "" : ", ") + c + " = " + placeholder(i++, first);
-  });
+  for_each_column(
+      columns, [&](const std::string& c) { out += (out.empty() ? "" : ", ") + c + " = " + placeholder(i++, first); });
   return out;
 }
 

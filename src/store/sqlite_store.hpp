@@ -39,8 +39,7 @@ class SqliteStore : public Store {
   std::optional<ExperimentInfo> experiment(const std::string& name) override;
   std::vector<std::string> experiments() override;
 
-  std::optional<Leased> lease(const std::string& experiment, const std::string& worker,
-                              double lease_seconds) override;
+  std::optional<Leased> lease(const std::string& experiment, const std::string& worker, double lease_seconds) override;
   void heartbeat(const Lease& lease, double lease_seconds) override;
   void publish(Lease& lease, const Publication& pub) override;
   void release(const Lease& lease) override;

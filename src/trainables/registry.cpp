@@ -1,5 +1,5 @@
-#include "pbt/error.hpp"
 #include "pbt/registry.hpp"
+#include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
 
 namespace pbt {
@@ -46,8 +46,7 @@ std::unique_ptr<Trainable> make_trainable(const std::string& kind, const Trainab
   return find(kind, "trainable.kind").make(ctx);
 }
 
-void check_trainable_options(const std::string& kind, const nlohmann::json& options,
-                             const std::string& where) {
+void check_trainable_options(const std::string& kind, const nlohmann::json& options, const std::string& where) {
   const Entry e = find(kind, where + ".kind");
   if (e.check) e.check(options, where);
 }

@@ -11,10 +11,10 @@
 #include <regex>
 #include <set>
 
+#include "pbt/pbt.hpp"
 #include "../e2e/process_util.hpp"
 #include "cdp.hpp"
 #include "common/toy_config.hpp"
-#include "pbt/pbt.hpp"
 
 namespace fs = std::filesystem;
 
@@ -74,7 +74,8 @@ TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
   std::set<std::string> expected_nodes;
   for (int m = 0; m < cfg.population; ++m)
     for (std::int64_t k = 1; k <= intervals; ++k)
-      expected_nodes.insert(std::to_string(m) + ":" + std::to_string(std::min(k * cfg.ready.interval, cfg.budget_steps)));
+      expected_nodes.insert(std::to_string(m) + ":" +
+                            std::to_string(std::min(k * cfg.ready.interval, cfg.budget_steps)));
   auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
   int copies = 0;
   for (const auto& e : store->events("toy")) copies += e.kind == pbt::EventKind::exploit && e.donor >= 0;
@@ -85,13 +86,16 @@ TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
   ASSERT_TRUE(page.wait_for("document.body.getAttribute('data-rendered')", 30)) << join(page.errors());
 
   EXPECT_EQ(page.eval("document.querySelectorAll('#scores-svg [data-curve-member]').length"), cfg.population);
-  EXPECT_EQ(page.eval("new Set(Array.from(document.querySelectorAll('[data-curve-member]')).map(e => e.dataset.curveMember)).size"),
-            cfg.population);
+  EXPECT_EQ(
+      page.eval(
+          "new Set(Array.from(document.querySelectorAll('[data-curve-member]')).map(e => e.dataset.curveMember)).size"),
+      cfg.population);
   EXPECT_EQ(page.eval("Array.from(document.querySelectorAll('[data-curve-member]')).every(g => "
                       "Array.from(g.querySelectorAll('path.line')).reduce((n, p) => n + p.getTotalLength(), 0) > 100)"),
             true)
       << "every member's curve is drawn, and is not a dot";
-  const auto nodes = page.eval("Array.from(document.querySelectorAll('#tree-svg [data-tree-node]')).map(e => e.dataset.treeNode)");
+  const auto nodes =
+      page.eval("Array.from(document.querySelectorAll('#tree-svg [data-tree-node]')).map(e => e.dataset.treeNode)");
   EXPECT_EQ(nodes.size(), expected_nodes.size());
   std::set<std::string> got;
   for (const auto& n : nodes) got.insert(n.get<std::string>());

@@ -235,7 +235,8 @@ class Page {
 
   void navigate(const std::string& url, double timeout_s = 60) {
     json r = b_.call("Page.navigate", {{"url", url}}, session_);
-    if (r.contains("errorText")) throw std::runtime_error("cannot open " + url + ": " + r["errorText"].get<std::string>());
+    if (r.contains("errorText"))
+      throw std::runtime_error("cannot open " + url + ": " + r["errorText"].get<std::string>());
     b_.wait_event("Page.loadEventFired", session_, timeout_s);
   }
 
@@ -243,7 +244,8 @@ class Page {
   json eval(const std::string& expr, double timeout_s = 30) {
     json r = b_.call("Runtime.evaluate", {{"expression", expr}, {"returnByValue", true}, {"awaitPromise", true}},
                      session_, timeout_s);
-    if (r.contains("exceptionDetails")) throw std::runtime_error("evaluating '" + expr + "': " + r["exceptionDetails"].dump());
+    if (r.contains("exceptionDetails"))
+      throw std::runtime_error("evaluating '" + expr + "': " + r["exceptionDetails"].dump());
     return r["result"].value("value", json());
   }
 

@@ -54,9 +54,9 @@ TEST(CliInput, UsageErrorsExitTwo) {
   auto replay = run_pbt({"replay", "--run", dir + "/run", "--member", "-7"}, dir);
   EXPECT_EQ(replay.code, 2) << replay.err;
   EXPECT_TRUE(contains(replay.err, "--member")) << replay.err;
-  EXPECT_EQ(run_pbt({"worker", "--store", "sqlite:" + dir + "/s.db", "--experiment", "x", "--max-intervals", "-2"}, dir)
-                .code,
-            2);
+  EXPECT_EQ(
+      run_pbt({"worker", "--store", "sqlite:" + dir + "/s.db", "--experiment", "x", "--max-intervals", "-2"}, dir).code,
+      2);
   EXPECT_EQ(run_pbt({"--help"}, dir).code, 0);
   EXPECT_EQ(run_pbt({"status", "--help"}, dir).code, 0);
   fs::remove_all(dir);
@@ -84,9 +84,14 @@ TEST(CliInput, ReadersAndWorkersDoNotCreateAStore) {
   const std::string dir = temp_dir("readers");
   const std::string typo = dir + "/typo.db", empty = dir + "/empty.db";
   std::ofstream(empty).flush();
-  const std::vector<std::vector<std::string>> commands = {
-      {"status"}, {"best"}, {"events"}, {"replay"}, {"report", "-o", dir + "/r.html"},
-      {"export", "-o", dir + "/x"}, {"dashboard", "--port", "0"}, {"worker", "--experiment", "x"}};
+  const std::vector<std::vector<std::string>> commands = {{"status"},
+                                                          {"best"},
+                                                          {"events"},
+                                                          {"replay"},
+                                                          {"report", "-o", dir + "/r.html"},
+                                                          {"export", "-o", dir + "/x"},
+                                                          {"dashboard", "--port", "0"},
+                                                          {"worker", "--experiment", "x"}};
   for (const auto& c : commands) {
     auto args = c;
     args.insert(args.begin() + 1, {"--store", "sqlite:" + typo});

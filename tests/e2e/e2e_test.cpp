@@ -5,10 +5,10 @@
 #include <regex>
 #include <set>
 
+#include "pbt/store.hpp"
 #include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "run_checks.hpp"
-#include "pbt/store.hpp"
 
 using namespace e2e;
 using nlohmann::json;
@@ -44,15 +44,15 @@ json comparable_events(const std::string& text) {
 std::string slow_config(const std::string& dir, const std::string& name, const std::string& pause_file) {
   std::string path = dir + "/" + name + ".toml";
   std::ofstream(path) << pbt::test::ToyConfig(name)
-                              .seed(5)
-                              .sleep_ms(15)
-                              .pause(8, pause_file)
-                              .steps(80)
-                              .set("ready.eval_every", "1")
-                              .set("exploit.fraction", "0.25")
-                              .workers(2)
-                              .lease_seconds("1.0")
-                              .text();
+                             .seed(5)
+                             .sleep_ms(15)
+                             .pause(8, pause_file)
+                             .steps(80)
+                             .set("ready.eval_every", "1")
+                             .set("exploit.fraction", "0.25")
+                             .workers(2)
+                             .lease_seconds("1.0")
+                             .text();
   return path;
 }
 

@@ -2,9 +2,9 @@
 // period is killed, instead of `pbt run` waiting for the interval to finish.
 #include <gtest/gtest.h>
 
+#include "pbt/store.hpp"
 #include "common/toy_config.hpp"
 #include "process_util.hpp"
-#include "pbt/store.hpp"
 
 using namespace e2e;
 

@@ -2,9 +2,9 @@
 // here `mpirun` with a few local ranks joins one run.
 #include <gtest/gtest.h>
 
+#include "pbt/store.hpp"
 #include "common/toy_config.hpp"
 #include "process_util.hpp"
-#include "pbt/store.hpp"
 
 using namespace e2e;
 

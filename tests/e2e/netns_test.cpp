@@ -6,10 +6,10 @@
 #include <map>
 #include <set>
 
+#include "pbt/store.hpp"
 #include "common/toy_config.hpp"
 #include "process_util.hpp"
 #include "run_checks.hpp"
-#include "pbt/store.hpp"
 
 using namespace e2e;
 
@@ -108,13 +108,13 @@ TEST(ManyHosts, KillingOneHostsWorkersLeavesTheOthersToFinish) {
   std::map<char, std::vector<pid_t>> workers;
   for (char h : {'a', 'b'})
     for (int i = 0; i < 2; ++i) {
-      const std::string uri = "postgresql://postgres@10.213." + std::string(h == 'a' ? "1" : "2") + ".1:" + port +
-                              "/postgres";
+      const std::string uri =
+          "postgresql://postgres@10.213." + std::string(h == 'a' ? "1" : "2") + ".1:" + port + "/postgres";
       const std::string log = dir + "/" + h + std::to_string(i);
-      workers[h].push_back(spawn({"/usr/bin/env", "ip", "netns", "exec", hosts.ns(h), PBT_BINARY, "worker",
-                                  "--store", uri, "--experiment", "hosts", "--id",
-                                  std::string("host-") + h + "-" + std::to_string(i)},
-                                 log + ".out", log + ".err"));
+      workers[h].push_back(
+          spawn({"/usr/bin/env", "ip", "netns", "exec", hosts.ns(h), PBT_BINARY, "worker", "--store", uri,
+                 "--experiment", "hosts", "--id", std::string("host-") + h + "-" + std::to_string(i)},
+                log + ".out", log + ".err"));
     }
 
   // Wait until host a holds a member mid-run, then kill every worker on host a.

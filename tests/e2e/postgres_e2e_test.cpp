@@ -7,13 +7,13 @@
 #include <map>
 #include <set>
 
-#include "common/toy_config.hpp"
+#include "pbt/error.hpp"
+#include "pbt/store.hpp"
 #include "../store/pg_test_util.hpp"
+#include "common/toy_config.hpp"
 #include "pg_cluster.hpp"
 #include "process_util.hpp"
 #include "run_checks.hpp"
-#include "pbt/error.hpp"
-#include "pbt/store.hpp"
 
 using namespace e2e;
 using nlohmann::json;

@@ -69,8 +69,9 @@ json mutate_value(const json& v, std::mt19937_64& rng) {
     }
     case 4: return std::numeric_limits<std::uint64_t>::max();
     case 5: {
-      static const char* strs[] = {"", "NaN", "nan", "Infinity", "-Infinity", "inf", "1.0", "2.0", "\xc3\xa9\xe2\x82\xac",
-                                   "\\u0000", "\n", "ok"};
+      static const char* strs[] = {
+          "",        "NaN", "nan", "Infinity", "-Infinity", "inf", "1.0", "2.0", "\xc3\xa9\xe2\x82\xac",
+          "\\u0000", "\n",  "ok"};
       return strs[pick(12)];
     }
     case 6: return std::string(static_cast<std::size_t>(1) << (10 + pick(11)), 'x');  // 1 KiB .. 1 MiB
@@ -114,10 +115,9 @@ std::string mutate(const Seed& seed, std::int64_t id, std::mt19937_64& rng) {
     }
   }
   std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  switch (pick(16)) {  // then, often, a change to the text
-    case 0:
-      return s.substr(0, pick(s.size() + 1));  // truncated
-    case 1: {  // random bytes replaced
+  switch (pick(16)) {                                // then, often, a change to the text
+    case 0: return s.substr(0, pick(s.size() + 1));  // truncated
+    case 1: {                                        // random bytes replaced
       for (std::size_t n = 1 + pick(4); n > 0 && !s.empty(); --n) s[pick(s.size())] = static_cast<char>(rng());
       return s;
     }
@@ -140,10 +140,10 @@ std::string mutate(const Seed& seed, std::int64_t id, std::mt19937_64& rng) {
       const auto colon = s.rfind(':');
       return colon == std::string::npos ? s : s.substr(0, colon + 1) + words[pick(9)] + "}";
     }
-    case 9: return std::string(100000, '[') + s;                        // deep, unbalanced
-    case 10: return "{\"a\":" + std::string(100000, '{') + s;          // deep objects
-    case 11: return s.substr(0, s.size() - 1) + ", \"x\": \"\\ud800\"}"; // a lone surrogate
-    default: return s;                                                  // the structural changes only
+    case 9: return std::string(100000, '[') + s;                          // deep, unbalanced
+    case 10: return "{\"a\":" + std::string(100000, '{') + s;             // deep objects
+    case 11: return s.substr(0, s.size() - 1) + ", \"x\": \"\\ud800\"}";  // a lone surrogate
+    default: return s;                                                    // the structural changes only
   }
 }
 

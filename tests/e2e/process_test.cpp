@@ -316,8 +316,7 @@ TEST(ProcessTrainable, APlainTextLineOnStdoutIsAnError) {
   Captured log;
   auto t = make(0, log, fake_options({"--mode", "not_json"}));
   std::string e = error_of([&] { t->step(1); });
-  EXPECT_TRUE(contains(e, "step (n=1): wrote a line on stdout that is not a JSON object: 'step done, loss=0.25'"))
-      << e;
+  EXPECT_TRUE(contains(e, "step (n=1): wrote a line on stdout that is not a JSON object: 'step done, loss=0.25'")) << e;
 }
 
 TEST(ProcessTrainable, AChildThatExitsAtOnceFailsTheStart) {
@@ -370,7 +369,8 @@ TEST(ProcessTrainable, AHugeTracebackIsCutToItsEnd) {
   Captured log;
   auto t = make(0, log, fake_options({"--mode", "big_error"}));
   std::string e = error_of([&] { t->step(1); });
-  EXPECT_TRUE(contains(e, "the trainer reported an error: RecursionError: too deep ... (100013 bytes cut)")) << e.substr(0, 300);
+  EXPECT_TRUE(contains(e, "the trainer reported an error: RecursionError: too deep ... (100013 bytes cut)"))
+      << e.substr(0, 300);
   EXPECT_TRUE(contains(e, "RecursionError: the innermost")) << "the end is kept";
   EXPECT_TRUE(std::regex_search(e, std::regex("\\n\\.\\.\\. \\([0-9]+ bytes cut\\)\\n"))) << e.substr(0, 500);
   EXPECT_LT(e.size(), 16000u) << "cut to about 8 KiB of traceback";
@@ -388,8 +388,9 @@ TEST(ProcessTrainable, ARecursivelyDeepReplyIsAProtocolErrorNotACrash) {
   t->step(1);
   std::string e = error_of([&] { t->eval(); });
   EXPECT_TRUE(contains(e, "member 3")) << e.substr(0, 300);
-  EXPECT_TRUE(contains(e, "eval: protocol error: the reply is refused: 'metrics' nests arrays and objects more "
-                          "than 64 levels deep"))
+  EXPECT_TRUE(contains(e,
+                       "eval: protocol error: the reply is refused: 'metrics' nests arrays and objects more "
+                       "than 64 levels deep"))
       << e.substr(0, 300);
   EXPECT_EQ(dynamic_cast<pbt::ProcessTrainable*>(t.get())->pid(), -1) << "its process group was killed";
   EXPECT_EQ(my_zombies(), 0);
@@ -468,11 +469,13 @@ TEST(ProcessTrainable, OptionsAreCheckedWithTheFieldNamed) {
   EXPECT_EQ(err(json::object()), "x.toml: trainable.argv: missing (required)");
   EXPECT_EQ(err(json{{"argv", json::array()}}),
             "x.toml: trainable.argv: must name the program, e.g. argv = [\"python3\", \"train.py\"]");
-  EXPECT_EQ(err(json{{"argv", "python3 train.py"}}), "x.toml: trainable.argv: expected an array of strings, got a string");
+  EXPECT_EQ(err(json{{"argv", "python3 train.py"}}),
+            "x.toml: trainable.argv: expected an array of strings, got a string");
   EXPECT_EQ(err(json{{"argv", {"p"}}, {"timeouts", {{"step", -1}}}}),
             "x.toml: trainable.timeouts.step: must be a number of seconds in (0, 10000000]");
   EXPECT_EQ(err(json{{"argv", {"p"}}, {"timeouts", {{"stepp", 1}}}}), "x.toml: trainable.timeouts.stepp: unknown key");
-  EXPECT_EQ(err(json{{"argv", {"p"}}, {"env", {{"N", 3}}}}), "x.toml: trainable.env.N: expected a string, got an integer");
+  EXPECT_EQ(err(json{{"argv", {"p"}}, {"env", {{"N", 3}}}}),
+            "x.toml: trainable.env.N: expected a string, got an integer");
   EXPECT_EQ(err(json{{"argv", {"p"}}, {"on_non_finite", "ignore"}}),
             "x.toml: trainable.on_non_finite: must be \"fail\" or \"rank_last\", got \"ignore\"");
   EXPECT_EQ(err(json{{"argv", {"p"}}, {"shell", true}}), "x.toml: trainable.shell: unknown key");
@@ -534,7 +537,8 @@ steps = 8
 interval = 2
 eval_every = 1
 [exploit]
-strategy = ")" << exploit << R"("
+strategy = ")" << exploit
+                      << R"("
 [explore]
 strategy = "perturb"
 [space.rate]
@@ -577,8 +581,8 @@ TEST_P(MisbehavingMember, FailsCleanlyWhileThePopulationRunsOn) {
   const Failure& f = GetParam();
   std::string dir = temp_dir("proc-run-" + f.mode);
   std::string run_dir = dir + "/run";
-  std::vector<std::string> extra = {"--mode", f.mode, "--bad-member", "1", "--bad-after", "2",
-                                    "--state-dir", dir + "/state"};
+  std::vector<std::string> extra = {"--mode",      f.mode, "--bad-member", "1",
+                                    "--bad-after", "2",    "--state-dir",  dir + "/state"};
   extra.insert(extra.end(), f.extra.begin(), f.extra.end());
   // No exploit: member 1 keeps its own checkpoint, so what a retry loads is known.
   std::string cfg = fake_config(dir, "fail_" + f.mode, extra, f.trainable_extra, 2, "none");
@@ -606,7 +610,7 @@ TEST_P(MisbehavingMember, FailsCleanlyWhileThePopulationRunsOn) {
   EXPECT_TRUE(contains(pop[1].last_error, f.cause)) << pop[1].last_error;
   EXPECT_EQ(count(r.logs, "member 1 at step " + std::to_string(f.published_step) + ": interval failed"), 2) << r.logs;
   EXPECT_TRUE(contains(r.logs, "member 1: trainer: fake[1]: " + f.stderr_line)) << "the child's stderr is in the log\n"
-                                                                                  << r.logs;
+                                                                                << r.logs;
 
   auto status = run_pbt({"status", "--run", run_dir}, dir);
   EXPECT_TRUE(contains(status.out, "member 1 FAILED after 2 failed intervals")) << status.out;
@@ -627,10 +631,15 @@ INSTANTIATE_TEST_SUITE_P(
         Failure{"hang", {}, "timeouts = { step = 1.0 }", 2, "step (n=1): timed out after 1 s", "hanging in step"},
         Failure{"garbage", {}, "", 2, "not a JSON object: '\\x00\\xff\\xfe garbage", "writing garbage"},
         Failure{"not_json", {}, "", 2, "not a JSON object: 'step done, loss=0.25'", "writing plain text"},
-        Failure{"exit", {"--after-starts", "0"}, "", 0, "start: the trainer exited with code 3 before saying hello",
+        Failure{"exit",
+                {"--after-starts", "0"},
+                "",
+                0,
+                "start: the trainer exited with code 3 before saying hello",
                 "exiting at once"},
         Failure{"nan", {}, "", 2, "eval: the trainer returned a non-finite score (nan)", "returning NaN"},
-        Failure{"empty_save", {}, "", 2, "save: the trainer replied ok but wrote nothing", "not writing the checkpoint"},
+        Failure{
+            "empty_save", {}, "", 2, "save: the trainer replied ok but wrote nothing", "not writing the checkpoint"},
         Failure{"error", {}, "", 2, "ValueError: the learning rate exploded", "started"}),
     [](const ::testing::TestParamInfo<Failure>& param) { return param.param.mode; });
 
@@ -704,7 +713,8 @@ TEST(ProcessRun, AKilledWorkerLeavesNoProcessAndNoScratchDirectory) {
   for (pid_t p : pids) EXPECT_TRUE(eventually_dead(p, 60)) << "process " << p << " survived its worker";
   auto scratch_left = [&] {
     int n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(scratch)) n += e.path().filename().string().rfind("pbt-member", 0) == 0;
+    for (const auto& e : std::filesystem::directory_iterator(scratch))
+      n += e.path().filename().string().rfind("pbt-member", 0) == 0;
     return n;
   };
   until = std::chrono::steady_clock::now() + std::chrono::seconds(60);

@@ -23,8 +23,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -34,13 +34,13 @@
 
 #include <gtest/gtest.h>
 
-#include "../e2e/pg_cluster.hpp"
-#include "../e2e/process_util.hpp"
-#include "../store/pg_test_util.hpp"
-#include "../e2e/run_checks.hpp"
 #include "pbt/config.hpp"
 #include "pbt/lineage.hpp"
 #include "pbt/store.hpp"
+#include "../e2e/pg_cluster.hpp"
+#include "../e2e/process_util.hpp"
+#include "../e2e/run_checks.hpp"
+#include "../store/pg_test_util.hpp"
 
 using namespace e2e;
 namespace fs = std::filesystem;
@@ -134,9 +134,9 @@ class Storm {
  private:
   void start() {
     const std::string id = "storm-" + std::to_string(++started_);
-    pid_t pid = spawn({PBT_BINARY, "worker", "--store", uri_, "--experiment", experiment_, "--id", id, "--log",
-                       log_of(id)},
-                      dir_ + "/" + id + ".out", dir_ + "/" + id + ".err");
+    pid_t pid =
+        spawn({PBT_BINARY, "worker", "--store", uri_, "--experiment", experiment_, "--id", id, "--log", log_of(id)},
+              dir_ + "/" + id + ".out", dir_ + "/" + id + ".err");
     live_[pid] = id;
   }
 
@@ -145,7 +145,8 @@ class Storm {
       int status = 0;
       if (waitpid(it->first, &status, WNOHANG) == it->first) {
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            << it->second << " ended on its own with status " << status << ":\n" << read_file(log_of(it->second));
+            << it->second << " ended on its own with status " << status << ":\n"
+            << read_file(log_of(it->second));
         it = live_.erase(it);
       } else {
         ++it;
@@ -172,8 +173,8 @@ void expect_lineage_valid(pbt::Store& store, const std::string& experiment, cons
     EXPECT_TRUE(e.member >= 0 && e.member < cfg.population) << "event of member " << e.member;
     EXPECT_TRUE(seen.insert({e.member, e.step, e.kind}).second)
         << "member " << e.member << " step " << e.step << ": '" << pbt::to_string(e.kind) << "' recorded twice";
-    EXPECT_TRUE(published.count({e.member, e.step})) << "event at an unpublished step: member " << e.member
-                                                     << " step " << e.step;
+    EXPECT_TRUE(published.count({e.member, e.step}))
+        << "event at an unpublished step: member " << e.member << " step " << e.step;
     if (e.donor >= 0 && e.kind == pbt::EventKind::exploit) {
       EXPECT_NE(e.donor, e.member);
       EXPECT_TRUE(published.count({e.donor, e.donor_step}))
@@ -203,8 +204,9 @@ void expect_sqlite_intact(const std::string& path) {
 
 // A round's config: its [trainable] table between the shared head and tail.
 std::string round_config(const Round& r, int seed, const std::string& trainable) {
-  return "name = \"" + r.name + "\"\nseed = " + std::to_string(seed) + "\npopulation = " +
-         std::to_string(r.population) + "\n[trainable]\n" + trainable + "[budget]\nsteps = " + std::to_string(r.steps) +
+  return "name = \"" + r.name + "\"\nseed = " + std::to_string(seed) +
+         "\npopulation = " + std::to_string(r.population) + "\n[trainable]\n" + trainable +
+         "[budget]\nsteps = " + std::to_string(r.steps) +
          R"(
 [ready]
 interval = 4
@@ -246,10 +248,10 @@ std::vector<fs::path> entries(const fs::path& dir) {
 // config, `after_round` checks what the round left, `after_kill(n)` runs after the n-th kill.
 struct StormSetup {
   std::string dir;
-  std::string uri;         // the store; a run directory's SQLite file when empty
+  std::string uri;  // the store; a run directory's SQLite file when empty
   int workers = 2;
   int wanted = 10;
-  int population = 6;      // each round's experiment
+  int population = 6;  // each round's experiment
   int steps = 48;
   std::function<std::string(const Round&)> config_of;
   std::function<void()> after_round = [] {};
@@ -354,7 +356,8 @@ TEST(KillStorm, OnPostgreSQLWithTheServerRestartedMidStormNothingIsLost) {
   {
     Cluster cluster(dir);
     const std::string not_started = cluster.start();
-    if (!not_started.empty()) GTEST_SKIP() << "this test cannot control a PostgreSQL server of its own: " << not_started;
+    if (!not_started.empty())
+      GTEST_SKIP() << "this test cannot control a PostgreSQL server of its own: " << not_started;
     const int wanted = kills_wanted(20);
     // Half-way through the kills the server goes down for longer than a lease, then comes back.
     auto restart_once = [&](int kills) {

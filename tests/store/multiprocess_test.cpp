@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <iomanip>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iomanip>
 #include <map>
 #include <random>
 #include <set>
@@ -190,7 +190,8 @@ TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
     }));
   }
   for (int k = 0; k < kChildren; ++k)
-    EXPECT_EQ(wait_status(pids[k]), 0) << "child " << k << ": " << read_all(tmp.file("child" + std::to_string(k) + ".txt"));
+    EXPECT_EQ(wait_status(pids[k]), 0) << "child " << k << ": "
+                                       << read_all(tmp.file("child" + std::to_string(k) + ".txt"));
 
   std::map<int, std::vector<std::pair<double, double>>> intervals;
   std::multiset<double> published;
@@ -242,7 +243,8 @@ TYPED_TEST(Multiprocess, LeasesAreExclusiveAndPublishesLandExactlyOnce) {
   EXPECT_EQ(event_tags, unique);
   std::size_t steps = 0;
   for (const auto& m : s.population("e")) {
-    std::size_t n_scores = std::count_if(scores.begin(), scores.end(), [&](const ScorePoint& p) { return p.member == m.id; });
+    std::size_t n_scores =
+        std::count_if(scores.begin(), scores.end(), [&](const ScorePoint& p) { return p.member == m.id; });
     EXPECT_EQ(static_cast<std::size_t>(m.step), n_scores) << "member " << m.id;
     EXPECT_EQ(m.metrics.value("count", 0), m.step) << "member " << m.id << ": a lost update";
     EXPECT_EQ(m.owner, "");

@@ -62,7 +62,8 @@ class PgConnection {
       c_ = nullptr;
       throw std::runtime_error("test: cannot connect to " + uri + ": " + m);
     }
-    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c_, [](void*, const char*) {}, nullptr);
   }
   ~PgConnection() {
     if (c_) PQfinish(c_);

@@ -24,10 +24,10 @@ using test::contains;
 using test::message_of;
 using test::TempDir;
 
-#define PBT_REQUIRE_POSTGRES()                                      \
-  do {                                                              \
-    const std::string why = test::postgres_unavailable();           \
-    if (!why.empty()) GTEST_SKIP() << why;                          \
+#define PBT_REQUIRE_POSTGRES()                            \
+  do {                                                    \
+    const std::string why = test::postgres_unavailable(); \
+    if (!why.empty()) GTEST_SKIP() << why;                \
   } while (0)
 
 TEST(RedactUri, HidesPasswordsAndNothingElse) {
@@ -37,7 +37,8 @@ TEST(RedactUri, HidesPasswordsAndNothingElse) {
             "postgres://alice:***@db/pbt?sslmode=require&password=***&x=1");
   EXPECT_EQ(redact_uri("postgresql://alice:p%40ss%2Fw0rd@db/pbt"), "postgresql://alice:***@db/pbt");
   EXPECT_EQ(redact_uri("postgresql://db/pbt?password=hunter2"), "postgresql://db/pbt?password=***");
-  EXPECT_EQ(redact_uri("host=db user=alice password='a b\\' c' dbname=pbt"), "host=db user=alice password=*** dbname=pbt");
+  EXPECT_EQ(redact_uri("host=db user=alice password='a b\\' c' dbname=pbt"),
+            "host=db user=alice password=*** dbname=pbt");
   // Nothing to hide: unchanged.
   for (const char* uri :
        {"postgresql://alice@db:5432/pbt", "postgresql://db/pbt", "postgresql:///pbt?host=/run/postgresql",
@@ -96,7 +97,8 @@ TEST(PostgresStore, AnErrorFromTheServerNamesTheStoreWithoutThePassword) {
   if (uri.empty()) GTEST_SKIP() << "PBT_TEST_POSTGRES_URI names no user to add a password to";
   auto store = open_store(uri);
   ASSERT_TRUE(dynamic_cast<PostgresStore*>(store.get()));
-  EXPECT_FALSE(contains(static_cast<PostgresStore&>(*store).uri(), "hunter2")) << static_cast<PostgresStore&>(*store).uri();
+  EXPECT_FALSE(contains(static_cast<PostgresStore&>(*store).uri(), "hunter2"))
+      << static_cast<PostgresStore&>(*store).uri();
   const std::string m = message_of<StoreError>([&] { store->lease("nope", "w", 10); });
   EXPECT_TRUE(contains(m, "nope")) << m;
   EXPECT_TRUE(contains(m, ":***@")) << m;
@@ -312,8 +314,9 @@ TEST(PostgresStore, UpgradesASchemaVersion1StoreInPlace) {
     s.create_experiment(test::info("e", 1), test::members(1));
   }
   test::PgConnection c(db.uri());
-  c.exec("DROP TRIGGER members_changed ON pbt.members; DROP FUNCTION pbt.pbt_member_changed(); "
-         "ALTER TABLE pbt.members DROP COLUMN changed; UPDATE pbt.meta SET value = '1' WHERE key = 'schema_version'");
+  c.exec(
+      "DROP TRIGGER members_changed ON pbt.members; DROP FUNCTION pbt.pbt_member_changed(); "
+      "ALTER TABLE pbt.members DROP COLUMN changed; UPDATE pbt.meta SET value = '1' WHERE key = 'schema_version'");
   PostgresStore s(db.uri());
   EXPECT_EQ(c.scalar("SELECT value FROM pbt.meta WHERE key = 'schema_version'"), "2");
   EXPECT_EQ(s.population("e").at(0).step, 0);

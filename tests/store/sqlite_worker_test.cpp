@@ -7,8 +7,8 @@
 #include <map>
 #include <set>
 
-#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
+#include "common/toy_config.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
 

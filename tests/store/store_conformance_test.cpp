@@ -10,8 +10,8 @@
 #include <limits>
 #include <thread>
 
-#include "store/memory_store.hpp"
 #include "pg_test_util.hpp"
+#include "store/memory_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
 #ifdef PBT_WITH_POSTGRES
@@ -103,18 +103,20 @@ struct PostgresBackendT {
       hex += digits[c >> 4];
       hex += digits[c & 15];
     }
-    test::PgConnection(db.uri())
-        .exec("INSERT INTO pbt.checkpoints(id, bytes, size, created) VALUES ('" + id + "', " +
-              (kDir ? std::string("NULL") : "'\\x" + hex + "'::bytea") + ", " + std::to_string(bytes.size()) + ", 0)");
+    test::PgConnection(db.uri()).exec("INSERT INTO pbt.checkpoints(id, bytes, size, created) VALUES ('" + id + "', " +
+                                      (kDir ? std::string("NULL") : "'\\x" + hex + "'::bytea") + ", " +
+                                      std::to_string(bytes.size()) + ", 0)");
     if (kDir) std::ofstream(checkpoints + "/" + id, std::ios::binary) << bytes;
     return id;
   }
   void corrupt(Store&, const std::string& id) {
     if (kDir) std::ofstream(checkpoints + "/" + id, std::ios::binary | std::ios::trunc) << "tampered";
-    else test::PgConnection(db.uri()).exec("UPDATE pbt.checkpoints SET bytes = 'tampered'::bytea WHERE id = '" + id + "'");
+    else
+      test::PgConnection(db.uri()).exec("UPDATE pbt.checkpoints SET bytes = 'tampered'::bytea WHERE id = '" + id + "'");
   }
   std::size_t checkpoint_count(Store&) {
-    const auto rows = static_cast<std::size_t>(test::PgConnection(db.uri()).count("SELECT count(*) FROM pbt.checkpoints"));
+    const auto rows =
+        static_cast<std::size_t>(test::PgConnection(db.uri()).count("SELECT count(*) FROM pbt.checkpoints"));
     if (kDir) {  // in checkpoint_dir mode every row has its file, and no file outlives its row
       std::size_t files = 0;
       for (const auto& e : std::filesystem::directory_iterator(checkpoints))
@@ -327,8 +329,7 @@ TYPED_TEST(StoreConformance, ExpiredLeaseIsTakenOverAndTheZombieFails) {
   EXPECT_TRUE(s.events("e").empty());
   EXPECT_TRUE(s.scores("e").empty());
   EXPECT_EQ(this->checkpoint_count(), 0u);
-  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(checkpoint_id("zombie weights")); }),
-                       "missing"));
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(checkpoint_id("zombie weights")); }), "missing"));
 
   s.release(a.lease);  // a lost lease: no error, no change
   EXPECT_EQ(this->member(0).owner, "b");
@@ -613,7 +614,7 @@ TEST(OpenStore, AcceptsTheDocumentedForms) {
   auto m = open_store("memory:");
   ASSERT_TRUE(dynamic_cast<MemoryStore*>(m.get()));
   for (const std::string& uri : {"sqlite:" + dir.file("a.db"), "sqlite://" + dir.file("b.db"), dir.file("c.db"),
-                                dir.file("d.sqlite"), dir.file("e.sqlite3"), "sqlite:" + dir.file("noext")}) {
+                                 dir.file("d.sqlite"), dir.file("e.sqlite3"), "sqlite:" + dir.file("noext")}) {
     auto s = open_store(uri);
     auto* sq = dynamic_cast<SqliteStore*>(s.get());
     ASSERT_TRUE(sq) << uri;
@@ -705,7 +706,8 @@ TEST(SqliteStore, RefusesForeignFiles) {
   EXPECT_EQ(raw_count(other, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 0);
 
   const std::string text = dir.file("notes.db");
-  std::ofstream(text) << "these are not the droids you are looking for, this is plain text, long enough to fill a header\n";
+  std::ofstream(text)
+      << "these are not the droids you are looking for, this is plain text, long enough to fill a header\n";
   std::string t = message_of<StoreError>([&] { SqliteStore s(text); });
   EXPECT_TRUE(contains(t, text)) << t;
 }

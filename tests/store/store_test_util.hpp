@@ -34,7 +34,8 @@ class TempDir {
 };
 
 inline Hyperparams h_for(int i) {
-  return Hyperparams{{"lr", 0.1 / (i + 3)}, {"layers", std::int64_t{i + 1}}, {"act", std::string(i % 2 ? "tanh" : "relu")}};
+  return Hyperparams{
+      {"lr", 0.1 / (i + 3)}, {"layers", std::int64_t{i + 1}}, {"act", std::string(i % 2 ? "tanh" : "relu")}};
 }
 
 // Members 0..n-1 with the given steps (0 when not given) and distinct h.

@@ -129,7 +129,7 @@ TEST(GanMixture, TheStrictPosteriorIsANormalisedPosterior) {
     for (double v : lp[i]) z += std::exp(v);
     EXPECT_NEAR(z, 1.0, 1e-9) << i;
   }
-  const int centre = 12;  // the mode at (0, 0)
+  const int centre = 12;                     // the mode at (0, 0)
   EXPECT_GT(std::exp(lp[0][centre]), 0.99);  // on the mode
   EXPECT_GT(std::exp(lp[1][centre]), 0.5);   // 2 std away: still the mode's
   for (std::size_t i : {2u, 3u, 4u, 5u})     // between modes, far away, not finite: unsure
@@ -201,11 +201,11 @@ TEST(GanClassifier, TheBackgroundClassifiersISTracksTheStrictOne) {
   std::vector<int> twelve;
   for (int k = 0; k < 24; k += 2) twelve.push_back(k);
   const std::vector<std::vector<Point>> sets = {
-      with_spread(sample(m, 2000, rng), 1.0),                     // a smear
+      with_spread(sample(m, 2000, rng), 1.0),  // a smear
       with_spread(sample_modes(m, {0, 6, 12, 18, 24}, 2000, rng), 0.5),
       sample_modes(m, {0, 6, 12, 18, 24}, 2000, rng),
-      with_spread(sample_modes(m, twelve, 2000, rng), 0.36),       // 12 modes, 64% good
-      sample_modes(m, twelve, 2000, rng),                          // 12 modes, all good
+      with_spread(sample_modes(m, twelve, 2000, rng), 0.36),  // 12 modes, 64% good
+      sample_modes(m, twelve, 2000, rng),                     // 12 modes, all good
       sample(m, 2000, rng)};
   double prev_cls = 0, prev_strict = 0;
   for (std::size_t i = 0; i < sets.size(); ++i) {
@@ -242,7 +242,8 @@ TEST(GanClassifier, FarAwaySamplesKeepTheISFinite) {
     EXPECT_GT(is_on, 4.0) << background;
     EXPECT_GE(is, std::sqrt(is_on) * (1 - 1e-6)) << background << " " << is_on;
     EXPECT_GT(is, 2.0) << background;
-    RecordProperty(background ? "is_background" : "is", std::to_string(is) + " (on the modes " + std::to_string(is_on) + ")");
+    RecordProperty(background ? "is_background" : "is",
+                   std::to_string(is) + " (on the modes " + std::to_string(is_on) + ")");
   }
 }
 
@@ -411,8 +412,8 @@ TEST(GanTrainable, LearnsTheRing) {
 // good learning rate. The ring's setting (2 layers, batch 64) stays at chance for thousands
 // of steps.
 TEST(GanTrainable, LearnsTheGrid) {
-  auto t = make({{"dataset", "grid"}, {"layers", 3}, {"batch", 128}, {"background_class", true},
-                 {"eval_samples", 1000}}, 4);
+  auto t =
+      make({{"dataset", "grid"}, {"layers", 3}, {"batch", 128}, {"background_class", true}, {"eval_samples", 1000}}, 4);
   t->apply(lrs(3e-3, 3e-3));
   const Score before = t->eval();
   t->step(5000);
@@ -500,8 +501,9 @@ TEST(GanEngine, TheExamplesParse) {
 // refused when the config is read, naming the hyperparameter.
 TEST(GanEngine, ASpaceItCannotTakeIsRefusedUpFront) {
   register_gan_trainable();
-  const std::string head = "name = \"g\"\npopulation = 2\n[trainable]\nkind = \"gan\"\n[budget]\nsteps = 10\n"
-                           "[ready]\ninterval = 5\n";
+  const std::string head =
+      "name = \"g\"\npopulation = 2\n[trainable]\nkind = \"gan\"\n[budget]\nsteps = 10\n"
+      "[ready]\ninterval = 5\n";
   test::expect_space_refused(head, "[space.lr_g]\nlow = 0.0\nhigh = 0.01\n", "h.lr_g");
   test::expect_space_refused(head, "[space.lr]\nlow = 0.001\nhigh = 0.01\n", "h.lr");
 }

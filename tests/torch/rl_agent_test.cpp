@@ -6,9 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <limits>
 #include <optional>
-#include <iostream>
 
 #include "pbt/pbt.hpp"
 #include "space_check.hpp"
@@ -41,8 +41,8 @@ TEST(RlAgent, LearnsCartPoleToAModestBarWithAFixedSeed) {
     t.step(40);  // 40k frames
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Score s = t.eval();
-    std::cout << "seed " << seed << ": cartpole after " << t.frames() << " frames: mean of last 10 returns "
-              << s.value << ", " << t.frames() / secs << " frames/s\n";
+    std::cout << "seed " << seed << ": cartpole after " << t.frames() << " frames: mean of last 10 returns " << s.value
+              << ", " << t.frames() / secs << " frames/s\n";
     EXPECT_GE(t.frames(), 40000);  // whole unrolls: at most one unroll past
     EXPECT_LT(t.frames(), 40000 + 5 * 8);
     EXPECT_EQ(s.samples.size(), 10u);
@@ -142,8 +142,9 @@ TEST(RlAgent, BadOptionsAreRefusedNamingTheField) {
     EXPECT_NE(std::string(e.what()).find("exp.toml: trainable.env"), std::string::npos) << e.what();
   }
   // A [space] whose bounds the agent cannot take is refused before anything runs.
-  const std::string head = "name = \"x\"\npopulation = 2\n[trainable]\nkind = \"rl\"\nenv = \"CartPole-v1\"\n"
-                           "[budget]\nsteps = 2\n[ready]\ninterval = 1\n";
+  const std::string head =
+      "name = \"x\"\npopulation = 2\n[trainable]\nkind = \"rl\"\nenv = \"CartPole-v1\"\n"
+      "[budget]\nsteps = 2\n[ready]\ninterval = 1\n";
   test::expect_space_refused(head, "[space.lr]\ntype = \"float\"\nlow = -0.1\nhigh = 0.01\n", "h.lr");
   test::expect_space_refused(head, "[space.unroll_length]\ntype = \"int\"\nlow = 0\nhigh = 20\n", "h.unroll_length");
   test::expect_space_refused(head, "[space.momentum]\ntype = \"float\"\nlow = 0.1\nhigh = 0.9\n", "h.momentum");
@@ -248,9 +249,8 @@ TEST(RlAgent, DISABLED_Sweep) {
           curve += " " + std::to_string(static_cast<int>(t.eval().value));
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::cout << envname << " envs " << envs << " lr " << lr << " unroll " << unroll << ":" << curve
-                  << " fresh " << t.fresh_return(20, 5) << " | " << static_cast<int>(t.frames() / secs)
-                  << " frames/s\n";
+        std::cout << envname << " envs " << envs << " lr " << lr << " unroll " << unroll << ":" << curve << " fresh "
+                  << t.fresh_return(20, 5) << " | " << static_cast<int>(t.frames() / secs) << " frames/s\n";
       }
 }
 

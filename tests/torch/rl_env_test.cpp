@@ -23,7 +23,8 @@ TEST(RlEnv, CartPoleOneEulerStepMatchesTheEquations) {
     // xacc = temp - ml thacc cos / M; Euler with tau = 0.02 (position first, from old speeds).
     const double F = i == 0 ? 10.0 : -10.0, th = 0.03, thd = 0.04;
     const double temp = (F + 0.05 * thd * thd * std::sin(th)) / 1.1;
-    const double thacc = (9.8 * std::sin(th) - std::cos(th) * temp) / (0.5 * (4.0 / 3.0 - 0.1 * std::cos(th) * std::cos(th) / 1.1));
+    const double thacc =
+        (9.8 * std::sin(th) - std::cos(th) * temp) / (0.5 * (4.0 / 3.0 - 0.1 * std::cos(th) * std::cos(th) / 1.1));
     const double xacc = temp - 0.05 * thacc * std::cos(th) / 1.1;
     auto s = env->state(i);
     EXPECT_NEAR(s[0], 0.01 + 0.02 * -0.02, 1e-12);
@@ -41,9 +42,9 @@ TEST(RlEnv, CartPoleOneEulerStepMatchesTheEquations) {
 TEST(RlEnv, CartPoleEndsPastTwelveDegreesOrTheTrack) {
   auto env = make_env("CartPole-v1", 3, 2);
   const double lim = 12 * 2 * kPi / 360;
-  env->set_state(0, {0, 0, lim - 1e-4, 1.0});   // the pole passes 12 degrees in this step
-  env->set_state(1, {2.399, 1.0, 0, 0});        // the cart leaves the track
-  env->set_state(2, {0, 0, 0, 0});              // fine
+  env->set_state(0, {0, 0, lim - 1e-4, 1.0});  // the pole passes 12 degrees in this step
+  env->set_state(1, {2.399, 1.0, 0, 0});       // the cart leaves the track
+  env->set_state(2, {0, 0, 0, 0});             // fine
   const float actions[3] = {1, 1, 1};
   env->step(actions);
   EXPECT_TRUE(env->terminated()[0]);
@@ -59,7 +60,7 @@ TEST(RlEnv, CartPoleEndsPastTwelveDegreesOrTheTrack) {
 TEST(RlEnv, PendulumOneStepMatchesTheEquations) {
   auto env = make_env("Pendulum-v1", 3, 3);
   env->set_state(0, {1.0, 0.5});
-  env->set_state(1, {4.0, -7.9});   // angle past pi (normalised) and a speed that gets clipped
+  env->set_state(1, {4.0, -7.9});  // angle past pi (normalised) and a speed that gets clipped
   env->set_state(2, {0.0, 0.0});
   const float actions[3] = {1.5f, -5.f, 0.f};  // -5 is clipped to -2
   env->step(actions);
@@ -97,7 +98,8 @@ void acrobot_dsdt(const double* s, double a, double* d) {
   const double phi2 = m2 * lc2 * g * std::cos(t1 + t2 - kPi / 2);
   const double phi1 = -m2 * l1 * lc2 * w2 * w2 * std::sin(t2) - 2 * m2 * l1 * lc2 * w2 * w1 * std::sin(t2) +
                       (m1 * lc1 + m2 * l1) * g * std::cos(t1 - kPi / 2) + phi2;
-  const double dd2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * w1 * w1 * std::sin(t2) - phi2) / (m2 * lc2 * lc2 + I2 - d2 * d2 / d1);
+  const double dd2 =
+      (a + d2 / d1 * phi1 - m2 * l1 * lc2 * w1 * w1 * std::sin(t2) - phi2) / (m2 * lc2 * lc2 + I2 - d2 * d2 / d1);
   d[0] = w1, d[1] = w2, d[2] = -(d2 * dd2 + phi1) / d1, d[3] = dd2;
 }
 
@@ -142,7 +144,11 @@ TEST(RlEnv, AcrobotRk4StepMatchesASecondTranscription) {
     for (int i = 0; i < 4; ++i) want[i] = s0[i] + dt / 6 * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]);
     if (env->terminated()[0]) continue;  // reset: the state is a new episode's
     auto s = env->state(0);
-    auto wrap = [](double x) { while (x > kPi) x -= 2 * kPi; while (x < -kPi) x += 2 * kPi; return x; };
+    auto wrap = [](double x) {
+      while (x > kPi) x -= 2 * kPi;
+      while (x < -kPi) x += 2 * kPi;
+      return x;
+    };
     EXPECT_NEAR(s[0], wrap(want[0]), 1e-12);
     EXPECT_NEAR(s[1], wrap(want[1]), 1e-12);
     EXPECT_NEAR(s[2], std::clamp(want[2], -4 * kPi, 4 * kPi), 1e-12);
@@ -154,8 +160,8 @@ TEST(RlEnv, AcrobotRk4StepMatchesASecondTranscription) {
 
 TEST(RlEnv, AcrobotEndsWhenTheTipIsAboveTheBar) {
   auto env = make_env("Acrobot-v1", 2, 8);
-  env->set_state(0, {kPi, 0, 0, 0});      // both links straight up: -cos t1 - cos(t1+t2) = 2 > 1
-  env->set_state(1, {0.1, 0.1, 0, 0});    // hanging down
+  env->set_state(0, {kPi, 0, 0, 0});    // both links straight up: -cos t1 - cos(t1+t2) = 2 > 1
+  env->set_state(1, {0.1, 0.1, 0, 0});  // hanging down
   const float actions[2] = {1, 1};
   env->step(actions);
   EXPECT_TRUE(env->terminated()[0]);

@@ -81,8 +81,8 @@ TEST(TranslationBleu, ShortHypothesisPaysBrevityPenalty) {
 
 TEST(TranslationBleu, LongHypothesisHasNoPenaltyButLowerPrecision) {
   // p = 6/7, 5/6, 4/5, 3/4 (product 3/7), c = 7 > r = 6: BP = 1.
-  EXPECT_NEAR(corpus_bleu(S({"the cat sat on the mat today"}), S({"the cat sat on the mat"})),
-              std::pow(3.0 / 7, 0.25), 1e-12);
+  EXPECT_NEAR(corpus_bleu(S({"the cat sat on the mat today"}), S({"the cat sat on the mat"})), std::pow(3.0 / 7, 0.25),
+              1e-12);
 }
 
 TEST(TranslationBleu, CorpusSumsCountsNotSentenceScores) {
@@ -170,8 +170,11 @@ TEST(TranslationCorpus, DeterministicForASeedAndSplitsDoNotOverlap) {
 
 namespace {
 nlohmann::json files_options(const fs::path& src, const fs::path& tgt) {
-  return {{"corpus", "files"}, {"source_file", src.string()}, {"target_file", tgt.string()},
-          {"dev_size", 2},     {"test_size", 2}};
+  return {{"corpus", "files"},
+          {"source_file", src.string()},
+          {"target_file", tgt.string()},
+          {"dev_size", 2},
+          {"test_size", 2}};
 }
 }  // namespace
 
@@ -201,10 +204,12 @@ TEST(TranslationFiles, BadFilesAreRefusedNamingTheFile) {
   write_file(d / "src.txt", "a b\nc d\ne f\ng h\ni j\n");
   write_file(d / "tgt.txt", "A B\nC D\nE F\nG H\n");
   write_file(d / "empty.txt", "\n  \n");
-  auto msg = config_error([&] { pbt::mt::check_options(files_options(d / "src.txt", d / "missing.txt"), "x.toml: trainable"); });
+  auto msg = config_error(
+      [&] { pbt::mt::check_options(files_options(d / "src.txt", d / "missing.txt"), "x.toml: trainable"); });
   EXPECT_NE(msg.find("x.toml: trainable.target_file"), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing.txt"), std::string::npos) << msg;
-  msg = config_error([&] { pbt::mt::check_options(files_options(d / "empty.txt", d / "tgt.txt"), "x.toml: trainable"); });
+  msg =
+      config_error([&] { pbt::mt::check_options(files_options(d / "empty.txt", d / "tgt.txt"), "x.toml: trainable"); });
   EXPECT_NE(msg.find("trainable.source_file"), std::string::npos) << msg;
   EXPECT_NE(msg.find("empty.txt' is empty"), std::string::npos) << msg;
   msg = config_error([&] { pbt::mt::check_options(files_options(d / "src.txt", d / "tgt.txt"), "x.toml: trainable"); });
@@ -239,8 +244,7 @@ namespace {
 struct TinyCorpus {
   fs::path dir;
   explicit TinyCorpus(const std::string& name) : dir(temp_dir(name)) {
-    const char* src[] = {"a b c d e", "b c d", "e d c b a f", "f a",
-                         "c c a b", "d e f a b c", "a f", "b e d a"};
+    const char* src[] = {"a b c d e", "b c d", "e d c b a f", "f a", "c c a b", "d e f a b c", "a f", "b e d a"};
     std::string s, t;
     for (int rep = 0; rep < 10; ++rep)
       for (const char* line : src) {
@@ -253,11 +257,21 @@ struct TinyCorpus {
   }
   ~TinyCorpus() { fs::remove_all(dir); }
   nlohmann::json options(double lr_dropout = 0.0) const {
-    return {{"corpus", "files"}, {"source_file", (dir / "src.txt").string()},
-            {"target_file", (dir / "tgt.txt").string()}, {"dev_size", 8}, {"test_size", 8},
-            {"d_model", 32}, {"heads", 2}, {"layers", 1}, {"ffn", 64}, {"batch_size", 16},
-            {"label_smoothing", 0.0}, {"attention_dropout", lr_dropout}, {"layer_dropout", lr_dropout},
-            {"relu_dropout", lr_dropout}, {"embedding_dropout", lr_dropout}};
+    return {{"corpus", "files"},
+            {"source_file", (dir / "src.txt").string()},
+            {"target_file", (dir / "tgt.txt").string()},
+            {"dev_size", 8},
+            {"test_size", 8},
+            {"d_model", 32},
+            {"heads", 2},
+            {"layers", 1},
+            {"ffn", 64},
+            {"batch_size", 16},
+            {"label_smoothing", 0.0},
+            {"attention_dropout", lr_dropout},
+            {"layer_dropout", lr_dropout},
+            {"relu_dropout", lr_dropout},
+            {"embedding_dropout", lr_dropout}};
   }
 };
 
@@ -296,8 +310,11 @@ TEST(TranslationTrainable, TinyModelOverfitsTinyCorpus) {
 
 TEST(TranslationTrainable, SaveLoadResumesBitForBit) {
   TinyCorpus c("resume");
-  const pbt::Hyperparams h = {{"lr", 0.003}, {"attention_dropout", 0.1}, {"layer_dropout", 0.2},
-                              {"relu_dropout", 0.1}, {"embedding_dropout", 0.1}};
+  const pbt::Hyperparams h = {{"lr", 0.003},
+                              {"attention_dropout", 0.1},
+                              {"layer_dropout", 0.2},
+                              {"relu_dropout", 0.1},
+                              {"embedding_dropout", 0.1}};
   auto a = make(c.options());
   a->apply(h);
   a->step(5);
@@ -358,8 +375,7 @@ Created pbt_create(const fs::path& d, const std::string& config) {
   return c;
 }
 
-const char* const kCommandConfigHead =
-    "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\n";
+const char* const kCommandConfigHead = "name = \"bad\"\npopulation = 2\n[trainable]\nkind = \"translation\"\n";
 const char* const kCommandConfigTail =
     "[budget]\nsteps = 10\n[ready]\ninterval = 5\n[exploit]\nstrategy = \"truncation\"\n"
     "[explore]\nstrategy = \"perturb\"\n";
@@ -401,16 +417,17 @@ TEST(TranslationTrainable, DISABLED_Probe) {
     const char* v = std::getenv(k);
     return v ? std::atof(v) : def;
   };
-  nlohmann::json o = {{"d_model", static_cast<int>(env("MT_D", 64))},
-                      {"ffn", static_cast<int>(env("MT_FFN", 256))},
-                      {"layers", static_cast<int>(env("MT_LAYERS", 2))},
-                      {"batch_size", static_cast<int>(env("MT_BATCH", 32))},
-                      {"train_size", static_cast<int>(env("MT_TRAIN", 20000))},
-                      {"max_depth", static_cast<int>(env("MT_DEPTH", 2))}};
+  nlohmann::json o = {
+      {"d_model", static_cast<int>(env("MT_D", 64))},           {"ffn", static_cast<int>(env("MT_FFN", 256))},
+      {"layers", static_cast<int>(env("MT_LAYERS", 2))},        {"batch_size", static_cast<int>(env("MT_BATCH", 32))},
+      {"train_size", static_cast<int>(env("MT_TRAIN", 20000))}, {"max_depth", static_cast<int>(env("MT_DEPTH", 2))}};
   auto t = make(o);
   const double drop = env("MT_DROP", 0.1);
-  t->apply({{"lr", env("MT_LR", 2e-3)}, {"attention_dropout", drop}, {"layer_dropout", drop},
-            {"relu_dropout", drop}, {"embedding_dropout", drop}});
+  t->apply({{"lr", env("MT_LR", 2e-3)},
+            {"attention_dropout", drop},
+            {"layer_dropout", drop},
+            {"relu_dropout", drop},
+            {"embedding_dropout", drop}});
   const int steps = static_cast<int>(env("MT_STEPS", 400)), every = static_cast<int>(env("MT_EVERY", 200));
   for (int s = 0; s < steps; s += every) {
     auto t0 = std::chrono::steady_clock::now();

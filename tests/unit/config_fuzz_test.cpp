@@ -102,40 +102,43 @@ class Mutator {
     const int kind = pick(14);
     const std::size_t i = pick(lines.size()), j = pick(lines.size());
     switch (kind) {
-      case 0: lines.erase(lines.begin() + i); break;                            // delete a line
-      case 1: lines.insert(lines.begin() + i, lines[i]); break;                 // duplicate (duplicate keys)
-      case 2: std::swap(lines[i], lines[j]); break;                             // swap two lines
-      case 3:                                                                   // change a value
+      case 0: lines.erase(lines.begin() + i); break;             // delete a line
+      case 1: lines.insert(lines.begin() + i, lines[i]); break;  // duplicate (duplicate keys)
+      case 2: std::swap(lines[i], lines[j]); break;              // swap two lines
+      case 3:                                                    // change a value
       case 4: {
         const auto eq = lines[i].find('=');
         if (eq == std::string::npos) lines[i] += " = " + value();
         else lines[i] = lines[i].substr(0, eq + 1) + " " + value();
         break;
       }
-      case 5: lines.insert(lines.begin() + i, keys[pick(keys.size())] + " = " + value()); break;  // key in a wrong place
-      case 6: lines.insert(lines.begin() + i, deep()); break;                   // deep nesting
-      case 7: return text.substr(0, pick(text.size() + 1));                     // truncation
-      case 8: {                                                                 // random bytes
+      case 5:
+        lines.insert(lines.begin() + i, keys[pick(keys.size())] + " = " + value());
+        break;                                                 // key in a wrong place
+      case 6: lines.insert(lines.begin() + i, deep()); break;  // deep nesting
+      case 7: return text.substr(0, pick(text.size() + 1));    // truncation
+      case 8: {                                                // random bytes
         std::string t = text;
         const int n = 1 + static_cast<int>(pick(8));
         for (int k = 0; k < n && !t.empty(); ++k) t[pick(t.size())] = static_cast<char>(pick(256));
         return t;
       }
-      case 9: {                                                                 // unicode, valid or not
-        static const std::vector<std::string> u = {"é", "\xF0\x9F\x98\x80", "\xC3\x28", "\xE2\x80\xAE", "\xFF\xFE",
-                                                   "\xED\xA0\x80", "\xEF\xBB\xBF", "\u00A0", std::string(1, '\0')};
+      case 9: {  // unicode, valid or not
+        static const std::vector<std::string> u = {
+            "é",      "\xF0\x9F\x98\x80",  "\xC3\x28", "\xE2\x80\xAE", "\xFF\xFE", "\xED\xA0\x80", "\xEF\xBB\xBF",
+            "\u00A0", std::string(1, '\0')};
         std::string& l = lines[i];
         l.insert(pick(l.size() + 1), u[pick(u.size())]);
         break;
       }
-      case 10: {                                                                // a header anywhere
-        static const std::vector<std::string> h = {"[space]", "[[initial]]", "[space.h0]", "[workers]", "[budget]",
-                                                   "[trainable]", "[[space]]", "[exploit.x]", "[space.\"a.b\"]",
-                                                   "[store]", "[ready]", "[[budget]]", "[]", "[ space . h9 ]"};
+      case 10: {  // a header anywhere
+        static const std::vector<std::string> h = {
+            "[space]",     "[[initial]]",     "[space.h0]", "[workers]", "[budget]",   "[trainable]", "[[space]]",
+            "[exploit.x]", "[space.\"a.b\"]", "[store]",    "[ready]",   "[[budget]]", "[]",          "[ space . h9 ]"};
         lines.insert(lines.begin() + i, h[pick(h.size())]);
         break;
       }
-      case 11: {                                                                // a table becomes a value
+      case 11: {  // a table becomes a value
         const auto& l = lines[i];
         if (!l.empty() && l[0] == '[') {
           std::string name = l.substr(l.find_first_not_of('['));
@@ -156,13 +159,52 @@ class Mutator {
 
  private:
   std::string value() {
-    static const std::vector<std::string> v = {
-        "9223372036854775807", "-9223372036854775808", "4294967298", "2147483648", "-1", "0", "-0.0", "1e308",
-        "-1e308", "1e-320", "nan", "inf", "-inf", "+inf", "\"\"", "\"x\"", "[]", "[[]]", "{}", "[nan, inf]",
-        "[1, \"a\"]", "true", "1979-05-27T07:32:00Z", "07:32:00", "1979-05-27", "0.5", "3", "1e19", "-1e19",
-        "\"toy\"", "\"none\"", "\"..\"", "\"int\"", "\"categorical\"", "[\"a\", \"a\"]", "{ a = 1 }", "0x7fffffff",
-        "99999999999999999999", "'lit'", "\"\"\"multi\nline\"\"\"", "[0.9]", "[0.9, 0.9, 0.9]", "{start = inf}",
-        "\"\\u0000\"", "1_000_000", "0.0"};
+    static const std::vector<std::string> v = {"9223372036854775807",
+                                               "-9223372036854775808",
+                                               "4294967298",
+                                               "2147483648",
+                                               "-1",
+                                               "0",
+                                               "-0.0",
+                                               "1e308",
+                                               "-1e308",
+                                               "1e-320",
+                                               "nan",
+                                               "inf",
+                                               "-inf",
+                                               "+inf",
+                                               "\"\"",
+                                               "\"x\"",
+                                               "[]",
+                                               "[[]]",
+                                               "{}",
+                                               "[nan, inf]",
+                                               "[1, \"a\"]",
+                                               "true",
+                                               "1979-05-27T07:32:00Z",
+                                               "07:32:00",
+                                               "1979-05-27",
+                                               "0.5",
+                                               "3",
+                                               "1e19",
+                                               "-1e19",
+                                               "\"toy\"",
+                                               "\"none\"",
+                                               "\"..\"",
+                                               "\"int\"",
+                                               "\"categorical\"",
+                                               "[\"a\", \"a\"]",
+                                               "{ a = 1 }",
+                                               "0x7fffffff",
+                                               "99999999999999999999",
+                                               "'lit'",
+                                               "\"\"\"multi\nline\"\"\"",
+                                               "[0.9]",
+                                               "[0.9, 0.9, 0.9]",
+                                               "{start = inf}",
+                                               "\"\\u0000\"",
+                                               "1_000_000",
+                                               "0.0"};
     return v[pick(v.size())];
   }
   std::string deep() {
@@ -211,7 +253,8 @@ TEST(ConfigFuzz, EveryMutatedConfigParsesOrIsAConfigError) {
   for (const auto& s : seeds)
     for (const auto& l : split_lines(s)) {
       const auto eq = l.find('=');
-      if (eq != std::string::npos && l[0] != '#' && l[0] != ' ') keys.push_back(l.substr(0, l.find_last_not_of(' ', eq - 1) + 1));
+      if (eq != std::string::npos && l[0] != '#' && l[0] != ' ')
+        keys.push_back(l.substr(0, l.find_last_not_of(' ', eq - 1) + 1));
     }
   ASSERT_FALSE(keys.empty());
 

@@ -11,10 +11,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/toy_config.hpp"
-#include "core/atomic_file.hpp"
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
+#include "common/toy_config.hpp"
+#include "core/atomic_file.hpp"
 
 using namespace pbt;
 
@@ -65,7 +65,8 @@ TEST(ConfigLimits, EveryNumberSettingIsFinite) {
             "exp.toml: trainable.theta: expected finite numbers, got inf");
   EXPECT_EQ(error_of(good_with("strategy = \"truncation\"", "strategy = \"truncation\"\nfraction = nan")),
             "exp.toml: exploit.fraction: expected a finite number, got nan");
-  EXPECT_EQ(error_of(good_with("low = 0.0", "low = -inf")), "exp.toml: space.h0.low: expected a finite number, got -inf");
+  EXPECT_EQ(error_of(good_with("low = 0.0", "low = -inf")),
+            "exp.toml: space.h0.low: expected a finite number, got -inf");
 }
 
 TEST(ConfigLimits, IntegersAreRangeCheckedBeforeNarrowing) {
@@ -79,7 +80,8 @@ TEST(ConfigLimits, IntegersAreRangeCheckedBeforeNarrowing) {
             "exp.toml: workers.max_failures: must be between 1 and 1000000, got 4294967297");
   EXPECT_EQ(error_of(good_with("strategy = \"truncation\"", "strategy = \"truncation\"\nwindow = 4294967298")),
             "exp.toml: exploit.window: must be between 2 and 100000, got 4294967298");
-  EXPECT_TRUE(contains(error_of(good_with("steps = 20", "steps = 9223372036854775807")), "exp.toml: budget.steps: must be"));
+  EXPECT_TRUE(
+      contains(error_of(good_with("steps = 20", "steps = 9223372036854775807")), "exp.toml: budget.steps: must be"));
 }
 
 TEST(ConfigLimits, IntBoundsBeyondInt64AreRefused) {
@@ -88,8 +90,8 @@ TEST(ConfigLimits, IntBoundsBeyondInt64AreRefused) {
                        "exp.toml: space.h0.high: an int's bounds must be within +-2^53"));
   EXPECT_TRUE(contains(error_of(good_with(space, "[space.h0]\ntype = \"int\"\nlow = -1e300\nhigh = 1\n")),
                        "exp.toml: space.h0.low: an int's bounds must be within"));
-  EXPECT_EQ(error_of(good_with(space, "[space.h0]\ntype = \"int\"\nlow = -9007199254740992\nhigh = 9007199254740992\n")),
-            "");
+  EXPECT_EQ(
+      error_of(good_with(space, "[space.h0]\ntype = \"int\"\nlow = -9007199254740992\nhigh = 9007199254740992\n")), "");
 }
 
 TEST(ConfigLimits, DeepDottedKeysAreRefusedBeforeParsing) {
@@ -110,8 +112,8 @@ TEST(ConfigLimits, DeepArraysAndInlineTablesAreRefusedBeforeParsing) {
         << open;
   }
   // Strings, comments and floats are not nesting.
-  std::string text = good_with("name = \"t\"", "name = \"t[[[[{{{" + std::string(200, '.') + "\" # [[[[ " +
-                                                   std::string(200, '.'));
+  std::string text =
+      good_with("name = \"t\"", "name = \"t[[[[{{{" + std::string(200, '.') + "\" # [[[[ " + std::string(200, '.'));
   EXPECT_TRUE(contains(error_of(text), "exp.toml: name: 't[[[[{{{.")) << error_of(text);  // read to the end
   std::string floats = "[trainable]\nkind = \"toy\"\ntheta = [";
   for (int i = 0; i < 200; ++i) floats += "0.5, ";
@@ -145,7 +147,8 @@ TEST(ConfigLimits, NonRegularFilesAreRefused) {
 }
 
 TEST(ConfigLimits, DotNamesAreRefused) {
-  EXPECT_EQ(error_of(good_with("name = \"t\"", "name = \"..\"")), "exp.toml: name: '..' is not a usable directory name");
+  EXPECT_EQ(error_of(good_with("name = \"t\"", "name = \"..\"")),
+            "exp.toml: name: '..' is not a usable directory name");
   EXPECT_EQ(error_of(good_with("name = \"t\"", "name = \".\"")), "exp.toml: name: '.' is not a usable directory name");
   EXPECT_EQ(error_of(good_with("name = \"t\"", "name = \"a/b\"")),
             "exp.toml: name: 'a/b' must be 1-100 letters, digits, '_', '.' or '-'");
@@ -158,8 +161,8 @@ TEST(ConfigLimits, ToySpaceWithoutH1IsRefusedUpFront) {
   const std::string m = error_of(good_with("[space.h1]\nlow = 0.0\nhigh = 1.0\n", ""));
   EXPECT_TRUE(contains(m, "exp.toml: space")) << m;
   EXPECT_TRUE(contains(m, "'h1' is missing")) << m;
-  const std::string c = error_of(good_with("[space.h1]\nlow = 0.0\nhigh = 1.0\n",
-                                           "[space.h1]\ntype = \"categorical\"\nchoices = [\"a\"]\n"));
+  const std::string c = error_of(
+      good_with("[space.h1]\nlow = 0.0\nhigh = 1.0\n", "[space.h1]\ntype = \"categorical\"\nchoices = [\"a\"]\n"));
   EXPECT_TRUE(contains(c, "'h1' must be a number")) << c;
 }
 
@@ -174,7 +177,9 @@ TEST(AtomicFile, AFailedWriteLeavesTheOldFile) {
   pid_t pid = fork();
   if (pid == 0) {
     signal(SIGXFSZ, SIG_IGN);  // write returns EFBIG instead of killing the process
-    struct rlimit lim {4096, 4096};
+    struct rlimit lim {
+      4096, 4096
+    };
     setrlimit(RLIMIT_FSIZE, &lim);
     try {
       write_file_atomically(path, std::string(100000, 'n'));

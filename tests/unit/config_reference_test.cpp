@@ -43,16 +43,26 @@ space.h1.high = 1.0
 
 // What the parser made of a config, but the text it was given.
 nlohmann::json summary(const ExperimentConfig& c) {
-  return {{"name", c.name},         {"seed", c.seed},
-          {"population", c.population}, {"trainable", c.trainable},
-          {"options", c.trainable_options}, {"steps", c.budget_steps},
-          {"target", c.target_score.has_value()}, {"interval", c.ready.interval},
-          {"min_step", c.ready.min_step}, {"eval_every", c.eval_every},
-          {"exploit", c.exploit},       {"exploit_options", c.exploit_options},
-          {"copy", c.copy},             {"window", c.window},
-          {"explore", c.explore},       {"explore_options", c.explore_options},
-          {"always", c.explore_always}, {"workers", c.workers},
-          {"lease", c.lease_seconds},   {"max_failures", c.max_failures},
+  return {{"name", c.name},
+          {"seed", c.seed},
+          {"population", c.population},
+          {"trainable", c.trainable},
+          {"options", c.trainable_options},
+          {"steps", c.budget_steps},
+          {"target", c.target_score.has_value()},
+          {"interval", c.ready.interval},
+          {"min_step", c.ready.min_step},
+          {"eval_every", c.eval_every},
+          {"exploit", c.exploit},
+          {"exploit_options", c.exploit_options},
+          {"copy", c.copy},
+          {"window", c.window},
+          {"explore", c.explore},
+          {"explore_options", c.explore_options},
+          {"always", c.explore_always},
+          {"workers", c.workers},
+          {"lease", c.lease_seconds},
+          {"max_failures", c.max_failures},
           {"store", c.store}};
 }
 

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/toy_config.hpp"
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
+#include "common/toy_config.hpp"
 
 using namespace pbt;
 
@@ -47,8 +47,8 @@ TEST(Config, GoodConfigParsesWithDefaults) {
   EXPECT_EQ(c.space.params().size(), 2u);
   auto hs = initial_hyperparams(c);
   ASSERT_EQ(hs.size(), 4u);
-  EXPECT_NE(hs[0], hs[1]);                       // sampled per member
-  EXPECT_EQ(hs, initial_hyperparams(c));         // and reproducibly
+  EXPECT_NE(hs[0], hs[1]);                // sampled per member
+  EXPECT_EQ(hs, initial_hyperparams(c));  // and reproducibly
 }
 
 TEST(Config, ExampleToyConfigParses) {
@@ -87,15 +87,16 @@ TEST(Config, UnknownStrategyIsNamed) {
   EXPECT_EQ(error_of(good_with("\"perturb\"", "\"jitter\"")),
             "exp.toml: explore.strategy: unknown explore strategy 'jitter' (known: perturb, resample, gaussian, "
             "none)");
-  EXPECT_NE(error_of(good_with("kind = \"toy\"", "kind = \"resnet\"")).find("exp.toml: trainable.kind: unknown trainable kind 'resnet'"),
+  EXPECT_NE(error_of(good_with("kind = \"toy\"", "kind = \"resnet\""))
+                .find("exp.toml: trainable.kind: unknown trainable kind 'resnet'"),
             std::string::npos);
 }
 
 TEST(Config, PopulationTooSmallForExploitIsNamed) {
   EXPECT_EQ(error_of(good_with("population = 4", "population = 1")),
             "exp.toml: population: exploit 'truncation' needs at least 2 members, got 1");
-  EXPECT_EQ(error_of(good_with("population = 4", "population = 1").replace(
-                std::string(kGood).find("\"truncation\"") - 1, 13, "\"none\"")),
+  EXPECT_EQ(error_of(good_with("population = 4", "population = 1")
+                         .replace(std::string(kGood).find("\"truncation\"") - 1, 13, "\"none\"")),
             "");
 }
 

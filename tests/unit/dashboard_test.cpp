@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/toy_config.hpp"
-#include "pbt/pbt.hpp"
 #include "pbt/dashboard.hpp"
+#include "pbt/pbt.hpp"
+#include "common/toy_config.hpp"
 
 using namespace pbt;
 
@@ -109,16 +109,32 @@ TEST(Dashboard, AnswersOnlyToExactLoopbackHostNames) {
   Dashboard d;
   ASSERT_GT(d.port(), 0);
   const std::string port = std::to_string(d.port());
-  for (const std::string& good : std::vector<std::string>{"localhost", "localhost:" + port, "127.0.0.1", "127.0.0.1:" + port,
-                                  "127.1.2.3:8080", "127.255.255.255", "[::1]", "[::1]:" + port, "LocalHost:" + port})
+  for (const std::string& good :
+       std::vector<std::string>{"localhost", "localhost:" + port, "127.0.0.1", "127.0.0.1:" + port, "127.1.2.3:8080",
+                                "127.255.255.255", "[::1]", "[::1]:" + port, "LocalHost:" + port})
     EXPECT_EQ(get_with_host(d.port(), good), 200) << good;
   // What a DNS-rebinding page (or a confused parser) could send.
-  for (const std::string& bad : std::vector<std::string>{
-           "127.0.0.1.evil.example", "127.0.0.1.evil.example:" + port, "127.0.0.1@evil.example",
-        "127.0.0.1:" + port + "@evil.example", "localhost.evil.example", "evil.example", "evil.example:" + port,
-        "127.evil.example", "127.0.0", "127.0.0.1.1", "127.0.0.256", "0177.0.0.1", "127.0.0.01", "128.0.0.1",
-        "127.0.0.1:", "127.0.0.1:8o80", "127.0.0.1:123456", "[::1].evil.example", "[::1]evil", "[::2]",
-        "localhost:80:80"})
+  for (const std::string& bad : std::vector<std::string>{"127.0.0.1.evil.example",
+                                                         "127.0.0.1.evil.example:" + port,
+                                                         "127.0.0.1@evil.example",
+                                                         "127.0.0.1:" + port + "@evil.example",
+                                                         "localhost.evil.example",
+                                                         "evil.example",
+                                                         "evil.example:" + port,
+                                                         "127.evil.example",
+                                                         "127.0.0",
+                                                         "127.0.0.1.1",
+                                                         "127.0.0.256",
+                                                         "0177.0.0.1",
+                                                         "127.0.0.01",
+                                                         "128.0.0.1",
+                                                         "127.0.0.1:",
+                                                         "127.0.0.1:8o80",
+                                                         "127.0.0.1:123456",
+                                                         "[::1].evil.example",
+                                                         "[::1]evil",
+                                                         "[::2]",
+                                                         "localhost:80:80"})
     EXPECT_EQ(get_with_host(d.port(), bad), 403) << "'" << bad << "'";
   // No Host at all (HTTP/1.0): not a name we know.
   EXPECT_EQ(status_of(d.port(), "GET /data.json HTTP/1.0\r\n\r\n", std::chrono::seconds(60)), 403);

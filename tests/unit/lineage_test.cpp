@@ -2,8 +2,8 @@
 
 #include <tuple>
 
-#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
+#include "common/toy_config.hpp"
 
 using namespace pbt;
 
@@ -25,7 +25,8 @@ Hyperparams H(double x) { return {{"x", x}}; }
 using Pieces = std::vector<std::tuple<int, std::int64_t, std::int64_t, double>>;
 Pieces pieces(const InheritedSchedule& s) {
   Pieces out;
-  for (const auto& seg : s.segments) out.emplace_back(seg.member, seg.from_step, seg.to_step, std::get<double>(seg.h.at("x")));
+  for (const auto& seg : s.segments)
+    out.emplace_back(seg.member, seg.from_step, seg.to_step, std::get<double>(seg.h.at("x")));
   return out;
 }
 }  // namespace
@@ -81,7 +82,8 @@ TEST(Lineage, CopyingOnlyHyperparametersKeepsTheOwnModel) {
 TEST(Lineage, HandWorkedLogWithEveryCopyModeAndARecover) {
   std::vector<Event> evs = {copy(1, 4, 0, 4, H(0.5), CopyMode::all), copy(2, 4, -1, 0, H(0.6), CopyMode::none),
                             copy(2, 8, 1, 8, H(0.55), CopyMode::hyperparameters),
-                            copy(0, 8, 2, 8, H(0.1), CopyMode::weights), copy(1, 12, 0, 12, H(0.45), CopyMode::weights)};
+                            copy(0, 8, 2, 8, H(0.1), CopyMode::weights),
+                            copy(1, 12, 0, 12, H(0.45), CopyMode::weights)};
   evs[1].kind = EventKind::explore;
   evs[3].kind = EventKind::recover;
   const Lineage L(evs, {H(0.1), H(0.2), H(0.3)});

@@ -24,7 +24,7 @@ class Leader : public Exploit {
   std::string name() const override { return "leader"; }
 };
 
-std::atomic<int> g_pins{0};          // explores run
+std::atomic<int> g_pins{0};           // explores run
 std::atomic<int> g_pins_seen_all{0};  // ... that saw the whole population in their context
 
 // Sets every value to `value` (clipped); counts what the context showed it.

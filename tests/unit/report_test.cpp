@@ -19,10 +19,8 @@ const std::string kXss = "<script>alert(1)</script>";
 
 // The runs below are made by hand and train nothing: a kind without checks stands in for a
 // trainable (the toy's would refuse this space, which lacks its h0 and h1).
-const bool kHandKind = (register_trainable("hand", [](const TrainableContext&) -> std::unique_ptr<Trainable> {
-                          return nullptr;
-                        }),
-                        true);
+const bool kHandKind =
+    (register_trainable("hand", [](const TrainableContext&) -> std::unique_ptr<Trainable> { return nullptr; }), true);
 
 // Three members, ready every 4 steps, budget 12: boundaries 4, 8, 12.
 const char* kConfig = R"(
@@ -45,8 +43,8 @@ choices = ["a", "<script>alert(1)</script>"]
 
 Hyperparams H(double lr, const std::string& cat = "a") { return {{"lr", lr}, {kXss, cat}}; }
 
-Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, CopyMode copied,
-           Hyperparams old_h, Hyperparams new_h, double old_score, double donor_score, double new_score) {
+Event copy(int member, std::int64_t step, int donor, std::int64_t donor_step, CopyMode copied, Hyperparams old_h,
+           Hyperparams new_h, double old_score, double donor_score, double new_score) {
   Event e;
   e.member = member;
   e.step = step;
@@ -146,7 +144,7 @@ TEST(Report, AncestryScheduleWalksBackThroughCopies) {
   const Tree L = build_tree(run);
   ASSERT_EQ(best_member(run.population), 1);
   EXPECT_EQ(ancestry_nodes(run, L, 1), (std::vector<int>{node_at(L, 0, 4), node_at(L, 2, 4), node_at(L, 2, 8),
-                                                          node_at(L, 1, 8), node_at(L, 1, 12)}));
+                                                         node_at(L, 1, 8), node_at(L, 1, 12)}));
   const InheritedSchedule a = lineage_of(run).schedule_of(1, 12);
   EXPECT_EQ(a.root, 0);
   EXPECT_EQ(a.root, L.nodes[node_at(L, 0, 4)].root);
@@ -277,7 +275,7 @@ TEST(Report, ValuesFromTheConfigOrTrainerAppearOnlyEscaped) {
   const std::string html = render_html(run);
   EXPECT_EQ(html.find(kXss), std::string::npos) << "the payload appears unescaped";
   EXPECT_EQ(html.find("alert(1)</script"), std::string::npos);
-  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);   // tables, config, title
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);  // tables, config, title
   EXPECT_NE(html.find("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"), std::string::npos);  // the data
   // Only the page's own two script elements.
   EXPECT_EQ(count(html, "<script"), 2u);

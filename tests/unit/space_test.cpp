@@ -1,5 +1,5 @@
-#include <set>
 #include <gtest/gtest.h>
+#include <set>
 
 #include "pbt/error.hpp"
 #include "pbt/space.hpp"

@@ -86,10 +86,10 @@ TEST(Exploit, TournamentCopiesOnlyABetterMember) {
   for (int trial = 0; trial < 200; ++trial) {
     Rng rng(trial);
     EXPECT_FALSE(e->choose(pop[2], pop, rng));  // the best never copies
-    auto d = e->choose(pop[0], pop, rng);        // the worst copies whoever it draws
+    auto d = e->choose(pop[0], pop, rng);       // the worst copies whoever it draws
     ASSERT_TRUE(d);
     EXPECT_NE(*d, 0);
-    auto m = e->choose(pop[1], pop, rng);        // the middle copies only member 2
+    auto m = e->choose(pop[1], pop, rng);  // the middle copies only member 2
     if (m) {
       EXPECT_EQ(*m, 2);
       ++copies;
@@ -112,10 +112,10 @@ TEST(Exploit, TTestCopiesOnlyWhenSignificant) {
   Candidate noisy{1, 1.2, {-3, 5, 0.2, 4, -0.2}, 0};
   Rng rng(1);
   EXPECT_EQ(e->choose(self, {self, clear}, rng), std::optional<int>(1));
-  EXPECT_FALSE(e->choose(self, {self, noisy}, rng));            // higher mean, not significant
-  EXPECT_FALSE(e->choose(clear, {clear, self}, rng));           // the other is worse
+  EXPECT_FALSE(e->choose(self, {self, noisy}, rng));   // higher mean, not significant
+  EXPECT_FALSE(e->choose(clear, {clear, self}, rng));  // the other is worse
   Candidate empty{1, 9.0, {}, 0};
-  EXPECT_FALSE(e->choose(self, {self, empty}, rng));            // no evidence, no copy
+  EXPECT_FALSE(e->choose(self, {self, empty}, rng));  // no evidence, no copy
   // A diverged window (non-finite returns, stored as kDivergedScore) has no variance:
   // its member copies any healthy one and is never copied.
   const double worst = kDivergedScore;

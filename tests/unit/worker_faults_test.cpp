@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "common/toy_config.hpp"
 #include "pbt/pbt.hpp"
+#include "common/toy_config.hpp"
 
 using namespace pbt;
 
@@ -323,7 +323,7 @@ TEST(Heartbeat, PeriodIsAThirdOfTheLeaseClampedToASaneRange) {
 TEST(Heartbeat, AShortLeaseIsStillKeptAlive) {
   CountingStore store;
   std::function<void(const std::string&)> log;
-  Heartbeat hb(store, Lease{"e", 0, "w", 1}, 0.6, log);  // every 0.2 s
+  Heartbeat hb(store, Lease{"e", 0, "w", 1}, 0.6, log);                               // every 0.2 s
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // hang guard only
   while (store.heartbeats.load() < 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

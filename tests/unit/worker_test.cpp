@@ -93,8 +93,8 @@ TEST(Worker, ToyReachesTheOptimumAndEveryMemberReachesTheBudget) {
 }
 
 TEST(Worker, GridSearchStallsAtPointThreeNine) {
-  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""), "strategy = \"gaussian\"\nsigma = 0.1",
-                "strategy = \"none\""));
+  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""),
+                   "strategy = \"gaussian\"\nsigma = 0.1", "strategy = \"none\""));
   for (const auto& m : r.pop()) EXPECT_NEAR(*m.score, 1.2 - 0.81, 1e-3);
   EXPECT_TRUE(r.store->events("toy").empty());  // no copy, so no explore either
 }
@@ -129,7 +129,7 @@ TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
 
 TEST(Worker, ExploreAlwaysExploresWithoutCopying) {
   ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""), "sigma = 0.1",
-                "sigma = 0.1\nalways = true"));
+                   "sigma = 0.1\nalways = true"));
   auto evs = r.store->events("toy");
   EXPECT_EQ(evs.size(), 2u * 24u);  // every ready step but the last (no decision at the budget)
   for (const auto& e : evs) {

@@ -26,8 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 #include "trainables/torch/torch_trainables.hpp"
 
 namespace {
@@ -50,23 +50,34 @@ const std::vector<Method> kMethods = {
 struct Dataset {
   std::string name;
   int steps, interval, min_step;  // [ready]: every `interval` steps, not before `min_step`
-  std::string model;  // [trainable] lines besides kind, dataset, loss, d_steps
-  double low, high;   // log-uniform prior of lr_g and lr_d
-  std::string setup;  // the model in words, for the report
-  double cost_per_step;  // relative CPU cost of a step, to share the work out over --jobs
+  std::string model;              // [trainable] lines besides kind, dataset, loss, d_steps
+  double low, high;               // log-uniform prior of lr_g and lr_d
+  std::string setup;              // the model in words, for the report
+  double cost_per_step;           // relative CPU cost of a step, to share the work out over --jobs
 };
 
-const Dataset kRing = {"ring", 1000, 100, 300,
-                       "hidden = 64\nlayers = 2\nlatent = 8\nbatch = 64\neval_samples = 2500\nbackground_class = true\n",
-                       1e-5, 1e-2,
-                       "2 hidden layers of 64 units, batch 64, selection classifier over the 8 modes and a \"not data\" "
-                       "class (`background_class = true`)", 1.0};
-const Dataset kGrid = {"grid", 6000, 500, 2000,
+const Dataset kRing = {
+    "ring",
+    1000,
+    100,
+    300,
+    "hidden = 64\nlayers = 2\nlatent = 8\nbatch = 64\neval_samples = 2500\nbackground_class = true\n",
+    1e-5,
+    1e-2,
+    "2 hidden layers of 64 units, batch 64, selection classifier over the 8 modes and a \"not data\" "
+    "class (`background_class = true`)",
+    1.0};
+const Dataset kGrid = {"grid",
+                       6000,
+                       500,
+                       2000,
                        "hidden = 64\nlayers = 3\nlatent = 8\nbatch = 128\neval_samples = 2500\n"
                        "background_class = true\n",
-                       1e-4, 1e-2,
+                       1e-4,
+                       1e-2,
                        "3 hidden layers of 64 units, batch 128, selection classifier over the 25 modes and a "
-                       "\"not data\" class (`background_class = true`)", 1.5};
+                       "\"not data\" class (`background_class = true`)",
+                       1.5};
 
 std::string config_text(const Dataset& d, const Method& m, int seed, int population) {
   std::ostringstream t;
@@ -149,8 +160,7 @@ json run_one(const Dataset& d, const Method& m, int seed, int population) {
   for (const auto& e : events) copies += e.kind == pbt::EventKind::exploit;
   r["copies"] = copies;
   r["best"] = best->id;
-  r["schedule"] = schedule_text(
-      pbt::Lineage(events, pbt::initial_hyperparams(cfg)).schedule_of(best->id, best->step));
+  r["schedule"] = schedule_text(pbt::Lineage(events, pbt::initial_hyperparams(cfg)).schedule_of(best->id, best->step));
   return r;
 }
 
@@ -160,8 +170,8 @@ json run_seed(const Dataset& d, int seed, int population) {
   for (const auto& m : kMethods) {
     out[m.name] = run_one(d, m, seed, population);
     const auto& r = out[m.name];
-    std::cerr << d.name << " seed " << seed << " " << m.name << ": " << fmt(r["cpu"].get<double>(), 1)
-              << " s CPU, " << r["copies"] << " copies\n";
+    std::cerr << d.name << " seed " << seed << " " << m.name << ": " << fmt(r["cpu"].get<double>(), 1) << " s CPU, "
+              << r["copies"] << " copies\n";
   }
   return out;
 }
@@ -249,8 +259,7 @@ int main(int argc, char** argv) {
     for (const auto& d : datasets)
       for (int seed = 0; seed < seeds; ++seed) tasks.push_back({&d, seed});
     auto cost = [](const Task& t) { return double(t.d->steps) * t.d->cost_per_step; };
-    std::stable_sort(tasks.begin(), tasks.end(),
-                     [&](const Task& a, const Task& b) { return cost(a) > cost(b); });
+    std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) { return cost(a) > cost(b); });
     for (const auto& t : tasks) {
       const auto j = std::min_element(load.begin(), load.end()) - load.begin();
       share[j].push_back(t);
@@ -296,8 +305,7 @@ int main(int argc, char** argv) {
     if (from_raw.empty()) {  // results[dataset][method][seed]
       std::sort(done.begin(), done.end(), [](const json& a, const json& b) { return a["seed"] < b["seed"]; });
       for (const auto& e : done)
-        for (const auto& m : kMethods)
-          results[e["dataset"].get<std::string>()][m.name].push_back(e["runs"][m.name]);
+        for (const auto& m : kMethods) results[e["dataset"].get<std::string>()][m.name].push_back(e["runs"][m.name]);
     }
     if (from_raw.empty()) {
       wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
@@ -311,36 +319,46 @@ int main(int argc, char** argv) {
        << "Reproduce (from the repository root):\n\n```sh\n"
        << "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target gan_pbt\n"
        << cmdline << " --out docs/results/gan.md\n```\n\n"
-       << bench::machine_markdown(load_start) << "- Wall time of the whole benchmark: " << fmt(wall / 60, 1)
-       << " min (" << jobs << " process" << (jobs > 1 ? "es" : "") << ")\n\n";
+       << bench::machine_markdown(load_start) << "- Wall time of the whole benchmark: " << fmt(wall / 60, 1) << " min ("
+       << jobs << " process" << (jobs > 1 ? "es" : "") << ")\n\n";
     md << "## Setup\n\n"
        << "- Trainable `gan` (src/trainables/torch/gan): MLP generator and discriminator, latent 8, non-saturating "
           "loss, 1 discriminator update per generator update, Adam (β1 0.5, β2 0.999) with the generator's and the "
           "discriminator's learning rates from h. A step is one generator update.\n"
        << "- Data: ring of 8 Gaussians (radius 2, std 0.05) and 5×5 grid of 25 Gaussians (spacing 2, std 0.05).\n"
-       << "- Population " << population << "; h = (lr_g, lr_d), each log-uniform (prior below); seeds 0.."
-       << seeds - 1 << ". For one seed every method starts from the same initial h and weights.\n";
+       << "- Population " << population << "; h = (lr_g, lr_d), each log-uniform (prior below); seeds 0.." << seeds - 1
+       << ". For one seed every method starts from the same initial h and weights.\n";
     for (const auto& d : datasets)
-      md << "- " << d.name << ": " << d.setup << "; lr prior [" << d.low << ", " << d.high << "]; budget "
-         << d.steps << " steps per member, ready every " << d.interval << " steps"
+      md << "- " << d.name << ": " << d.setup << "; lr prior [" << d.low << ", " << d.high << "]; budget " << d.steps
+         << " steps per member, ready every " << d.interval << " steps"
          << (d.min_step > 0 ? " from step " + std::to_string(d.min_step) : std::string())
          << " (eval once per interval, 2,500 samples).\n";
     md << "- PBT (tournament): binary tournament, perturb ×0.5/×2.0 (the paper's GAN setting). PBT (truncation): "
           "bottom 20% copy the top 20%, same perturb. Random search: exploit `none`, explore `none` (the same "
           "population trained without PBT). A copy takes both networks, both Adam states and h.\n"
        << "- Selection (eval's score, what PBT ranks and what picks the best member): the Inception-score analogue "
-          "with p(y|x) from a classifier trained on real samples and on points spread over the data's box, as a \"not data\" class whose probability is shared evenly by the modes (docs/gan.md). Reported (on the true mixture, never seen by selection): strict IS (the same formula with the Bayes posterior of the model the \"not data\" class is trained on: the mixture or a flat density over the data's box, each with prior 1/2, \"not data\" shared evenly by the modes; max = number of modes; a smear over the square scores ~1), exact IS (the issue's formula, posterior over the components only, max = number "
-          "of modes; it is confident far from every mode too, so a smear over the grid's square scores ~20 of 25 and samples off the modes raise it), modes covered (≥ 20% of a mode's fair share of high-quality samples), high-quality fraction "
+          "with p(y|x) from a classifier trained on real samples and on points spread over the data's box, as a \"not "
+          "data\" class whose probability is shared evenly by the modes (docs/gan.md). Reported (on the true mixture, "
+          "never seen by selection): strict IS (the same formula with the Bayes posterior of the model the \"not "
+          "data\" class is trained on: the mixture or a flat density over the data's box, each with prior 1/2, \"not "
+          "data\" shared evenly by the modes; max = number of modes; a smear over the square scores ~1), exact IS (the "
+          "issue's formula, posterior over the components only, max = number "
+          "of modes; it is confident far from every mode too, so a smear over the grid's square scores ~20 of 25 and "
+          "samples off the modes raise it), modes covered (≥ 20% of a mode's fair share of high-quality samples), "
+          "high-quality fraction "
           "(within 3 std of a mode), all on 2,500 samples.\n"
        << "- Best member = the member with the highest selection score at the end (as PBT returns it); population = "
-          "the median over the " << population << " final members. Cells: median over seeds [min–max].\n\n";
+          "the median over the "
+       << population << " final members. Cells: median over seeds [min–max].\n\n";
 
     std::vector<std::string> verdicts;
     for (const auto& d : datasets) {
       const json& r = results.at(d.name);
       md << "## " << d.name << "\n\n"
-         << "| method | best: strict IS | best: exact IS | best: modes covered | best: high-quality | best: selection IS | "
-            "population: strict IS | population: exact IS | population: modes | population: high-quality | copies/run | CPU s/run |\n"
+         << "| method | best: strict IS | best: exact IS | best: modes covered | best: high-quality | best: selection "
+            "IS | "
+            "population: strict IS | population: exact IS | population: modes | population: high-quality | copies/run "
+            "| CPU s/run |\n"
          << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
       std::map<std::string, std::map<std::string, Stat>> stats;
       for (const auto& m : kMethods) {
@@ -367,10 +385,11 @@ int main(int argc, char** argv) {
           s["copies"].v.push_back(num(run, "copies"));
           s["cpu"].v.push_back(num(run, "cpu"));
         }
-        md << "| " << m.name << " | " << s["best_strict"].md(2) << " | " << s["best_is"].md(2) << " | " << s["best_modes"].md(0) << " | "
-           << s["best_hq"].md(3) << " | " << s["best_sel"].md(2) << " | " << s["pop_strict"].md(2) << " | " << s["pop_is"].md(2) << " | "
-           << s["pop_modes"].md(1) << " | " << s["pop_hq"].md(3) << " | " << fmt(bench::mean(s["copies"].v), 1)
-           << " | " << fmt(bench::median(s["cpu"].v), 0) << " |\n";
+        md << "| " << m.name << " | " << s["best_strict"].md(2) << " | " << s["best_is"].md(2) << " | "
+           << s["best_modes"].md(0) << " | " << s["best_hq"].md(3) << " | " << s["best_sel"].md(2) << " | "
+           << s["pop_strict"].md(2) << " | " << s["pop_is"].md(2) << " | " << s["pop_modes"].md(1) << " | "
+           << s["pop_hq"].md(3) << " | " << fmt(bench::mean(s["copies"].v), 1) << " | "
+           << fmt(bench::median(s["cpu"].v), 0) << " |\n";
       }
       md << "\nPer seed, best member (strict IS / exact IS / modes / high-quality):\n\n| seed |";
       for (const auto& m : kMethods) md << " " << m.name << " |";
@@ -381,8 +400,8 @@ int main(int argc, char** argv) {
         md << "| " << seed << " |";
         for (const auto& m : kMethods) {
           const auto& s = stats[m.name];
-          md << " " << fmt(s.at("best_strict").v[seed], 2) << " / " << fmt(s.at("best_is").v[seed], 2) << " / " << fmt(s.at("best_modes").v[seed], 0) << " / "
-             << fmt(s.at("best_hq").v[seed], 3) << " |";
+          md << " " << fmt(s.at("best_strict").v[seed], 2) << " / " << fmt(s.at("best_is").v[seed], 2) << " / "
+             << fmt(s.at("best_modes").v[seed], 0) << " / " << fmt(s.at("best_hq").v[seed], 3) << " |";
         }
         md << "\n";
       }
@@ -399,7 +418,10 @@ int main(int argc, char** argv) {
         const auto& s = stats[m.name];
         auto ahead = [&](const char* k) {
           const double a = bench::median(s.at(k).v), b = bench::median(rs.at(k).v);
-          return std::string(a > b ? "ahead" : a == b ? "level" : "BEHIND") + " (" + fmt(a, 3) + " vs " + fmt(b, 3) + ")";
+          return std::string(a > b    ? "ahead"
+                             : a == b ? "level"
+                                      : "BEHIND") +
+                 " (" + fmt(a, 3) + " vs " + fmt(b, 3) + ")";
         };
         auto per_seed = [&](const char* k) {  // seeds where this method's figure is above / level with / below
           int up = 0, level = 0, down = 0;
@@ -413,11 +435,11 @@ int main(int argc, char** argv) {
                  std::to_string(down) + " (median difference " + fmt(bench::median(diff), 3) + ")";
         };
         verdicts.push_back(d.name + ": " + m.name + " vs random search, median best strict IS " + ahead("best_strict") +
-                           ", best exact IS " + ahead("best_is") +
-                           ", best modes " + ahead("best_modes") + ", best high-quality " + ahead("best_hq") +
-                           ", population strict IS " + ahead("pop_strict") + ", population high-quality " + ahead("pop_hq") +
-                           "; per seed, best strict IS " + per_seed("best_strict") + ", best modes " + per_seed("best_modes") +
-                           ", best high-quality " + per_seed("best_hq"));
+                           ", best exact IS " + ahead("best_is") + ", best modes " + ahead("best_modes") +
+                           ", best high-quality " + ahead("best_hq") + ", population strict IS " + ahead("pop_strict") +
+                           ", population high-quality " + ahead("pop_hq") + "; per seed, best strict IS " +
+                           per_seed("best_strict") + ", best modes " + per_seed("best_modes") + ", best high-quality " +
+                           per_seed("best_hq"));
       }
     }
     md << "## Checks\n\n";

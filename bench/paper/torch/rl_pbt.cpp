@@ -6,9 +6,9 @@
 // machine falls on all of them alike.
 //
 // After each run the bench loads every member's final checkpoint and scores its policy
-// (sampled actions, as trained; the best member also greedily) on 100 fresh episodes (a stream training never used, the same episodes for every
-// condition at a seed): the best member is the one with the highest final training score
-// (what `pbt best` picks), its fresh return is the figure reported.
+// (sampled actions, as trained; the best member also greedily) on 100 fresh episodes (a stream training never used, the
+// same episodes for every condition at a seed): the best member is the one with the highest final training score (what
+// `pbt best` picks), its fresh return is the figure reported.
 //
 // Cost: frames per second per worker, and the engine's overhead measured on a control
 // pair where compute cannot differ: truncation exploit copying weights only with a
@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 #include "trainables/torch/rl/a2c.hpp"
 
 namespace fs = std::filesystem;
@@ -40,12 +40,12 @@ namespace {
 
 struct EnvBench {
   std::string env, tag;
-  int budget_steps;      // engine steps per member (x frames_per_step frames)
-  int interval;          // ready every this many steps
+  int budget_steps;  // engine steps per member (x frames_per_step frames)
+  int interval;      // ready every this many steps
   double reward_scale;
-  double gamma;          // the discount: Pendulum's costs are immediate, a short horizon learns faster
-  int seeds;             // default number of seeds (--seeds overrides it for every environment)
-  int min_step;          // no exploit before this step (see kEnvs)
+  double gamma;  // the discount: Pendulum's costs are immediate, a short horizon learns faster
+  int seeds;     // default number of seeds (--seeds overrides it for every environment)
+  int min_step;  // no exploit before this step (see kEnvs)
 };
 
 // Sized so that the whole bench fits in about 25 minutes on 2 shared cores. Pendulum gets
@@ -77,12 +77,9 @@ constexpr int kEnvCopies = 8;
 constexpr int kFreshEpisodes = 100;
 
 nlohmann::json trainable_json(const EnvBench& e) {
-  return {{"env", e.env},
-          {"envs", kEnvCopies},
-          {"frames_per_step", kFramesPerStep},
-          {"reward_scale", e.reward_scale},
-          {"gamma", e.gamma},
-          {"fresh_episodes", 0}};  // the bench scores the final members itself
+  return {
+      {"env", e.env},     {"envs", kEnvCopies}, {"frames_per_step", kFramesPerStep}, {"reward_scale", e.reward_scale},
+      {"gamma", e.gamma}, {"fresh_episodes", 0}};  // the bench scores the final members itself
 }
 
 std::string config_text(const EnvBench& e, const Condition& c, int seed, bool overhead) {
@@ -92,7 +89,8 @@ std::string config_text(const EnvBench& e, const Condition& c, int seed, bool ov
   t << "kind = \"rl\"\n";
   const nlohmann::json tj = trainable_json(e);
   for (const auto& [k, v] : tj.items()) t << k << " = " << v.dump() << "\n";
-  t << "\n[budget]\nsteps = " << e.budget_steps << "\n\n[ready]\ninterval = " << e.interval << "\neval_every = " << e.interval << "\nmin_step = " << e.min_step << "\n\n";
+  t << "\n[budget]\nsteps = " << e.budget_steps << "\n\n[ready]\ninterval = " << e.interval
+    << "\neval_every = " << e.interval << "\nmin_step = " << e.min_step << "\n\n";
   t << "[exploit]\nstrategy = \"" << c.exploit << "\"\n";
   if (overhead) t << "copy = \"weights\"\n";
   t << "\n[explore]\nstrategy = \"" << c.explore << "\"\n";
@@ -115,7 +113,7 @@ double children_cpu_seconds() {
 
 struct RunResult {
   double wall = 0;
-  double cpu = 0;  // CPU seconds of pbt run and its workers
+  double cpu = 0;                               // CPU seconds of pbt run and its workers
   std::map<std::int64_t, double> best_by_step;  // max training score over members at each eval step
   double best_train = 0, best_fresh = 0, best_greedy = 0, mean_fresh = 0, mean_train = 0;
   std::int64_t reach_frames = -1;  // population frames when the best training score first >= threshold
@@ -123,8 +121,7 @@ struct RunResult {
   int exploits = 0;
 };
 
-RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead, int workers,
-                  const fs::path& runs) {
+RunResult run_one(const EnvBench& e, const Condition& c, int seed, bool overhead, int workers, const fs::path& runs) {
   const fs::path dir = runs / (e.tag + "-" + std::to_string(seed) + "-" + c.exploit + (overhead ? "-ovh" : ""));
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -262,19 +259,21 @@ int main(int argc, char** argv) {
           res[c.name].push_back(run_one(e, c, seed, false, workers, runs));
           const auto& r = res[c.name].back();
           std::cerr << e.env << " seed " << seed << " " << c.name << ": best fresh " << fmt(r.best_fresh, 1)
-                    << " (greedy " << fmt(r.best_greedy, 1) << "), best train " << fmt(r.best_train, 1) << ", mean fresh " << fmt(r.mean_fresh, 1)
-                    << ", wall " << fmt(r.wall, 1) << " s, cpu " << fmt(r.cpu, 1) << " s, exploits " << r.exploits << "\n";
+                    << " (greedy " << fmt(r.best_greedy, 1) << "), best train " << fmt(r.best_train, 1)
+                    << ", mean fresh " << fmt(r.mean_fresh, 1) << ", wall " << fmt(r.wall, 1) << " s, cpu "
+                    << fmt(r.cpu, 1) << " s, exploits " << r.exploits << "\n";
         }
       const auto spec = pbt::rl::env_spec(e.env);
       const double frames = static_cast<double>(e.budget_steps) * kFramesPerStep;
       md << "## " << e.env << "\n\n"
-         << "Budget " << fmt(frames / 1e3, 0) << "k frames per member (" << kEnvCopies
-         << " copies), ready every " << e.interval * kFramesPerStep / 1000 << "k frames"
+         << "Budget " << fmt(frames / 1e3, 0) << "k frames per member (" << kEnvCopies << " copies), ready every "
+         << e.interval * kFramesPerStep / 1000 << "k frames"
          << (e.min_step > 0 ? " from " + std::to_string(e.min_step * kFramesPerStep / 1000) + "k frames on" : "")
-         << ", discount "
-         << e.gamma << ", population " << kPopulation << ", " << seeds << " seeds (experiment seeds 0.." << seeds - 1
+         << ", discount " << e.gamma << ", population " << kPopulation << ", " << seeds
+         << " seeds (experiment seeds 0.." << seeds - 1
          << "; the same seed gives every condition the same initial h).\n\n"
-         << "| condition | best member: fresh return (median) | (mean) | min..max over seeds | best member: training score "
+         << "| condition | best member: fresh return (median) | (mean) | min..max over seeds | best member: training "
+            "score "
             "(median) | population mean fresh return (median) | population frames until the best training score "
             "first reaches "
          << (spec.has_threshold ? fmt(spec.threshold, 0) : std::string("-"))
@@ -283,12 +282,12 @@ int main(int argc, char** argv) {
       for (const auto& c : conds) {
         const auto& v = res[c.name];
         std::vector<double> bf, bt, mf, ex;
-        for (const auto& r : v) bf.push_back(r.best_fresh), bt.push_back(r.best_train), mf.push_back(r.mean_fresh),
-            ex.push_back(r.exploits);
+        for (const auto& r : v)
+          bf.push_back(r.best_fresh), bt.push_back(r.best_train), mf.push_back(r.mean_fresh), ex.push_back(r.exploits);
         md << "| " << c.name << " | " << fmt(bench::median(bf), 1) << " | " << fmt(bench::mean(bf), 1) << " | "
-           << fmt(bench::min_of(bf), 1) << ".."
-           << fmt(bench::max_of(bf), 1) << " | " << fmt(bench::median(bt), 1) << " | " << fmt(bench::median(mf), 1)
-           << " | " << (spec.has_threshold ? reach_cell(v, false) : std::string("-")) << " | "
+           << fmt(bench::min_of(bf), 1) << ".." << fmt(bench::max_of(bf), 1) << " | " << fmt(bench::median(bt), 1)
+           << " | " << fmt(bench::median(mf), 1) << " | "
+           << (spec.has_threshold ? reach_cell(v, false) : std::string("-")) << " | "
            << (spec.has_threshold ? reach_cell(v, true) : std::string("-")) << " | " << fmt(bench::median(ex), 0)
            << " |\n";
       }
@@ -351,7 +350,8 @@ int main(int argc, char** argv) {
     md << "## Cost\n\n"
        << "Environment frames per second per worker (population frames / (wall-clock x " << workers
        << " workers), median over seeds; in brackets: frames per CPU second of pbt run and its workers, which the "
-          "other jobs on the machine disturb less; each frame includes acting, learning and the engine), and the wall-clock "
+          "other jobs on the machine disturb less; each frame includes acting, learning and the engine), and the "
+          "wall-clock "
           "of each PBT run divided by that of random search at the same seed. Those ratios also carry the "
           "difference in compute that PBT's h causes (a shorter unroll means more updates per frame).\n\n"
        << "| environment |";
@@ -366,18 +366,20 @@ int main(int argc, char** argv) {
       int copies = 0;
       for (int seed = 0; seed < overhead_seeds; ++seed) {
         RunResult a, b;
-        if (seed % 2 == 0) a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs), b = run_one(e, kRandom, 100 + seed, false, workers, runs);
-        else b = run_one(e, kRandom, 100 + seed, false, workers, runs), a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs);
+        if (seed % 2 == 0)
+          a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs),
+          b = run_one(e, kRandom, 100 + seed, false, workers, runs);
+        else
+          b = run_one(e, kRandom, 100 + seed, false, workers, runs),
+          a = run_one(e, kOverheadPbt, 100 + seed, true, workers, runs);
         ratios.push_back(a.wall / b.wall);
         cpu_ratios.push_back(a.cpu / b.cpu);
         with.push_back(a.wall), without.push_back(b.wall);
         copies += a.exploits;
         std::cerr << "overhead seed " << seed << ": " << fmt(a.wall, 1) << " s vs " << fmt(b.wall, 1) << " s wall, "
-                  << fmt(a.cpu, 1) << " s vs " << fmt(b.cpu, 1) << " s cpu, "
-                  << a.exploits << " copies\n";
+                  << fmt(a.cpu, 1) << " s vs " << fmt(b.cpu, 1) << " s cpu, " << a.exploits << " copies\n";
       }
-      md << "Engine overhead (" << e.env << ", " << overhead_seeds << " seeds 100.."
-         << 99 + overhead_seeds
+      md << "Engine overhead (" << e.env << ", " << overhead_seeds << " seeds 100.." << 99 + overhead_seeds
          << ", order alternated): truncation exploit that copies weights only and a perturb factor of 1.0, so every "
             "member keeps its own h and its own cost per frame, against the same members with exploit \"none\". "
          << copies << " copies in all. Wall-clock with exploit / without: median **" << fmt(bench::median(ratios), 3)

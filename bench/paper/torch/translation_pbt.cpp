@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.hpp"
 #include "pbt/pbt.hpp"
+#include "bench_common.hpp"
 #include "trainables/torch/torch_trainables.hpp"
 #include "trainables/torch/translation/translation.hpp"
 
@@ -46,7 +46,8 @@ struct Setting {
 std::string trainable_options(const Setting& s, bool report_test) {
   std::ostringstream t;
   t << "kind = \"translation\"\ncorpus = \"generated\"\ncorpus_seed = 1\ntrain_size = " << s.train_size
-    << "\nmax_depth = 1\nmax_length = 20\ndev_size = 200\ntest_size = 200\nd_model = 64\nheads = 4\nlayers = 1\nffn = 128\nbatch_size = 32\n"
+    << "\nmax_depth = 1\nmax_length = 20\ndev_size = 200\ntest_size = 200\nd_model = 64\nheads = 4\nlayers = 1\nffn = "
+       "128\nbatch_size = 32\n"
     << "label_smoothing = 0.1\nembedding_dropout = 0.1\nreport_test = " << (report_test ? "true" : "false") << "\n";
   return t.str();
 }
@@ -60,13 +61,13 @@ const char* kSpace =
 std::string population_config(const Setting& s, int seed, bool pbt) {
   std::ostringstream t;
   t << "name = \"mt-" << (pbt ? "pbt" : "random") << "\"\nseed = " << seed << "\npopulation = " << s.population
-    << "\n\n[trainable]\n" << trainable_options(s, false) << "\n[budget]\nsteps = " << s.budget
-    << "\n\n[ready]\ninterval = " << s.interval << "\nmin_step = " << s.min_step << "\neval_every = 0\n\n";
+    << "\n\n[trainable]\n"
+    << trainable_options(s, false) << "\n[budget]\nsteps = " << s.budget << "\n\n[ready]\ninterval = " << s.interval
+    << "\nmin_step = " << s.min_step << "\neval_every = 0\n\n";
   if (pbt)
     t << "[exploit]\nstrategy = \"truncation\"\nfraction = 0.25\n\n"
       << "[explore]\nstrategy = \"perturb\"\nfactors = [0.8, 1.2]\nresample_probability = 0.25\n\n";
-  else
-    t << "[exploit]\nstrategy = \"none\"\n\n[explore]\nstrategy = \"none\"\n\n";
+  else t << "[exploit]\nstrategy = \"none\"\n\n[explore]\nstrategy = \"none\"\n\n";
   t << kSpace << "\n[workers]\ncount = " << s.workers << "\nlease_seconds = 120\n";
   return t.str();
 }
@@ -76,11 +77,12 @@ std::string population_config(const Setting& s, int seed, bool pbt) {
 // lr ~ 1/sqrt(step); dropouts 0.1 (tensor2tensor's transformer_base).
 std::string hand_tuned_config(const Setting& s, int steps) {
   std::ostringstream t;
-  t << "name = \"mt-hand\"\nseed = 0\npopulation = 1\n\n[trainable]\n" << trainable_options(s, false)
-    << "lr_schedule = \"rsqrt\"\nwarmup_steps = " << steps / 10 << "\n\n[budget]\nsteps = " << steps
-    << "\n\n[ready]\ninterval = " << std::min(steps, s.budget) << "\neval_every = 0\n\n"
-    << "[exploit]\nstrategy = \"none\"\n\n[explore]\nstrategy = \"none\"\n\n" << kSpace
-    << "\n[[initial]]\nlr = 2e-3\nattention_dropout = 0.1\nlayer_dropout = 0.1\nrelu_dropout = 0.1\n\n"
+  t << "name = \"mt-hand\"\nseed = 0\npopulation = 1\n\n[trainable]\n"
+    << trainable_options(s, false) << "lr_schedule = \"rsqrt\"\nwarmup_steps = " << steps / 10
+    << "\n\n[budget]\nsteps = " << steps << "\n\n[ready]\ninterval = " << std::min(steps, s.budget)
+    << "\neval_every = 0\n\n"
+    << "[exploit]\nstrategy = \"none\"\n\n[explore]\nstrategy = \"none\"\n\n"
+    << kSpace << "\n[[initial]]\nlr = 2e-3\nattention_dropout = 0.1\nlayer_dropout = 0.1\nrelu_dropout = 0.1\n\n"
     << "[workers]\ncount = 1\nlease_seconds = 120\n";
   return t.str();
 }
@@ -116,7 +118,8 @@ RunResult run(const Setting& s, const std::string& label, const std::string& con
   const pbt::MemberState* best = nullptr;
   for (const auto& m : pop) {
     if (!m.done) throw std::runtime_error(label + ": member " + std::to_string(m.id) + " did not finish");
-    if (m.metrics.contains("train_tokens_per_s")) r.tokens_per_s.push_back(m.metrics["train_tokens_per_s"].get<double>());
+    if (m.metrics.contains("train_tokens_per_s"))
+      r.tokens_per_s.push_back(m.metrics["train_tokens_per_s"].get<double>());
     if (m.score && (!best || *m.score > *best->score)) best = &m;
   }
   if (!best) throw std::runtime_error(label + ": no member has a score");
@@ -139,8 +142,8 @@ RunResult run(const Setting& s, const std::string& label, const std::string& con
   const pbt::Score sc = t->eval();
   r.dev = sc.value;
   r.test = sc.metrics["test_bleu"].get<double>();
-  std::cerr << "[" << label << "] " << fmt(r.wall, 1) << " s, best member " << r.best_member << ": dev " << fmt(r.dev, 2)
-            << " (published " << fmt(*best->score, 2) << "), test " << fmt(r.test, 2) << std::endl;
+  std::cerr << "[" << label << "] " << fmt(r.wall, 1) << " s, best member " << r.best_member << ": dev "
+            << fmt(r.dev, 2) << " (published " << fmt(*best->score, 2) << "), test " << fmt(r.test, 2) << std::endl;
   return r;
 }
 
@@ -181,7 +184,8 @@ int main(int argc, char** argv) {
     }
     if (a != "--work" && a != "--out") command += " " + a + (a == "--no-hand-tuned" ? "" : " " + std::string(argv[i]));
   }
-  if (s.work.empty()) s.work = (fs::temp_directory_path() / ("pbt_translation_bench_" + std::to_string(::getpid()))).string();
+  if (s.work.empty())
+    s.work = (fs::temp_directory_path() / ("pbt_translation_bench_" + std::to_string(::getpid()))).string();
   if (!out_path.empty()) command += " --out " + out_path;
 
   const std::string load_at_start = bench::loadavg();
@@ -221,19 +225,22 @@ int main(int argc, char** argv) {
     std::ostringstream md;
     md << "# Machine translation: PBT vs random search vs a hand-tuned schedule (corpus BLEU-4)\n\n";
     md << "Reproduce (from the repository root):\n\n```sh\n"
-       << "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target pbt translation_pbt\n"
+       << "cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2 --target pbt "
+          "translation_pbt\n"
        << command << "\n```\n\n";
     md << bench::machine_markdown(load_at_start);
     md << "- Whole benchmark: " << fmt(total_wall / 60, 1) << " min wall.\n\n";
     md << "## Setup\n\n"
        << "- Corpus: the generated language pair (`corpus_seed = 1`), " << s.train_size
-       << " training pairs, 200 dev (selection), 200 test (reporting); up to 20 tokens, nesting depth 1 (sized so that the whole benchmark fits ~15 minutes of the shared 2-core machine).\n"
+       << " training pairs, 200 dev (selection), 200 test (reporting); up to 20 tokens, nesting depth 1 (sized so that "
+          "the whole benchmark fits ~15 minutes of the shared 2-core machine).\n"
        << "- Model: pre-norm Transformer, d_model 64, 4 heads, 1 encoder + 1 decoder layer, FFN 128, shared "
           "target embedding/output; Adam (0.9, 0.98), batch 32 sentences, label smoothing 0.1, embedding dropout "
           "0.1 (not evolved); greedy decoding.\n"
        << "- Every member: " << s.budget << " steps. Population " << s.population << ", " << s.workers
        << " worker processes (`pbt run`), ready every " << s.interval << " steps from step " << s.min_step
-       << " on (the first exploit at step " << std::max(s.min_step, s.interval) << "), eval (dev BLEU) at the end of each "
+       << " on (the first exploit at step " << std::max(s.min_step, s.interval)
+       << "), eval (dev BLEU) at the end of each "
           "interval.\n"
        << "- **PBT**: truncation (bottom 25% copy the top 25%: weights, optimizer state and h), perturb x0.8/x1.2 "
           "with resample probability 0.25. **Random search**: the same members (same seed, same initial h), "
@@ -244,7 +251,8 @@ int main(int argc, char** argv) {
        << " warm-up steps then ~1/sqrt(step), all dropouts 0.1.\n"
        << "- Reported: the member with the best final dev BLEU (the paper's selection); its test BLEU, computed "
           "from its published checkpoint.\n\n";
-    md << "## Test BLEU (best-on-dev member)\n\nDev score: what selection saw, dev BLEU-4 + 0.001 x dev unigram BLEU (at "
+    md << "## Test BLEU (best-on-dev member)\n\nDev score: what selection saw, dev BLEU-4 + 0.001 x dev unigram BLEU "
+          "(at "
           "most 0.1 above BLEU-4; see docs/translation.md).\n\n"
           "| seed | PBT test | PBT dev score | random test | random dev score | PBT wall s "
           "| random wall s | wall ratio | PBT copies |\n|---|---|---|---|---|---|---|---|---|\n";
@@ -252,14 +260,14 @@ int main(int argc, char** argv) {
       md << "| " << i << " | " << fmt(pbt_runs[i].test, 2) << " | " << fmt(pbt_runs[i].dev, 2) << " | "
          << fmt(rs_runs[i].test, 2) << " | " << fmt(rs_runs[i].dev, 2) << " | " << fmt(pbt_runs[i].wall, 1) << " | "
          << fmt(rs_runs[i].wall, 1) << " | " << fmt(ratio[i], 3) << " | " << pbt_runs[i].exploits << " |\n";
-    md << "| **median** | **" << fmt(bench::median(pbt_test), 2) << "** | " << fmt(bench::median(pbt_dev), 2)
-       << " | **" << fmt(bench::median(rs_test), 2) << "** | " << fmt(bench::median(rs_dev), 2) << " | | | **"
+    md << "| **median** | **" << fmt(bench::median(pbt_test), 2) << "** | " << fmt(bench::median(pbt_dev), 2) << " | **"
+       << fmt(bench::median(rs_test), 2) << "** | " << fmt(bench::median(rs_dev), 2) << " | | | **"
        << fmt(bench::median(ratio), 3) << "** | |\n\n";
     if (s.hand_tuned)
       md << "Hand-tuned (one run, " << s.budget * s.population << " steps, " << fmt(hand.wall, 1)
          << " s wall on one worker): **test " << fmt(hand.test, 2) << "**, dev " << fmt(hand.dev, 2)
-         << ". The same recipe given one member's " << s.budget << " steps (warm-up " << s.budget / 10
-         << "): test " << fmt(hand_short.test, 2) << ", dev " << fmt(hand_short.dev, 2) << ".\n\n";
+         << ". The same recipe given one member's " << s.budget << " steps (warm-up " << s.budget / 10 << "): test "
+         << fmt(hand_short.test, 2) << ", dev " << fmt(hand_short.dev, 2) << ".\n\n";
     md << "Training throughput: median " << fmt(bench::median(tok), 0) << " target tokens/s per worker (range "
        << fmt(bench::min_of(tok), 0) << " to " << fmt(bench::max_of(tok), 0)
        << "; each member's last interval, PBT and random search, 1 LibTorch thread per worker).\n\n";
@@ -269,7 +277,8 @@ int main(int argc, char** argv) {
       md << "Seed " << i << " (winner: member " << pbt_runs[i].best_member << ", test " << fmt(pbt_runs[i].test, 2)
          << "):\n\n";
       for (const auto& seg : pbt_runs[i].schedule.segments)
-        md << "- " << seg.from_step << "-" << seg.to_step << " (member " << seg.member << "): " << h_text(seg.h) << "\n";
+        md << "- " << seg.from_step << "-" << seg.to_step << " (member " << seg.member << "): " << h_text(seg.h)
+           << "\n";
       md << "\n";
     }
     md << "Random search winners' h (fixed for the whole run):\n\n";

@@ -130,7 +130,8 @@ void Connection::ensure_connected() {
     if (permanent_connect_failure(message)) throw StoreError("cannot connect to " + where_ + ": " + message);
     throw ConnectionLost{message};
   }
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   conn_ = c;
   ++connections_;
   exec(

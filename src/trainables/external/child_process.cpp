@@ -81,7 +81,6 @@ struct ExecFailure {
   int err;
 };
 
-
 // ---------------------------------------------------------------- the guard process
 // Runs in a child of a possibly multithreaded worker: only async-signal-safe calls and
 // raw system calls from here to the end of the section (no malloc, no C++ library).
@@ -222,7 +221,7 @@ void remove_tree_at(int parent, const char* name, int depth) {
 }
 
 [[noreturn]] void exec_child(const GuardPlan& g, pid_t guard) {
-  setpgid(0, 0);  // its own group: a kill takes its helpers too
+  setpgid(0, 0);                     // its own group: a kill takes its helpers too
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // should the guard itself be killed
   if (getppid() != guard) _exit(127);
   struct sigaction dfl {};
@@ -568,7 +567,9 @@ ChildProcess::Put ChildProcess::write(const std::string& data, Clock::time_point
     sigset_t pending;
     sigpending(&pending);
     if (sigismember(&pending, SIGPIPE) && !sigismember(&old, SIGPIPE)) {
-      struct timespec zero {0, 0};
+      struct timespec zero {
+        0, 0
+      };
       sigtimedwait(&pipe_set, nullptr, &zero);
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -680,7 +681,8 @@ std::string ChildProcess::kill_and_reap(std::chrono::milliseconds drain) {
   reaped_ = true;
   if (status_fd_ >= 0) fcntl(status_fd_, F_SETFL, fcntl(status_fd_, F_GETFL) | O_NONBLOCK);
   read_status();  // the guard has exited: all it said is in the pipe
-  if (!child_exited_) exit_text_ = "ended (its status was lost: the guard process " + describe_wait_status(status) + ")";
+  if (!child_exited_)
+    exit_text_ = "ended (its status was lost: the guard process " + describe_wait_status(status) + ")";
   close_fd(in_fd_);
   // What the child wrote before it died: its last words are often the most useful.
   const auto until = Clock::now() + drain;

@@ -24,10 +24,10 @@ namespace pbt::external {
 using Clock = std::chrono::steady_clock;
 
 struct ChildSpec {
-  std::vector<std::string> argv;             // argv[0] is looked up in PATH when it has no '/'
-  std::string cwd;                           // empty: the caller's
-  std::map<std::string, std::string> env;    // added to (or replacing in) the caller's environment
-  std::string remove_if_orphaned;            // a directory the guard removes if the worker dies
+  std::vector<std::string> argv;           // argv[0] is looked up in PATH when it has no '/'
+  std::string cwd;                         // empty: the caller's
+  std::map<std::string, std::string> env;  // added to (or replacing in) the caller's environment
+  std::string remove_if_orphaned;          // a directory the guard removes if the worker dies
 };
 
 class ChildProcess {
@@ -45,7 +45,7 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  pid_t pid() const { return pid_; }              // the child's (not the guard's)
+  pid_t pid() const { return pid_; }  // the child's (not the guard's)
   pid_t guard_pid() const { return guard_pid_; }
   bool running() const { return !reaped_; }
   // True once the child itself exited (its descendants may live on until kill_and_reap).

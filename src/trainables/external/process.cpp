@@ -17,8 +17,8 @@
 #include <limits>
 #include <sstream>
 
-#include "pbt/options.hpp"
 #include "pbt/error.hpp"
+#include "pbt/options.hpp"
 #include "trainables/external/child_process.hpp"
 
 namespace pbt {
@@ -170,8 +170,7 @@ std::string tag_of(const std::string& text) {
 // member and mkdtemp's suffix: a directory is created with its owner named, so a worker
 // killed right after mkdtemp (before the marker file is written) leaves nothing unjudgeable.
 std::string name_tag(long pid) {
-  return tag_of(host_name()) + "." + std::to_string(pid) + "." + start_time_of(pid) + "." +
-         tag_of(boot_id());
+  return tag_of(host_name()) + "." + std::to_string(pid) + "." + start_time_of(pid) + "." + tag_of(boot_id());
 }
 
 // Whether the process `pid` that started at `start` in boot `boot` may still be running.
@@ -274,9 +273,9 @@ std::string too_deep(const std::string& line, int max_depth) {
       string_start = i + 1;
     } else if (c == '{' || c == '[') {
       if (++depth > max_depth) {
-        const std::string where =
-            key_start == std::string::npos ? std::string("the line")
-                                           : quote(line.substr(key_start, key_end - key_start), 60);
+        const std::string where = key_start == std::string::npos
+                                      ? std::string("the line")
+                                      : quote(line.substr(key_start, key_end - key_start), 60);
         return where + " nests arrays and objects more than " + std::to_string(max_depth) + " levels deep";
       }
     } else if (c == '}' || c == ']') {
@@ -340,7 +339,7 @@ json parse_reply(const std::string& reply, std::int64_t id) {
     throw Error("protocol error: the reply has no boolean \"ok\": " + quote(reply));
   if (!j["ok"].get<bool>()) {
     const std::string error = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>()
-                                                                             : std::string("(no error message)");
+                                                                            : std::string("(no error message)");
     std::string tb;
     if (j.contains("traceback") && j["traceback"].is_string()) tb = cut_traceback(j["traceback"].get<std::string>());
     throw TrainerError(cut_error_message(error), tb);
@@ -375,7 +374,8 @@ ProcessOptions read_process_options(const json& j, const std::string& where) {
   Options o(j, where);
   ProcessOptions p;
   p.argv = o.strings("argv");
-  if (p.argv.empty()) throw ConfigError(o.path("argv"), "must name the program, e.g. argv = [\"python3\", \"train.py\"]");
+  if (p.argv.empty())
+    throw ConfigError(o.path("argv"), "must name the program, e.g. argv = [\"python3\", \"train.py\"]");
   if (p.argv[0].empty()) throw ConfigError(o.path("argv"), "argv[0] (the program) is empty");
   for (std::size_t i = 0; i < p.argv.size(); ++i)
     if (p.argv[i].find('\0') != std::string::npos)
@@ -520,20 +520,18 @@ json ProcessTrainable::request(const std::string& what, json message, double tim
   };
 
   switch (child_->write(line, deadline)) {
-    case ChildProcess::Put::Ok:
-      break;
+    case ChildProcess::Put::Ok: break;
     case ChildProcess::Put::Timeout:
-      fail(what, "timed out after " + seconds_text(timeout_s) +
-                     " sending the request (the trainer does not read its stdin); its process group was killed",
+      fail(what,
+           "timed out after " + seconds_text(timeout_s) +
+               " sending the request (the trainer does not read its stdin); its process group was killed",
            true);
-    case ChildProcess::Put::Closed:
-      died();
+    case ChildProcess::Put::Closed: died();
   }
 
   std::string reply;
   switch (child_->read_line(reply, deadline)) {
-    case ChildProcess::Got::Line:
-      break;
+    case ChildProcess::Got::Line: break;
     case ChildProcess::Got::Timeout:
       fail(what, "timed out after " + seconds_text(timeout_s) + "; its process group was killed", true);
     case ChildProcess::Got::TooLong:
@@ -562,12 +560,10 @@ void ProcessTrainable::handshake() {
   const auto deadline = after(opt_.timeouts.start);
   std::string line;
   switch (child_->read_line(line, deadline)) {
-    case ChildProcess::Got::Line:
-      break;
+    case ChildProcess::Got::Line: break;
     case ChildProcess::Got::Timeout:
       fail("start", "no hello within " + seconds_text(opt_.timeouts.start) + "; its process group was killed", true);
-    case ChildProcess::Got::TooLong:
-      fail("start", "wrote a line longer than 16 MiB instead of a hello", true);
+    case ChildProcess::Got::TooLong: fail("start", "wrote a line longer than 16 MiB instead of a hello", true);
     case ChildProcess::Got::Eof: {
       std::string how = child_->wait_exit(after(2.0)) ? child_->kill_and_reap() : "closed its stdout";
       fail("start", "the trainer " + how + " before saying hello", true);
@@ -622,7 +618,8 @@ void ProcessTrainable::save(CheckpointWriter& out) const {
   if (::stat(path.c_str(), &st) != 0)
     fail("save", "the trainer replied ok but wrote nothing: " + path + " does not exist", false);
   if (!S_ISREG(st.st_mode)) fail("save", "the trainer wrote " + path + " but it is not a regular file", false);
-  if (st.st_size == 0) fail("save", "the trainer wrote an empty file " + path + " (a checkpoint cannot be empty)", false);
+  if (st.st_size == 0)
+    fail("save", "the trainer wrote an empty file " + path + " (a checkpoint cannot be empty)", false);
   std::string bytes = checkpoint_in_memory(label_ + ", save: the checkpoint " + path, st.st_size,
                                            [&] { return std::string(static_cast<std::size_t>(st.st_size), '\0'); });
   std::ifstream in(path, std::ios::binary);

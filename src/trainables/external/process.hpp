@@ -26,19 +26,19 @@ inline constexpr int kProtocolMinor = 0;
 
 struct ProcessOptions {
   std::vector<std::string> argv;           // required; argv[0] is looked up in PATH
-  std::string cwd;                          // empty: the worker's working directory
-  std::map<std::string, std::string> env;   // extra environment variables
-  struct Timeouts {                         // seconds per request
-    double start = 60;     // launch until the reply to init
+  std::string cwd;                         // empty: the worker's working directory
+  std::map<std::string, std::string> env;  // extra environment variables
+  struct Timeouts {                        // seconds per request
+    double start = 60;                     // launch until the reply to init
     double apply = 60;
-    double step = 3600;    // one step request, whatever its n
+    double step = 3600;  // one step request, whatever its n
     double eval = 600;
     double save = 300;
     double load = 300;
     double shutdown = 10;  // a polite exit before the process group is killed
   } timeouts;
-  bool fail_on_non_finite = true;           // on_non_finite = "fail" (default) | "rank_last"
-  std::string scratch_dir;                  // where checkpoint files pass; empty: $TMPDIR or /tmp
+  bool fail_on_non_finite = true;  // on_non_finite = "fail" (default) | "rank_last"
+  std::string scratch_dir;         // where checkpoint files pass; empty: $TMPDIR or /tmp
 };
 
 // What the engine reads from a trainer, checked without a trainer attached (the worker
@@ -46,10 +46,10 @@ struct ProcessOptions {
 // accepts the line or throws a pbt::Error whose message is the cause, never anything else.
 namespace protocol {
 
-inline constexpr std::size_t kMaxLine = 16u << 20;    // bytes in a reply line
-inline constexpr int kMaxDepth = 64;                   // nesting of arrays and objects in a line
-inline constexpr std::size_t kTracebackKept = 8192;    // the end of a traceback, in bytes
-inline constexpr std::size_t kErrorKept = 2000;        // the first line of an error message, in bytes
+inline constexpr std::size_t kMaxLine = 16u << 20;   // bytes in a reply line
+inline constexpr int kMaxDepth = 64;                 // nesting of arrays and objects in a line
+inline constexpr std::size_t kTracebackKept = 8192;  // the end of a traceback, in bytes
+inline constexpr std::size_t kErrorKept = 2000;      // the first line of an error message, in bytes
 
 // An "ok": false reply: the trainer is alive and said why it failed.
 class TrainerError : public Error {

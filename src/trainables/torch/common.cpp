@@ -25,8 +25,10 @@ torch::Device read_device(Options& o) {
   try {
     torch::Device d(name);
     if (d.is_cuda() && !torch::cuda::is_available())
-      throw ConfigError(o.path("device"), "\"" + name + "\" asked for, but this LibTorch sees no CUDA device "
-                                           "(Debian's LibTorch is CPU-only; build against a CUDA LibTorch with Torch_DIR)");
+      throw ConfigError(o.path("device"),
+                        "\"" + name +
+                            "\" asked for, but this LibTorch sees no CUDA device "
+                            "(Debian's LibTorch is CPU-only; build against a CUDA LibTorch with Torch_DIR)");
     if (!d.is_cpu() && !d.is_cuda())
       throw ConfigError(o.path("device"), "\"" + name + "\" is not supported (use \"cpu\" or \"cuda[:N]\")");
     return d;
@@ -39,9 +41,7 @@ void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
-double learning_rate(const torch::optim::Optimizer& opt) {
-  return opt.param_groups().at(0).options().get_lr();
-}
+double learning_rate(const torch::optim::Optimizer& opt) { return opt.param_groups().at(0).options().get_lr(); }
 
 namespace {
 at::Generator global_cpu() { return at::detail::getDefaultCPUGenerator(); }

@@ -9,8 +9,8 @@
 
 #include <torch/torch.h>
 
-#include "pbt/options.hpp"
 #include "pbt/checkpoint_io.hpp"
+#include "pbt/options.hpp"
 
 namespace pbt::torchx {
 

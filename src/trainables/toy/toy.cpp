@@ -99,9 +99,7 @@ void register_toy_trainable() {
         t->pause_when(o.pause_file, o.pause_after);
         return t;
       },
-      [](const nlohmann::json& j, const std::string& where) {
-        read_options(j, where);
-      });
+      [](const nlohmann::json& j, const std::string& where) { read_options(j, where); });
   register_hyperparams_check("toy", [](const Hyperparams& h) { read_h(h); });
 }
 

@@ -13,9 +13,9 @@ namespace pbt::gan {
 
 namespace {
 
-constexpr std::uint32_t kGanMagic = 0x314e4147;         // "GAN1": refuse someone else's bytes
-constexpr std::uint64_t kEvalSeed = 0x6576616c;         // the same generator inputs for every eval
-constexpr std::uint64_t kClassifierSeed = 0x636c6173;   // the classifier does not depend on the member
+constexpr std::uint32_t kGanMagic = 0x314e4147;        // "GAN1": refuse someone else's bytes
+constexpr std::uint64_t kEvalSeed = 0x6576616c;        // the same generator inputs for every eval
+constexpr std::uint64_t kClassifierSeed = 0x636c6173;  // the classifier does not depend on the member
 
 torch::nn::Sequential mlp(int in, int hidden, int layers, int out, bool leaky) {
   torch::nn::Sequential s;
@@ -33,7 +33,8 @@ torch::nn::Sequential mlp(int in, int hidden, int layers, int out, bool leaky) {
 torch::Tensor to_tensor(const std::vector<Point>& x) {
   auto t = torch::empty({static_cast<long>(x.size()), 2}, torch::kFloat32);
   auto a = t.accessor<float, 2>();
-  for (std::size_t i = 0; i < x.size(); ++i) a[i][0] = static_cast<float>(x[i][0]), a[i][1] = static_cast<float>(x[i][1]);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    a[i][0] = static_cast<float>(x[i][0]), a[i][1] = static_cast<float>(x[i][1]);
   return t;
 }
 
@@ -134,7 +135,7 @@ class GanTrainable : public Trainable {
         means_(to_tensor(o.mixture.means).to(device_)) {
     torchx::use_one_thread();
     classifier_ = &classifier_for(o_.mixture, o_.background_class);  // trained before the member's stream is entered
-    auto scope = rng_.enter();                  // the initial weights come from the member's stream
+    auto scope = rng_.enter();  // the initial weights come from the member's stream
     g_ = mlp(o_.latent, o_.hidden, o_.layers, 2, false);
     d_ = mlp(2, o_.hidden, o_.layers, 1, true);
     g_->to(device_);
@@ -330,7 +331,8 @@ GanOptions read_options(const nlohmann::json& j, const std::string& where) {
   }
   g.loss = o.string("loss", "nonsaturating");
   if (g.loss != "nonsaturating" && g.loss != "minimax" && g.loss != "hinge")
-    throw ConfigError(o.path("loss"), "unknown loss \"" + g.loss + "\" (use \"nonsaturating\", \"minimax\" or \"hinge\")");
+    throw ConfigError(o.path("loss"),
+                      "unknown loss \"" + g.loss + "\" (use \"nonsaturating\", \"minimax\" or \"hinge\")");
   g.d_steps = at_least("d_steps", 1, 1, 100);
   g.lr_g = positive("lr_g", 2e-4);
   g.lr_d = positive("lr_d", 2e-4);
@@ -345,7 +347,8 @@ GanOptions read_options(const nlohmann::json& j, const std::string& where) {
   g.background_class = o.boolean("background_class", false);
   g.eval_samples = at_least("eval_samples", 2500, 10, 1 << 22);
   g.cover_fraction = o.number("cover_fraction", 0.2);
-  if (!(g.cover_fraction > 0 && g.cover_fraction <= 1)) throw ConfigError(o.path("cover_fraction"), "must be in (0, 1]");
+  if (!(g.cover_fraction > 0 && g.cover_fraction <= 1))
+    throw ConfigError(o.path("cover_fraction"), "must be in (0, 1]");
   g.device = torchx::read_device(o).str();
   o.finish();
   return g;
@@ -365,8 +368,8 @@ std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
   return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.member, ctx.seed);
 }
 
-std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x,
-                                                          bool fresh, bool background) {
+std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x, bool fresh,
+                                                          bool background) {
   torchx::use_one_thread();
   std::unique_ptr<Classifier> own;
   if (fresh) own = std::make_unique<Classifier>(m, background);

@@ -90,15 +90,15 @@ A2cOptions read_a2c_options(const nlohmann::json& j, const std::string& where) {
   auto int_in = [&](const char* key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
     const std::int64_t v = o.integer(key, def);
     if (v < lo || v > hi)
-      throw ConfigError(o.path(key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                         std::to_string(v));
+      throw ConfigError(
+          o.path(key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
     return v;
   };
   auto num_in = [&](const char* key, double def, double lo, double hi) {
     const double v = o.number(key, def);
     if (!(v >= lo && v <= hi))
-      throw ConfigError(o.path(key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                         std::to_string(v));
+      throw ConfigError(
+          o.path(key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
     return v;
   };
   a.envs = static_cast<int>(int_in("envs", a.envs, 1, 4096));
@@ -161,8 +161,8 @@ A2cTrainable::A2cTrainable(const A2cOptions& o, int member, std::uint64_t seed)
   const bool continuous = spec_.n_actions == 0;
   {
     auto s = torch_rng_.enter();  // the initial weights come from this member's own stream
-    net_ = ActorCritic(spec_.obs_dim, continuous ? spec_.act_dim : spec_.n_actions, continuous, o.hidden,
-                       o.layers, o.shared);
+    net_ = ActorCritic(spec_.obs_dim, continuous ? spec_.act_dim : spec_.n_actions, continuous, o.hidden, o.layers,
+                       o.shared);
   }
   net_->to(o.device);
   opt_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(lr_).eps(1e-5));
@@ -184,8 +184,9 @@ double checked_hyperparam(const std::string& name, const Value& v) {
   else if (name == "gamma") check_gamma(x, where);
   else if (name == "value_cost") check_value_cost(x, where);
   else
-    throw ConfigError(where, "unknown hyperparameter for the rl trainable (known: lr, entropy_cost, "
-                             "unroll_length, gamma, value_cost)");
+    throw ConfigError(where,
+                      "unknown hyperparameter for the rl trainable (known: lr, entropy_cost, "
+                      "unroll_length, gamma, value_cost)");
   return x;
 }
 }  // namespace
@@ -232,8 +233,8 @@ void A2cTrainable::update() {
   std::vector<float> obs(static_cast<std::size_t>(T) * N * D), act(static_cast<std::size_t>(T) * N * A),
       rew(static_cast<std::size_t>(T) * N);
   std::vector<std::uint8_t> term(static_cast<std::size_t>(T) * N), trunc(static_cast<std::size_t>(T) * N);
-  std::vector<float> final_obs;    // of truncated episodes, in order
-  std::vector<int> final_index;    // where each one belongs in the unroll
+  std::vector<float> final_obs;  // of truncated episodes, in order
+  std::vector<int> final_index;  // where each one belongs in the unroll
   std::normal_distribution<float> normal(0.f, 1.f);
 
   // Acting: sample from the current policy, N copies at a time.
@@ -283,7 +284,8 @@ void A2cTrainable::update() {
   std::vector<float> ret(static_cast<std::size_t>(T) * N);
   {
     auto vb = net_->value(torch::from_blob(const_cast<float*>(env_->obs().data()), {N, D}).to(o_.device))
-                  .to(torch::kCPU).contiguous();
+                  .to(torch::kCPU)
+                  .contiguous();
     std::vector<float> boot(vb.data_ptr<float>(), vb.data_ptr<float>() + N);
     if (!final_index.empty()) {
       const int F = static_cast<int>(final_index.size());
@@ -465,7 +467,8 @@ void A2cTrainable::load(CheckpointReader& in) {
     // A copy (exploit): keep the donor's weights, optimizer state, running episodes and
     // return window, but draw this member's own future resets and actions, so the two
     // lineages do not replay the same random numbers.
-    const std::uint64_t s = stream(seed_, 4, static_cast<std::uint64_t>(frames_) ^ (static_cast<std::uint64_t>(writer) << 40));
+    const std::uint64_t s =
+        stream(seed_, 4, static_cast<std::uint64_t>(frames_) ^ (static_cast<std::uint64_t>(writer) << 40));
     env_->reseed(stream(s, 1));
     rng_.seed(stream(s, 2));
   }

@@ -20,16 +20,16 @@
 namespace pbt::rl {
 
 struct A2cOptions {
-  std::string env;              // "CartPole-v1", "Acrobot-v1", "Pendulum-v1"
-  int envs = 16;                // environment copies stepped together
-  int hidden = 64;              // units per hidden layer
-  int layers = 2;               // hidden layers
-  bool shared = false;          // one torso for policy and value (else two networks)
+  std::string env;      // "CartPole-v1", "Acrobot-v1", "Pendulum-v1"
+  int envs = 16;        // environment copies stepped together
+  int hidden = 64;      // units per hidden layer
+  int layers = 2;       // hidden layers
+  bool shared = false;  // one torso for policy and value (else two networks)
   std::int64_t frames_per_step = 1000;
-  double max_grad_norm = 0.5;   // gradient clipping (global norm); 0 disables
-  double reward_scale = 1.0;    // rewards are multiplied by this for learning only
-  int window = 10;              // episodic returns averaged by eval
-  int fresh_episodes = 100;     // greedy episodes scored at every eval (0: none)
+  double max_grad_norm = 0.5;  // gradient clipping (global norm); 0 disables
+  double reward_scale = 1.0;   // rewards are multiplied by this for learning only
+  int window = 10;             // episodic returns averaged by eval
+  int fresh_episodes = 100;    // greedy episodes scored at every eval (0: none)
   // Defaults of the hyperparameters the [space] does not set.
   double lr = 1e-3;
   double entropy_cost = 0.01;

@@ -127,8 +127,7 @@ class CartPole final : public VecEnv {
     const double force = a[0] >= 0.5f ? force_mag : -force_mag;
     const double c = std::cos(theta), sn = std::sin(theta);
     const double temp = (force + polemass_length * theta_dot * theta_dot * sn) / total_mass;
-    const double thetaacc =
-        (gravity * sn - c * temp) / (length * (4.0 / 3.0 - masspole * c * c / total_mass));
+    const double thetaacc = (gravity * sn - c * temp) / (length * (4.0 / 3.0 - masspole * c * c / total_mass));
     const double xacc = temp - polemass_length * thetaacc * c / total_mass;
     x += tau * x_dot;
     x_dot += tau * xacc;

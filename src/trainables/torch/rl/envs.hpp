@@ -18,13 +18,13 @@ namespace pbt::rl {
 struct EnvSpec {
   std::string name;
   int obs_dim = 0;
-  int n_actions = 0;       // discrete action count; 0 for continuous actions
-  int act_dim = 0;         // continuous action size (0 when discrete)
+  int n_actions = 0;                 // discrete action count; 0 for continuous actions
+  int act_dim = 0;                   // continuous action size (0 when discrete)
   double act_low = 0, act_high = 0;  // continuous action bounds (actions are clipped)
-  int max_steps = 0;       // time limit (truncation)
-  double worst_return = 0; // a lower bound of an episode's return (scores a diverged agent)
+  int max_steps = 0;                 // time limit (truncation)
+  double worst_return = 0;           // a lower bound of an episode's return (scores a diverged agent)
   bool has_threshold = false;
-  double threshold = 0;    // Gym's "solved" return, where there is one (CartPole: 475)
+  double threshold = 0;  // Gym's "solved" return, where there is one (CartPole: 475)
 };
 
 // Names accepted by make_env, for messages.
@@ -50,7 +50,7 @@ class VecEnv {
   const std::vector<float>& reward() const { return reward_; }
   const std::vector<std::uint8_t>& terminated() const { return terminated_; }  // a terminal state
   const std::vector<std::uint8_t>& truncated() const { return truncated_; }    // the time limit
-  const std::vector<float>& final_obs() const { return final_obs_; }  // valid where an episode ended
+  const std::vector<float>& final_obs() const { return final_obs_; }           // valid where an episode ended
   // Returns of the episodes that ended in the last step (in copy order).
   const std::vector<double>& finished_returns() const { return finished_; }
 
@@ -79,9 +79,9 @@ class VecEnv {
   int n_;
   int state_dim_;
   std::mt19937_64 rng_;
-  std::vector<double> state_;      // n * state_dim
-  std::vector<int> t_;             // steps into the episode
-  std::vector<double> ret_;        // return so far
+  std::vector<double> state_;  // n * state_dim
+  std::vector<int> t_;         // steps into the episode
+  std::vector<double> ret_;    // return so far
   std::vector<float> obs_, reward_, final_obs_;
   std::vector<std::uint8_t> terminated_, truncated_;
   std::vector<double> finished_;

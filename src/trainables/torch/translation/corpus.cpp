@@ -44,8 +44,7 @@ struct Draw {
 
 // A word of `syllables` syllables from the given onsets and vowels, unused so far.
 std::string new_word(Draw& d, const std::vector<std::string>& onsets, const std::vector<std::string>& vowels,
-                     int syllables, std::unordered_set<std::string>& used,
-                     const std::vector<std::string>& suffixes) {
+                     int syllables, std::unordered_set<std::string>& used, const std::vector<std::string>& suffixes) {
   for (int attempt = 0; attempt < 100000; ++attempt) {
     std::string w;
     for (int s = 0; s < syllables; ++s) w += onsets[d.below(onsets.size())] + vowels[d.below(vowels.size())];
@@ -78,11 +77,11 @@ struct Lexicon {
   std::vector<std::string> noun, vt, vi, adj, adv, prep;
   // Target.
   std::vector<std::string> t_noun, t_vt, t_vi, t_adj, t_adv, t_prep;
-  std::vector<int> gender;                // per noun: 0, 1, 2
-  std::vector<std::string> t_particle;    // per transitive verb: "" or a separable particle
-  std::vector<std::string> t_adv_marker;  // per adverb: the first of its two target words
-  std::string t_det[3][3][2];             // [kind: the, a/some, this/these][gender][number]
-  std::string t_rel[3][2];                // relative pronoun [gender][number]
+  std::vector<int> gender;                             // per noun: 0, 1, 2
+  std::vector<std::string> t_particle;                 // per transitive verb: "" or a separable particle
+  std::vector<std::string> t_adv_marker;               // per adverb: the first of its two target words
+  std::string t_det[3][3][2];                          // [kind: the, a/some, this/these][gender][number]
+  std::string t_rel[3][2];                             // relative pronoun [gender][number]
   std::vector<std::array<std::string, 3>> t_contract;  // per preposition, with "the" singular, per gender
   std::string t_and, t_but;
 };
@@ -97,8 +96,12 @@ Lexicon make_lexicon(Draw& d) {
   Lexicon L;
   std::unordered_set<std::string> src_used = {"the", "a", "some", "this", "these", "that", "and", "but"};
   std::unordered_set<std::string> tgt_used;
-  auto src = [&](int syl, std::vector<std::string> suf) { return new_word(d, kSrcOnsets, kSrcVowels, syl, src_used, suf); };
-  auto tgt = [&](int syl, std::vector<std::string> suf) { return new_word(d, kTgtOnsets, kTgtVowels, syl, tgt_used, suf); };
+  auto src = [&](int syl, std::vector<std::string> suf) {
+    return new_word(d, kSrcOnsets, kSrcVowels, syl, src_used, suf);
+  };
+  auto tgt = [&](int syl, std::vector<std::string> suf) {
+    return new_word(d, kTgtOnsets, kTgtVowels, syl, tgt_used, suf);
+  };
   const int n_noun = 60, n_vt = 30, n_vi = 15, n_adj = 30, n_adv = 12, n_prep = 8;
   for (int i = 0; i < n_noun; ++i) {
     L.noun.push_back(src(2, {"", "s"}));
@@ -155,8 +158,15 @@ void append(Sentence& a, const Sentence& b) { a.insert(a.end(), b.begin(), b.end
 class Grammar {
  public:
   Grammar(const Lexicon& L, Draw& d, int max_depth)
-      : L_(L), d_(d), max_depth_(max_depth), noun_(L.noun.size()), vt_(L.vt.size()), vi_(L.vi.size()),
-        adj_(L.adj.size()), adv_(L.adv.size()), prep_(L.prep.size()) {}
+      : L_(L),
+        d_(d),
+        max_depth_(max_depth),
+        noun_(L.noun.size()),
+        vt_(L.vt.size()),
+        vi_(L.vi.size()),
+        adj_(L.adj.size()),
+        adv_(L.adv.size()),
+        prep_(L.prep.size()) {}
 
   Pair sentence() {
     Pair p = clause(0);
@@ -361,8 +371,7 @@ Corpus read_corpus_files(const std::string& source_path, const std::string& targ
 
 // ---------------------------------------------------------------------------------------
 // Corpus BLEU-4.
-double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references,
-                   int max_order) {
+double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references, int max_order) {
   if (max_order < 1 || max_order > 4) throw std::invalid_argument("corpus_bleu: max_order must be 1..4");
   if (hypotheses.size() != references.size())
     throw std::invalid_argument("corpus_bleu: " + std::to_string(hypotheses.size()) + " hypotheses but " +

@@ -5,8 +5,7 @@
 namespace pbt {
 void register_translation_trainable() {
   register_trainable(
-      "translation",
-      [](const TrainableContext& ctx) { return mt::make_translation_trainable(ctx, "trainable"); },
+      "translation", [](const TrainableContext& ctx) { return mt::make_translation_trainable(ctx, "trainable"); },
       [](const nlohmann::json& options, const std::string& where) { mt::check_options(options, where); });
   register_hyperparams_check("translation", mt::check_hyperparams);
 }

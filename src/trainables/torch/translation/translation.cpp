@@ -66,8 +66,8 @@ double dropout_option(Options& o, const std::string& key, double def) {
 std::int64_t int_in(Options& o, const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) {
   const std::int64_t v = o.integer(key, def);
   if (v < lo || v > hi)
-    throw ConfigError(o.path(key), "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                       std::to_string(v));
+    throw ConfigError(o.path(key),
+                      "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
   return v;
 }
 
@@ -94,13 +94,20 @@ MtOptions read_options(const nlohmann::json& j, const std::string& where, bool r
     m.source_file = o.string("source_file", std::nullopt);
     m.target_file = o.string("target_file", std::nullopt);
     if (read_files)  // refuses missing, empty and mismatched files now, before anything runs
-      read_corpus_files(m.source_file, m.target_file, m.gen.seed, m.gen.dev_size, m.gen.test_size,
-                        m.gen.max_length, o.path("source_file"), o.path("target_file"));
+      read_corpus_files(m.source_file, m.target_file, m.gen.seed, m.gen.dev_size, m.gen.test_size, m.gen.max_length,
+                        o.path("source_file"), o.path("target_file"));
   }
-  m.corpus_key = nlohmann::json{{"corpus", m.corpus}, {"seed", m.gen.seed}, {"train", m.gen.train_size},
-                                {"dev", m.gen.dev_size}, {"test", m.gen.test_size}, {"max_length", m.gen.max_length},
-                                {"depth", m.gen.max_depth}, {"src", m.source_file}, {"tgt", m.target_file},
-                                {"where_src", o.path("source_file")}, {"where_tgt", o.path("target_file")}}
+  m.corpus_key = nlohmann::json{{"corpus", m.corpus},
+                                {"seed", m.gen.seed},
+                                {"train", m.gen.train_size},
+                                {"dev", m.gen.dev_size},
+                                {"test", m.gen.test_size},
+                                {"max_length", m.gen.max_length},
+                                {"depth", m.gen.max_depth},
+                                {"src", m.source_file},
+                                {"tgt", m.target_file},
+                                {"where_src", o.path("source_file")},
+                                {"where_tgt", o.path("target_file")}}
                      .dump();
 
   m.d_model = int_in(o, "d_model", 64, 4, 4096);
@@ -155,8 +162,7 @@ struct Data {
   Vocab src_vocab, tgt_vocab;
   std::vector<std::vector<std::int64_t>> train_src, train_tgt, dev_src, test_src;
   std::int64_t max_target = 0;  // longest training target: greedy decoding stops a few tokens past it
-  explicit Data(Corpus c)
-      : corpus(std::move(c)), src_vocab(corpus.train.source), tgt_vocab(corpus.train.target) {
+  explicit Data(Corpus c) : corpus(std::move(c)), src_vocab(corpus.train.source), tgt_vocab(corpus.train.target) {
     auto enc = [](const Vocab& v, const std::vector<Sentence>& ss) {
       std::vector<std::vector<std::int64_t>> out;
       for (const auto& s : ss) {
@@ -185,8 +191,8 @@ std::shared_ptr<const Data> load_data(const MtOptions& m) {
     c = generate_corpus(m.gen);
   } else {
     const auto k = nlohmann::json::parse(m.corpus_key);
-    c = read_corpus_files(m.source_file, m.target_file, m.gen.seed, m.gen.dev_size, m.gen.test_size,
-                          m.gen.max_length, k["where_src"].get<std::string>(), k["where_tgt"].get<std::string>());
+    c = read_corpus_files(m.source_file, m.target_file, m.gen.seed, m.gen.dev_size, m.gen.test_size, m.gen.max_length,
+                          k["where_src"].get<std::string>(), k["where_tgt"].get<std::string>());
   }
   auto d = std::make_shared<const Data>(std::move(c));
   cache[m.corpus_key] = d;
@@ -341,8 +347,7 @@ TORCH_MODULE(Seq2Seq);
 class TranslationTrainable : public Trainable {
  public:
   TranslationTrainable(const TrainableContext& ctx, MtOptions o)
-      : o_(std::move(o)), member_(ctx.member), seed_(ctx.seed), rng_(ctx.seed), device_(o_.device),
-        log_(ctx.log) {
+      : o_(std::move(o)), member_(ctx.member), seed_(ctx.seed), rng_(ctx.seed), device_(o_.device), log_(ctx.log) {
     torchx::use_one_thread();
     data_ = load_data(o_);
     {
@@ -475,9 +480,9 @@ class TranslationTrainable : public Trainable {
       a.write("step", torch::tensor({step_}, torch::kInt64));
       a.write("member", torch::tensor({static_cast<std::int64_t>(member_)}, torch::kInt64));
       a.write("diverged", torch::tensor({static_cast<std::int64_t>(diverged_)}, torch::kInt64));
-      a.write("shape", torch::tensor({data_->src_vocab.size(), data_->tgt_vocab.size(), o_.d_model, o_.layers,
-                                      o_.heads, o_.ffn},
-                                     torch::kInt64));
+      a.write("shape",
+              torch::tensor({data_->src_vocab.size(), data_->tgt_vocab.size(), o_.d_model, o_.layers, o_.heads, o_.ffn},
+                            torch::kInt64));
     });
   }
 
@@ -485,10 +490,10 @@ class TranslationTrainable : public Trainable {
     torch::Tensor rng, step, member, diverged, shape;
     torchx::read_archive(in, kMagic, "translation", [&](torch::serialize::InputArchive& a) {
       a.read("shape", shape);
-      const std::vector<std::int64_t> want = {data_->src_vocab.size(), data_->tgt_vocab.size(), o_.d_model,
-                                              o_.layers, o_.heads, o_.ffn};
-      if (shape.numel() != 6 || std::vector<std::int64_t>(shape.data_ptr<std::int64_t>(),
-                                                          shape.data_ptr<std::int64_t>() + 6) != want)
+      const std::vector<std::int64_t> want = {
+          data_->src_vocab.size(), data_->tgt_vocab.size(), o_.d_model, o_.layers, o_.heads, o_.ffn};
+      if (shape.numel() != 6 ||
+          std::vector<std::int64_t>(shape.data_ptr<std::int64_t>(), shape.data_ptr<std::int64_t>() + 6) != want)
         throw CheckpointError("translation checkpoint was made for another corpus or model size");
       torchx::load_module(a, "model", *model_);
       torchx::load_optimizer(a, "optimizer", *opt_);
@@ -526,7 +531,8 @@ class TranslationTrainable : public Trainable {
       for (std::size_t i = at; i < std::min(sources.size(), at + 200); ++i) batch.push_back(&sources[i]);
       auto src = pack(batch, -1, kEos).to(device_);
       const auto B = src.size(1);
-      const std::int64_t max_len = std::min<std::int64_t>(std::min<std::int64_t>(2 * src.size(0) + 10, data_->max_target + 6), kMaxPositions - 1);
+      const std::int64_t max_len = std::min<std::int64_t>(
+          std::min<std::int64_t>(2 * src.size(0) + 10, data_->max_target + 6), kMaxPositions - 1);
       auto [memory, pad] = model_->encode(src);
       auto ys = torch::full({1, B}, kBos, torch::TensorOptions().dtype(torch::kInt64).device(device_));
       auto finished = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device_));
@@ -583,9 +589,10 @@ void check_options(const nlohmann::json& options, const std::string& where) { re
 void check_hyperparams(const Hyperparams& h) {
   for (const auto& [name, v] : h) {
     if (!kHyperparameters.count(name))
-      throw ConfigError("[space] " + name, "the translation trainable has no hyperparameter of that name "
-                                           "(it takes lr, attention_dropout, layer_dropout, relu_dropout, "
-                                           "embedding_dropout)");
+      throw ConfigError("[space] " + name,
+                        "the translation trainable has no hyperparameter of that name "
+                        "(it takes lr, attention_dropout, layer_dropout, relu_dropout, "
+                        "embedding_dropout)");
     const double x = as_double(v);
     if (name == "lr") {
       if (!(x > 0) || !std::isfinite(x)) throw ConfigError("[space] lr", "must be positive, got " + std::to_string(x));

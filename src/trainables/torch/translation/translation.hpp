@@ -52,10 +52,9 @@ Corpus generate_corpus(const GeneratorOptions& o);
 // the rest train. Pairs with an empty side or longer than max_length (either side) are
 // dropped. Missing or empty files, different line counts, or too few pairs for the splits
 // throw ConfigError naming `where_source` / `where_target` and the file.
-Corpus read_corpus_files(const std::string& source_path, const std::string& target_path,
-                         std::uint64_t seed, std::size_t dev_size, std::size_t test_size,
-                         std::size_t max_length, const std::string& where_source,
-                         const std::string& where_target);
+Corpus read_corpus_files(const std::string& source_path, const std::string& target_path, std::uint64_t seed,
+                         std::size_t dev_size, std::size_t test_size, std::size_t max_length,
+                         const std::string& where_source, const std::string& where_target);
 
 // Corpus BLEU-4 (Papineni et al. 2002), single reference, no smoothing, in [0, 1]:
 // clipped n-gram counts and hypothesis n-gram counts summed over the corpus (n = 1..4),
@@ -64,8 +63,7 @@ Corpus read_corpus_files(const std::string& source_path, const std::string& targ
 // the hypotheses are all empty (c = 0: no precision and BP -> 0). Throws
 // std::invalid_argument when the two lists differ in length.
 // `max_order` < 4 gives the same definition with n = 1..max_order (used only to break ties).
-double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references,
-                   int max_order = 4);
+double corpus_bleu(const std::vector<Sentence>& hypotheses, const std::vector<Sentence>& references, int max_order = 4);
 
 // Splits on spaces and tabs.
 Sentence tokenize(const std::string& line);
