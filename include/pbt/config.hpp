@@ -67,6 +67,10 @@ ExperimentConfig load_config(const std::string& path);
 // with a generator seeded by (seed, member).
 std::vector<Hyperparams> initial_hyperparams(const ExperimentConfig& config);
 
+// Why `workers` local workers cannot serve `population` members (at most one per member),
+// or "" when they can: [workers] count and `pbt run --workers` are checked by this one rule.
+std::string workers_problem(std::int64_t workers, int population);
+
 // Every setting the parser reads, with its value and check, default and description, as
 // Markdown: README.md's "Config reference" is this text (a unit test compares them).
 std::string config_reference();

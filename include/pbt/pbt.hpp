@@ -5,6 +5,8 @@
 #include "pbt/error.hpp"
 #include "pbt/hyperparams.hpp"
 #include "pbt/lineage.hpp"
+#include "pbt/options.hpp"
+#include "pbt/registry.hpp"
 #include "pbt/rng.hpp"
 #include "pbt/space.hpp"
 #include "pbt/store.hpp"

@@ -43,6 +43,10 @@ struct MemberState {
   nlohmann::json metrics = nlohmann::json::object();
 };
 
+// The member with the highest published score that has not diverged (the first of equal
+// ones); null when no member has such a score. What `pbt best`, the report and replay call "best".
+const MemberState* best_member(const std::vector<MemberState>& population);
+
 // Proof of holding a member. `version` is what the next write must find.
 struct Lease {
   std::string experiment;

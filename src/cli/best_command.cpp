@@ -14,7 +14,7 @@ int best(const Target& target, bool json, const std::string& export_path) {
   Opened o = open_target(target);
   auto pop = o.store->population(o.experiment);
   const MemberState* b = best_member(pop);
-  if (!b) throw Error("no member of '" + o.experiment + "' has a score yet");
+  if (!b) throw Error("no member of '" + o.experiment + "' has a score yet (a diverged one does not count)");
   if (!export_path.empty()) {
     write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
   }

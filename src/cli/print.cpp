@@ -24,13 +24,6 @@ std::string fmt_score(const std::optional<double>& s) {
 
 nlohmann::json score_json(const std::optional<double>& s) { return s ? nlohmann::json(*s) : nlohmann::json(nullptr); }
 
-const MemberState* best_member(const std::vector<MemberState>& pop) {
-  const MemberState* best = nullptr;
-  for (const auto& m : pop)
-    if (m.score && (!best || *m.score > *best->score)) best = &m;
-  return best;
-}
-
 void print_population(std::ostream& out, const std::vector<MemberState>& pop, double now, bool show_owner) {
   out << std::left << std::setw(8) << "member" << std::setw(8) << "step" << std::setw(14) << "score";
   if (show_owner) out << std::setw(22) << "held by";

@@ -15,9 +15,6 @@ std::string fmt_score(const std::optional<double>& s);      // 6 significant dig
 nlohmann::json score_json(const std::optional<double>& s);  // null for none
 std::string now_text();                                     // local time, "YYYY-MM-DD HH:MM:SS"
 
-// The member with the highest score, or null when none has one.
-const MemberState* best_member(const std::vector<MemberState>& pop);
-
 // member, step, score, (held by,) h: one line each, then a line per failed member.
 void print_population(std::ostream& out, const std::vector<MemberState>& pop, double now, bool show_owner);
 

@@ -18,7 +18,7 @@ int replay(const Target& target, int member, bool json) {
   const MemberState* m = nullptr;
   if (member < 0) {
     m = best_member(pop);
-    if (!m) throw Error("no member of '" + o.experiment + "' has a score yet");
+    if (!m) throw Error("no member of '" + o.experiment + "' has a score yet (a diverged one does not count)");
   } else {
     for (const auto& x : pop)
       if (x.id == member) m = &x;

@@ -33,9 +33,8 @@ Prepared prepare(const std::string& config_path, const std::string& run_dir_in, 
   Prepared p;
   p.cfg = load_config(config_path);
   if (workers > 0) {
-    if (workers > p.cfg.population)
-      throw ConfigError("--workers", std::to_string(workers) + " workers for " + std::to_string(p.cfg.population) +
-                                         " members: at most one worker per member");
+    const std::string why = workers_problem(workers, p.cfg.population);
+    if (!why.empty()) throw ConfigError("--workers", why);
     p.cfg.workers = workers;
   }
   p.run_dir = run_dir_in.empty() ? (fs::path("runs") / p.cfg.name).string() : run_dir_in;

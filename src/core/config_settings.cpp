@@ -130,9 +130,8 @@ void check_name(const Options& t, const std::string& name, const C&) {
 }
 
 void check_workers(const Options& t, const std::int64_t& workers, const C& c) {
-  if (workers > c.population)
-    throw ConfigError(t.path("count"), std::to_string(workers) + " workers for " + std::to_string(c.population) +
-                                           " members: at most one worker per member");
+  const std::string why = workers_problem(workers, c.population);
+  if (!why.empty()) throw ConfigError(t.path("count"), why);
 }
 
 // An int's bounds become int64 values and their difference a count: keep them where a
@@ -289,6 +288,12 @@ const TableSettings<Param>& param_table() {
       },
       ""};
   return table;
+}
+
+std::string workers_problem(std::int64_t workers, int population) {
+  if (workers <= population) return "";
+  return std::to_string(workers) + " workers for " + std::to_string(population) +
+         " members: at most one worker per member";
 }
 
 }  // namespace pbt

@@ -108,6 +108,7 @@ json h_values(const Hyperparams& h, const std::vector<ParamInfo>& params) {
 }
 
 // The page's code for what set h: 0 initial, then one per event kind.
+// The code report.js reads (its KIND table): 0 for initial, then EventKind in order.
 int kind_code(EventKind k) { return static_cast<int>(k) + 1; }
 
 // Lineages, ranked: most final members first, then most nodes.
@@ -317,7 +318,8 @@ nlohmann::json page_data(const RunData& run, const PageOptions& opt) {
   const auto history = hyperparameter_history(run, lineage);
   const auto params = params_of(run, cfg, history);
   const auto nodes_of = nodes_by_member(tree);
-  const int best = best_member(run.population);
+  const MemberState* best_now = best_member(run.population);
+  const int best = best_now ? best_now->id : -1;
 
   std::int64_t steps_done = 0;
   int done = 0;

@@ -284,6 +284,9 @@
   }
 
   // ---- the lineage tree ----------------------------------------------------------------
+  // Codes the page data uses for compactness: a segment's cause is kind_code() in
+  // page_data.cpp (0: initial, then EventKind's order); a tree link t.k is report::Link
+  // (tree.hpp: 0 none, 1 train, 2 copy, 3 recover).
   var KIND = ['', 'exploit', 'explore', 'recover'];
   function drawTree() {
     var box = clear('chart-tree'), legend = clear('tree-legend'), t = data.tree, n = t.m.length;

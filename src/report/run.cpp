@@ -91,11 +91,4 @@ const double* point_at(const Points& pts, std::int64_t step) {
   return &it->second;
 }
 
-int best_member(const std::vector<MemberState>& population) {
-  const MemberState* best = nullptr;
-  for (const auto& m : population)
-    if (m.score && !is_diverged(*m.score) && (!best || *m.score > *best->score)) best = &m;
-  return best ? best->id : -1;
-}
-
 }  // namespace pbt::report

@@ -34,7 +34,4 @@ std::map<int, Points> points_by_member(const std::vector<ScorePoint>& scores);
 // The score at `step`, or null.
 const double* point_at(const Points& points, std::int64_t step);
 
-// The best member now (highest published score; -1 when nobody has one).
-int best_member(const std::vector<MemberState>& population);
-
 }  // namespace pbt::report

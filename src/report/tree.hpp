@@ -13,6 +13,7 @@
 
 namespace pbt::report {
 
+// Sent to report.js as numbers (0-3): keep the order.
 enum class Link { none, train, copy, recover };
 
 struct Node {

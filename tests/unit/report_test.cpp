@@ -139,10 +139,25 @@ TEST(Report, LineageHasOneNodePerMemberIntervalAndParentsFollowCopies) {
   EXPECT_FALSE(N(1, 8).last);
 }
 
+TEST(Report, TheBestMemberIsNeverADivergedOne) {
+  std::vector<MemberState> pop(3);
+  for (int i = 0; i < 3; ++i) pop[i].id = i;
+  EXPECT_EQ(best_member(pop), nullptr);  // no scores yet
+  pop[0].score = 0.5;
+  pop[1].score = kDivergedScore;
+  pop[2].score = 0.5;
+  ASSERT_NE(best_member(pop), nullptr);
+  EXPECT_EQ(best_member(pop)->id, 0);  // the first of equals
+  pop[0].score = kDivergedScore;
+  pop[2].score = kDivergedScore;
+  EXPECT_EQ(best_member(pop), nullptr);
+}
+
 TEST(Report, AncestryScheduleWalksBackThroughCopies) {
   const RunData run = hand_run();
   const Tree L = build_tree(run);
-  ASSERT_EQ(best_member(run.population), 1);
+  ASSERT_NE(best_member(run.population), nullptr);
+  ASSERT_EQ(best_member(run.population)->id, 1);
   EXPECT_EQ(ancestry_nodes(run, L, 1), (std::vector<int>{node_at(L, 0, 4), node_at(L, 2, 4), node_at(L, 2, 8),
                                                          node_at(L, 1, 8), node_at(L, 1, 12)}));
   const InheritedSchedule a = lineage_of(run).schedule_of(1, 12);
