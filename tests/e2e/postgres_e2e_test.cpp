@@ -22,6 +22,7 @@ namespace {
 
 const std::string kToyConfig = std::string(PBT_SOURCE_DIR) + "/examples/toy.toml";
 
+#ifdef PBT_WITH_POSTGRES  // the tests that use these need libpq
 // The event log without what legitimately differs between runs (time, worker id).
 json comparable_events(const std::string& text) {
   json out = json::array();
@@ -44,6 +45,7 @@ std::string with_store(std::string text, const std::string& uri) {
   if (at != std::string::npos) return text.insert(at + 9, line);
   return text + "\n[store]\n" + line;
 }
+#endif
 
 }  // namespace
 
