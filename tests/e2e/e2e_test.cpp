@@ -98,7 +98,14 @@ TEST(E2E, ToyRunEndsWithAReadableResult) {
   auto r = run_pbt({"run", kToyConfig, "--run", run_dir}, dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("finished: experiment 'toy', 2/2 members reached the budget"), std::string::npos) << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("best: member [01], score 1\\.(1[89]|2\\b)"))) << r.out;
+  // Two workers: each member decides against the other as last published, so the run
+  // depends on timing, and some interleavings stall where the toy bench shows (Q = 0.851).
+  // Copying is what lifts Q above 0.39, all either member reaches alone; the toy's quality
+  // with one worker (deterministic) is pinned by Worker.ToyReachesTheOptimum... (>= 1.188).
+  std::smatch printed;
+  ASSERT_TRUE(std::regex_search(r.out, printed, std::regex("best: member [01], score ([0-9.]+)"))) << r.out;
+  EXPECT_GE(std::stod(printed[1]), 0.8) << r.out;
+  EXPECT_LE(std::stod(printed[1]), 1.2) << r.out;
   EXPECT_TRUE(std::filesystem::exists(run_dir + "/store.db"));
   EXPECT_TRUE(std::filesystem::exists(run_dir + "/logs/worker-0.log"));
 
@@ -117,7 +124,7 @@ TEST(E2E, ToyRunEndsWithAReadableResult) {
   auto best = run_pbt({"best", "--run", run_dir, "--json", "--export", model}, dir);
   ASSERT_EQ(best.code, 0) << best.err;
   json b = json::parse(best.out);
-  EXPECT_GE(b["score"].get<double>(), 1.18);
+  EXPECT_NEAR(b["score"].get<double>(), std::stod(printed[1]), 1e-5);  // the member the run named
   EXPECT_EQ(pbt::checkpoint_id(read_file(model)), b["checkpoint"].get<std::string>());
 
   auto events = run_pbt({"events", "--run", run_dir, "--json"}, dir);
