@@ -6,42 +6,30 @@
 #include <set>
 
 #include "pbt/pbt.hpp"
+#include "common/toy_config.hpp"
 
 using namespace pbt;
+using pbt::test::ToyConfig;
 
 namespace {
 
-const char* kToy = R"(
-name = "toy"
-seed = 0
-population = 2
-[trainable]
-kind = "toy"
-[budget]
-steps = 100
-[ready]
-interval = 4
-eval_every = 1
-[exploit]
-strategy = "truncation"
-fraction = 0.5
-copy = "weights"
-[explore]
-strategy = "gaussian"
-sigma = 0.1
-[space.h0]
-low = 0.0
-high = 1.0
-[space.h1]
-low = 0.0
-high = 1.0
-[[initial]]
-h0 = 1.0
-h1 = 0.0
-[[initial]]
-h0 = 0.0
-h1 = 1.0
-)";
+// The toy run these tests share: two members, 100 steps, an eval at every step, truncation
+// copying weights and gaussian explore; `exploit` and `explore` pick other strategies (the
+// fraction and sigma come only with truncation and gaussian). Its members are drawn from the
+// prior; toy() starts them at the paper's Figure 2 points.
+ToyConfig toy_from_the_prior(const std::string& exploit = "truncation", const std::string& explore = "gaussian") {
+  ToyConfig c;
+  c.seed(0).population(2).steps(100).set("ready.eval_every", "1");
+  c.set("exploit.strategy", ToyConfig::quoted(exploit));
+  if (exploit == "truncation") c.set("exploit.fraction", "0.5");
+  c.set("exploit.copy", ToyConfig::quoted("weights"));
+  c.set("explore.strategy", ToyConfig::quoted(explore));
+  if (explore == "gaussian") c.set("explore.sigma", "0.1");
+  return c;
+}
+ToyConfig toy(const std::string& exploit = "truncation", const std::string& explore = "gaussian") {
+  return toy_from_the_prior(exploit, explore).figure2_start();
+}
 
 std::string replace(std::string s, const std::string& a, const std::string& b) {
   auto pos = s.find(a);
@@ -73,7 +61,7 @@ nlohmann::json comparable(const std::vector<Event>& evs) {
 }  // namespace
 
 TEST(Worker, ToyReachesTheOptimumAndEveryMemberReachesTheBudget) {
-  ToyRun r(kToy);
+  ToyRun r(toy());
   auto pop = r.pop();
   ASSERT_EQ(pop.size(), 2u);
   for (const auto& m : pop) {
@@ -93,23 +81,22 @@ TEST(Worker, ToyReachesTheOptimumAndEveryMemberReachesTheBudget) {
 }
 
 TEST(Worker, GridSearchStallsAtPointThreeNine) {
-  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""),
-                   "strategy = \"gaussian\"\nsigma = 0.1", "strategy = \"none\""));
+  ToyRun r(toy("none", "none"));
   for (const auto& m : r.pop()) EXPECT_NEAR(*m.score, 1.2 - 0.81, 1e-3);
   EXPECT_TRUE(r.store->events("toy").empty());  // no copy, so no explore either
 }
 
 TEST(Worker, OneWorkerWithFixedSeedReplaysExactly) {
-  ToyRun a(kToy), b(kToy);
+  ToyRun a(toy()), b(toy());
   auto ea = a.store->events("toy"), eb = b.store->events("toy");
   ASSERT_FALSE(ea.empty());
   EXPECT_EQ(comparable(ea), comparable(eb));
-  ToyRun c(replace(kToy, "seed = 0", "seed = 1"));
+  ToyRun c(toy().seed(1));
   EXPECT_NE(comparable(ea), comparable(c.store->events("toy")));
 }
 
 TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
-  ToyRun r(replace(kToy, "copy = \"weights\"", "copy = \"all\""));
+  ToyRun r(toy().set("exploit.copy", ToyConfig::quoted("all")));
   auto evs = r.store->events("toy");
   ASSERT_FALSE(evs.empty());
   for (const auto& m : r.pop()) {
@@ -128,8 +115,7 @@ TEST(Worker, HyperparametersInForceAreTheStoresAfterExplore) {
 }
 
 TEST(Worker, ExploreAlwaysExploresWithoutCopying) {
-  ToyRun r(replace(replace(kToy, "strategy = \"truncation\"\nfraction = 0.5", "strategy = \"none\""), "sigma = 0.1",
-                   "sigma = 0.1\nalways = true"));
+  ToyRun r(toy("none").set("explore.always", "true"));
   auto evs = r.store->events("toy");
   EXPECT_EQ(evs.size(), 2u * 24u);  // every ready step but the last (no decision at the budget)
   for (const auto& e : evs) {
@@ -139,7 +125,7 @@ TEST(Worker, ExploreAlwaysExploresWithoutCopying) {
 }
 
 TEST(Worker, TargetScoreFinishesTheRun) {
-  ToyRun r(replace(kToy, "steps = 100", "steps = 1000\ntarget_score = 1.1"));
+  ToyRun r(toy().steps(1000).set("budget.target_score", "1.1"));
   auto info = r.store->experiment("toy");
   EXPECT_TRUE(info->finished);
   double best = -1e9;
@@ -253,9 +239,7 @@ TEST(Worker, ACrashingMemberIsRetriedThenMarkedFailedAndTheRestRunsOn) {
 // member had itself just copied (one worker runs the members in lockstep, so without
 // this rule a later member would see the copy's inherited score and copy the copy).
 TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
-  std::string text = replace(replace(kToy, "population = 2", "population = 6"), "fraction = 0.5", "fraction = 0.34");
-  text = text.substr(0, text.find("[[initial]]"));  // six members drawn from the prior
-  ToyRun r(text);
+  ToyRun r(toy_from_the_prior().population(6).set("exploit.fraction", "0.34"));  // six members drawn from the prior
   const auto events = r.store->events("toy");
   std::set<std::pair<int, std::int64_t>> copied_at;  // (member, step) where a member copied
   int exploits = 0;
