@@ -13,30 +13,15 @@
 
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
-#include "common/toy_config.hpp"
+#include "common/config_checks.hpp"
 #include "core/atomic_file.hpp"
 
 using namespace pbt;
 
 namespace {
-// The tests below edit this text (good_with): keep what they look for in it.
-const std::string kGood = test::ToyConfig("t").seed(3);
-
-std::string good_with(const std::string& find, const std::string& replace) {
-  std::string s = kGood;
-  auto pos = s.find(find);
-  EXPECT_NE(pos, std::string::npos) << find;
-  return s.replace(pos, find.size(), replace);
-}
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "exp.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
+using test::good_with;
+using test::kGood;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

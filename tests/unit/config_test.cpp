@@ -8,30 +8,14 @@
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
 #include "pbt/trainable.hpp"
-#include "common/toy_config.hpp"
+#include "common/config_checks.hpp"
 
 using namespace pbt;
 
 namespace {
-// The tests below edit this text (good_with): keep what they look for in it.
-const std::string kGood = test::ToyConfig("t").seed(3);
-
-std::string good_with(const std::string& find, const std::string& replace) {
-  std::string s = kGood;
-  auto pos = s.find(find);
-  EXPECT_NE(pos, std::string::npos) << find;
-  return s.replace(pos, find.size(), replace);
-}
-
-// The error message for a config, or "" when it parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "exp.toml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
+using test::good_with;
+using test::kGood;
 }  // namespace
 
 TEST(Config, GoodConfigParsesWithDefaults) {

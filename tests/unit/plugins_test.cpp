@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "common/config_checks.hpp"
 #include "pbt/pbt.hpp"
 
 using namespace pbt;
@@ -70,14 +71,7 @@ space.h0 = { low = 0.0, high = 1.0 }
 space.h1 = { low = 0.0, high = 1.0 }
 )";
 
-std::string error_of(const std::string& config) {
-  try {
-    parse_config(config, "exp.toml");
-    return "";
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-}
+using test::error_of;
 
 std::string replaced(std::string s, const std::string& a, const std::string& b) {
   return s.replace(s.find(a), a.size(), b);
