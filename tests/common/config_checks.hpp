@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "common/toy_config.hpp"
 #include "pbt/config.hpp"
 #include "pbt/error.hpp"
+#include "common/toy_config.hpp"
 
 namespace pbt::test {
 

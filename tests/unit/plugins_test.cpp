@@ -4,8 +4,8 @@
 
 #include <atomic>
 
-#include "common/config_checks.hpp"
 #include "pbt/pbt.hpp"
+#include "common/config_checks.hpp"
 
 using namespace pbt;
 using json = nlohmann::json;
