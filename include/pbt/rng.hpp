@@ -16,7 +16,7 @@ inline Rng make_rng(std::uint64_t seed, std::uint64_t member, std::uint64_t step
 }
 
 // Purposes, so streams drawn for different things never coincide.
-enum RngPurpose : std::uint64_t { kInit = 1, kExploit = 2, kExplore = 3, kTrain = 4 };
+enum RngPurpose : std::uint64_t { kInit = 1, kExploit = 2, kExplore = 3, kTrain = 4, kCopy = 5 };
 
 // Uniform double in [0, 1) from an Rng, the same on every platform (unlike
 // std::uniform_real_distribution, whose algorithm the standard leaves open).

@@ -98,6 +98,28 @@ struct Publication {
   std::vector<Event> events;
 };
 
+// One member's exploit/explore decision in a synchronous generation ([ready] mode = "sync").
+// When every live member has reached the generation's step, any worker decides for all of
+// them against the same snapshot and applies the decisions at once (Store::decide): a copy
+// of weights points the member at its donor's checkpoint (checkpoints are immutable and
+// content-addressed, so nothing is moved).
+struct Decision {
+  int member = 0;
+  // Where the decision saw the member: it must still be at `step` with `last_ready_step`
+  // (undecided), or the decision is stale.
+  std::int64_t step = 0;
+  std::int64_t last_ready_step = 0;
+  // What it becomes: decided at `step` (its new last_ready_step), under `h`, with the donor's
+  // checkpoint id when weights were copied (empty: keeps its own), and score, samples and
+  // metrics to show until it publishes again (the donor's when it copied).
+  Hyperparams h;
+  std::string checkpoint;
+  double score = 0;
+  std::vector<double> samples;
+  nlohmann::json metrics = nlohmann::json::object();
+  std::vector<Event> events;  // recorded with the store's time, as in a publish
+};
+
 struct ExperimentInfo {
   std::string name;
   std::string config;  // the config's TOML text, as given
@@ -133,6 +155,13 @@ class Store {
   // After `max_failures` failures in a row the member is marked failed and never leased
   // again. Returns true when it is now failed; throws LeaseLost like publish.
   virtual bool fail(const Lease& lease, const std::string& error, int max_failures) = 0;
+  // Applies the decisions of one synchronous generation atomically. Every member must still
+  // be at its decision's step and last_ready_step and not failed, and a checkpoint named must
+  // exist; otherwise throws LeaseLost (stale: another worker decided first) or StoreError,
+  // and changes nothing. Frees the members' leases (a worker waiting at the generation's
+  // barrier holds one only to look) and bumps their versions; old checkpoints no member
+  // refers to any more are deleted, as after a publish.
+  virtual void decide(const std::string& experiment, const std::vector<Decision>& decisions) = 0;
   // Marks the experiment finished (target reached): no more leases are granted.
   virtual void finish(const std::string& experiment) = 0;
 

@@ -243,3 +243,9 @@ std::size_t MemoryStore::collect_garbage() {
 }
 
 }  // namespace pbt
+
+namespace pbt {
+void MemoryStore::decide(const std::string&, const std::vector<Decision>&) {
+  throw StoreError("decide: not implemented yet (issue 16, in progress)");
+}
+}  // namespace pbt

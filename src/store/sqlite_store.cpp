@@ -359,3 +359,9 @@ double SqliteStore::now() {
 }
 
 }  // namespace pbt
+
+namespace pbt {
+void SqliteStore::decide(const std::string&, const std::vector<Decision>&) {
+  throw StoreError("decide: not implemented yet (issue 16, in progress)");
+}
+}  // namespace pbt

@@ -44,6 +44,7 @@ class SqliteStore : public Store {
   void publish(Lease& lease, const Publication& pub) override;
   void release(const Lease& lease) override;
   bool fail(const Lease& lease, const std::string& error, int max_failures) override;
+  void decide(const std::string& experiment, const std::vector<Decision>& decisions) override;
   void finish(const std::string& experiment) override;
 
   std::vector<MemberState> population(const std::string& experiment) override;

@@ -47,6 +47,7 @@ class FlakyStore : public Store {
     fail_before("release");
     inner_->release(l);
   }
+  void decide(const std::string& e, const std::vector<Decision>& d) override { inner_->decide(e, d); }
   void finish(const std::string& e) override { inner_->finish(e); }
   bool fail(const Lease& l, const std::string& error, int max_failures) override {
     return inner_->fail(l, error, max_failures);

@@ -398,3 +398,9 @@ std::size_t PostgresStore::connections() const { return impl_->conn.connections(
 void PostgresStore::lose_next_commit_reply() { impl_->conn.lose_next_commit_reply(); }
 
 }  // namespace pbt
+
+namespace pbt {
+void PostgresStore::decide(const std::string&, const std::vector<Decision>&) {
+  throw StoreError("decide: not implemented yet (issue 16, in progress)");
+}
+}  // namespace pbt
