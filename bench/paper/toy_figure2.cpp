@@ -52,7 +52,7 @@ std::string config_text(const Condition& c, const Setting& s, int seed) {
     << "[budget]\nsteps = " << s.budget << "\n\n"
     << "[ready]\ninterval = " << s.interval << "\neval_every = 1\n\n"
     << "[exploit]\nstrategy = \"" << c.exploit << "\"\n";
-  if (c.exploit == "truncation") t << "fraction = 0.5\n";
+  if (c.exploit == "truncation") t << "fraction = 0.5\ncopy_ties = true\n";  // the symmetric toy ties at every step
   t << "copy = \"weights\"\n\n"
     << "[explore]\nstrategy = \"" << c.explore << "\"\n";
   if (c.explore == "gaussian") t << "sigma = " << s.sigma << "\n";

@@ -29,8 +29,9 @@ struct Candidate {
   bool copyable = true;
 };
 
-// Ranking order used everywhere: higher score first, ties broken by lower member id,
-// so that equal scores still give a strict order (the toy's two members copy).
+// Ranking order used everywhere: higher score first, ties broken by lower member id, so
+// that equal scores still give a strict order. A tie never makes a donor, though: the
+// built-in exploits copy only a member whose score is strictly higher than one's own.
 bool ranks_above(const Candidate& a, const Candidate& b);
 
 class Exploit {
@@ -64,10 +65,14 @@ class Explore {
   virtual std::string name() const = 0;
 };
 
-// Ready: enough steps since the member was last ready, and past a minimum step.
+// Ready: enough steps since the member last decided, and past a minimum step. A member
+// that is ready decides (exploit, explore) at the start of its next interval. `sync`: it
+// waits there until every live member has reached the same step, and all decide at once
+// against the same snapshot of the population ([ready] mode = "sync"; default "async").
 struct Ready {
   std::int64_t interval = 1;
   std::int64_t min_step = 0;
+  bool sync = false;
   bool is_ready(std::int64_t step, std::int64_t last_ready_step) const {
     return step - last_ready_step >= interval && step >= min_step;
   }

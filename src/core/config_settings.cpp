@@ -194,6 +194,15 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
                "and not before this step"),
            integer_in<C>("eval_every", &C::eval_every, kDef, 0, kMaxSteps,
                          "eval every N steps inside an interval (0: once, at its end)"),
+           declare<C>("mode", "string: async or sync", toml_string("async"),
+                      "async: a ready member decides against the population as it is; sync: it waits until "
+                      "every live member has reached its step, and all decide against one snapshot",
+                      [](Options& t, C& c) {
+                        const std::string mode = t.string("mode", "async");
+                        if (mode != "async" && mode != "sync")
+                          throw ConfigError(t.path("mode"), "'" + mode + "' is not one of: async, sync");
+                        c.ready.sync = mode == "sync";
+                      }),
        },
        ""},
       {"exploit",

@@ -38,19 +38,123 @@ std::vector<double> last_n(std::vector<double> v, std::size_t n) {
   return v;
 }
 
+// A member is ready: it has trained `interval` steps since it last decided, and it decides
+// (exploit, explore) at the start of its next interval, not at the end of the one that made
+// it ready. By then the members it is compared with have (mostly) caught up with it: with
+// more members than workers, a member is leased again only when it is the furthest behind.
+bool pending(const ExperimentConfig& cfg, const MemberState& m) {
+  return !m.done && !m.failed && m.score && cfg.ready.is_ready(m.step, m.last_ready_step);
+}
+
+// What one member decided: the donor it copies (if any) and the h it trains under next.
+struct Choice {
+  std::optional<MemberState> donor;  // as the decision saw it
+  Hyperparams h;
+  std::optional<Event> event;  // none when it kept its own θ and h
+};
+
 class IntervalRunner {
  public:
   IntervalRunner(Store& store, const ExperimentConfig& cfg, const Exploit& exploit, const Explore& explore,
                  const WorkerOptions& opt, WorkerStats& stats)
       : store_(store), cfg_(cfg), exploit_(exploit), explore_(explore), opt_(opt), stats_(stats) {}
 
+  // Exploit and explore for `m` against `pop` (which holds m). `peers_only`: only members at
+  // m's step or beyond may be donors, so that a copy never throws away steps m has trained.
+  Choice decide(const MemberState& m, const std::vector<MemberState>& pop, bool peers_only) const {
+    Choice c;
+    c.h = m.h;
+    std::vector<Candidate> candidates;
+    std::vector<Hyperparams> candidate_h;
+    Candidate self{m.id, *m.score, m.samples, m.step};
+    for (const auto& o : pop) {
+      if (o.id == m.id) {
+        candidates.push_back(self);
+        candidate_h.push_back(m.h);
+      } else if (o.score && !o.failed && !o.checkpoint.empty()) {  // a member that gave up is no model to copy
+        // A score that came with a copy is the donor's evidence, already counted once: such a
+        // member ranks at that score (its θ is the donor's), but nobody copies it until it
+        // has evaluated again.
+        const bool copyable = !o.metrics.contains(kCopiedFrom) && (!peers_only || o.step >= m.step);
+        candidates.push_back({o.id, *o.score, o.samples, o.step, copyable});
+        candidate_h.push_back(o.h);
+      }
+    }
+    Rng rng = make_rng(cfg_.seed, m.id, m.step, kExploit);
+    Rng explore_rng = make_rng(cfg_.seed, m.id, m.step, kExplore);
+    const std::optional<int> donor = exploit_.choose(self, candidates, rng);
+
+    Event ev;
+    ev.member = m.id;
+    ev.step = m.step;
+    ev.old_h = m.h;
+    ev.old_score = *m.score;
+    ev.worker = opt_.id;
+    Hyperparams base = m.h;
+    if (donor) {
+      const MemberState* d = find(pop, *donor);
+      c.donor = *d;
+      ev.kind = EventKind::exploit;
+      ev.donor = *donor;
+      ev.copied = cfg_.copy;
+      ev.donor_checkpoint = d->checkpoint;
+      ev.donor_step = d->step;
+      ev.donor_score = d->score.value_or(0);
+      if (copies_hyperparameters(cfg_.copy)) base = d->h;
+    } else if (cfg_.explore_always) {
+      ev.kind = EventKind::explore;
+    } else {
+      return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
+    }
+    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h};
+    c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
+    ev.new_h = c.h;
+    c.event = ev;
+    return c;
+  }
+
+  // What a synchronous generation's decision makes of `m` (Store::decide applies it).
+  Decision decision_for(const MemberState& m, const Choice& c) const {
+    Decision d;
+    d.member = m.id;
+    d.step = m.step;
+    d.last_ready_step = m.last_ready_step;
+    d.h = c.h;
+    d.score = *m.score;
+    d.samples = m.samples;
+    d.metrics = m.metrics;
+    if (c.donor && copies_weights(cfg_.copy)) {
+      // Its θ is the donor's now, and so is the evidence for it until it evaluates again.
+      d.checkpoint = c.donor->checkpoint;
+      d.score = c.donor->score.value_or(0);
+      d.samples = c.donor->samples;
+      d.metrics = c.donor->metrics;
+      d.metrics[kCopiedFrom] = {{"member", c.donor->id}, {"step", c.donor->step}};
+    }
+    if (c.event) d.events.push_back(*c.event);
+    return d;
+  }
+
   void run(Leased& leased, Cached& cache, const Heartbeat& hb) {
-    const MemberState& m = leased.member;
+    MemberState m = leased.member;
     std::vector<Event> events;
-    Trainable& t = trainable_for(m, cache, events);
+    std::optional<MemberState> donor;
+    if (pending(cfg_, m)) donor = decide_now(m, events);
+    if (donor && load_donor(m, *donor)) {
+      Event& ev = events.back();  // the donor may have moved on before we could load it
+      ev.donor_step = donor->step;
+      ev.donor_checkpoint = donor->checkpoint;
+      ev.donor_score = donor->score.value_or(0);
+    } else if (donor) {
+      // Neither of the donor's checkpoints loaded: m keeps its own θ and h this time.
+      m = leased.member;
+      m.last_ready_step = m.step;
+      events.clear();
+    }
+    Trainable& t = current_ ? *current_ : trainable_for(m, cache, events);
     cache.reset();  // from here until publish succeeds, memory and store differ
 
-    Hyperparams h = m.h;
+    const Hyperparams h = m.h;
     t.apply(h);
     std::int64_t step = m.step;
     std::vector<ScorePoint> points;
@@ -77,20 +181,14 @@ class IntervalRunner {
 
     std::vector<double> samples =
         score.samples.empty() ? last_n(append(m.samples, points), cfg_.window) : score.samples;
-    std::int64_t last_ready = m.last_ready_step;
     const bool done = step >= cfg_.budget_steps;
-
-    if (cfg_.ready.is_ready(step, m.last_ready_step) && !done) {
-      last_ready = step;
-      exploit_and_explore(m, t, step, h, score, samples, events);
-    }
 
     if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(m.id));
     CheckpointWriter w;
     t.save(w);
     Publication pub;
     pub.step = step;
-    pub.last_ready_step = last_ready;
+    pub.last_ready_step = m.last_ready_step;
     pub.score = score.value;
     pub.samples = samples;
     pub.h = h;
@@ -118,11 +216,37 @@ class IntervalRunner {
   }
 
  private:
-  Trainable& trainable_for(const MemberState& m, Cached& cache, std::vector<Event>& events) {
-    if (cache.trainable && cache.member == m.id && cache.step == m.step) {
-      current_ = std::move(cache.trainable);
-      return *current_;
+  // A synchronous generation pointed m at its donor's checkpoint (Store::decide): the
+  // trainable is told when it loads it.
+  std::optional<Copied> copied_by_generation(const MemberState& m) const {
+    if (!m.metrics.contains(kCopiedFrom)) return std::nullopt;
+    const auto& from = m.metrics[kCopiedFrom];
+    if (!from.is_object() || !from.contains("member") || !from["member"].is_number_integer()) return std::nullopt;
+    Copied c;
+    c.donor = from["member"].get<int>();
+    c.donor_step = from.value("step", std::int64_t{0});
+    c.seed = derive_seed(cfg_.seed, m.id, m.step, kCopy);
+    return c;
+  }
+
+  // An asynchronous decision, made now against the population as it is: m takes the
+  // decision's h; returns the donor when m is to take its weights.
+  std::optional<MemberState> decide_now(MemberState& m, std::vector<Event>& events) {
+    const std::vector<MemberState> pop = store_.population(cfg_.name);
+    Choice c = decide(m, pop, /*peers_only=*/true);
+    m.last_ready_step = m.step;
+    if (!c.event) return std::nullopt;
+    if (c.donor) stats_.exploits++;
+    m.h = c.h;
+    events.push_back(*c.event);
+    if (c.donor && copies_weights(cfg_.copy)) {
+      m.samples = c.donor->samples;  // the donor's evidence comes with its θ
+      return c.donor;
     }
+    return std::nullopt;
+  }
+
+  std::unique_ptr<Trainable> fresh_trainable(const MemberState& m) const {
     TrainableContext ctx;
     ctx.member = m.id;
     ctx.seed = derive_seed(cfg_.seed, m.id, 0, kTrain);
@@ -132,17 +256,54 @@ class IntervalRunner {
     ctx.log = [&opt = opt_, id = m.id](const std::string& line) {
       if (opt.log) opt.log("member " + std::to_string(id) + ": " + line);
     };
-    current_ = make_trainable(cfg_.trainable, ctx);
-    if (!m.checkpoint.empty()) {
-      try {
-        const std::string bytes = store_.checkpoint(m.checkpoint);
-        CheckpointReader r(bytes);
-        current_->load(r);
-      } catch (const CheckpointError& e) {
-        recover(m, e.what(), events);
-      }
+    return make_trainable(cfg_.trainable, ctx);
+  }
+
+  // m's own model: kept in memory from its last interval on this worker, or its checkpoint
+  // (its donor's, when a synchronous generation copied one: the trainable is told).
+  Trainable& trainable_for(const MemberState& m, Cached& cache, std::vector<Event>& events) {
+    const std::optional<Copied> copied = copied_by_generation(m);
+    if (!copied && cache.trainable && cache.member == m.id && cache.step == m.step) {
+      current_ = std::move(cache.trainable);
+      return *current_;
+    }
+    current_ = fresh_trainable(m);
+    if (m.checkpoint.empty()) return *current_;
+    try {
+      const std::string bytes = store_.checkpoint(m.checkpoint);
+      CheckpointReader r(bytes);
+      current_->load(r);
+      if (copied) current_->copied(*copied);
+    } catch (const CheckpointError& e) {
+      recover(m, e.what(), events);
     }
     return *current_;
+  }
+
+  // Loads the donor's checkpoint an asynchronous decision chose into a fresh trainable. The
+  // donor may have published (and its old checkpoint been collected) since we read the
+  // population: then it takes the donor's newer checkpoint, at a step >= m's all the same.
+  bool load_donor(MemberState& m, MemberState& d) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        const std::string bytes = store_.checkpoint(d.checkpoint);
+        current_ = fresh_trainable(m);
+        CheckpointReader r(bytes);
+        current_->load(r);
+        current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
+        m.checkpoint = d.checkpoint;
+        return true;
+      } catch (const CheckpointError& e) {
+        current_.reset();
+        if (attempt == 1) {
+          log("member " + std::to_string(d.id) + "'s checkpoint could not be loaded (" + e.what() + "); not copying");
+          break;
+        }
+        for (const auto& o : store_.population(cfg_.name))
+          if (o.id == d.id) d = o;
+      }
+    }
+    return false;
   }
 
   // The member's own checkpoint is unreadable: the population goes on, and this member
@@ -160,6 +321,7 @@ class IntervalRunner {
         const std::string bytes = store_.checkpoint(d.checkpoint);
         CheckpointReader r(bytes);
         current_->load(r);
+        current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
       } catch (const CheckpointError&) {
         continue;
       }
@@ -202,91 +364,10 @@ class IntervalRunner {
     return s;
   }
 
-  void exploit_and_explore(const MemberState& m, Trainable& t, std::int64_t step, Hyperparams& h, Score& score,
-                           std::vector<double>& samples, std::vector<Event>& events) {
-    std::vector<MemberState> pop = store_.population(cfg_.name);
-    std::vector<Candidate> candidates;
-    std::vector<Hyperparams> candidate_h;
-    Candidate self{m.id, score.value, samples, step};
-    for (const auto& o : pop) {
-      if (o.id == m.id) {
-        candidates.push_back(self);
-        candidate_h.push_back(h);
-      } else if (o.score && !o.failed) {  // a member that gave up is no model to copy
-        // A score that came with a copy is the donor's evidence, already counted once:
-        // copied again, one lucky (overestimated) score passed from copy to copy and held
-        // a population on a stale θ. Such a member still ranks at that score (its θ is
-        // the donor's), but nobody copies it until it has evaluated again.
-        candidates.push_back({o.id, *o.score, o.samples, o.step, !o.metrics.contains(kCopiedFrom)});
-        candidate_h.push_back(o.h);
-      }
-    }
-    Rng rng = make_rng(cfg_.seed, m.id, step, kExploit);
-    Rng explore_rng = make_rng(cfg_.seed, m.id, step, kExplore);
-    std::optional<int> donor = exploit_.choose(self, candidates, rng);
-
-    Event ev;
-    ev.member = m.id;
-    ev.step = step;
-    ev.old_h = h;
-    ev.old_score = score.value;
-    Hyperparams base = h;
-    if (donor) {
-      const MemberState* d = find(pop, *donor);
-      if (copies_weights(cfg_.copy) && !load_donor(t, *donor, pop, d)) return;
-      ev.kind = EventKind::exploit;
-      ev.donor = *donor;
-      ev.copied = cfg_.copy;
-      ev.donor_checkpoint = d->checkpoint;
-      ev.donor_step = d->step;
-      ev.donor_score = d->score.value_or(0);
-      if (copies_hyperparameters(cfg_.copy)) base = d->h;
-      if (copies_weights(cfg_.copy)) samples = d->samples;  // the donor's evidence comes with its θ
-      stats_.exploits++;
-    } else if (cfg_.explore_always) {
-      ev.kind = EventKind::explore;
-    } else {
-      return;  // kept its own θ, so it keeps its own h (explore only after a copy)
-    }
-    ExploreContext ctx{m.id, step, &candidates, &candidate_h};
-    h = explore_.explore(base, cfg_.space, explore_rng, ctx);
-    t.apply(h);
-    ev.new_h = h;
-    if (donor) {
-      score = checked_eval(t, m.id, step);  // θ changed: score it again
-      samples = score.samples.empty() ? last_n(samples, cfg_.window) : score.samples;
-      if (copies_weights(cfg_.copy)) score.metrics[kCopiedFrom] = {{"member", *donor}, {"step", ev.donor_step}};
-    }
-    ev.new_score = score.value;
-    ev.worker = opt_.id;
-    events.push_back(ev);
-  }
-
   static const MemberState* find(const std::vector<MemberState>& pop, int id) {
     for (const auto& m : pop)
       if (m.id == id) return &m;
     return nullptr;
-  }
-
-  // Loads the donor's published checkpoint. The donor may publish (and its old checkpoint
-  // be collected) between our read of the population and this fetch: read it once more.
-  bool load_donor(Trainable& t, int donor, std::vector<MemberState>& pop, const MemberState*& d) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      try {
-        const std::string bytes = store_.checkpoint(d->checkpoint);
-        CheckpointReader r(bytes);
-        t.load(r);
-        return true;
-      } catch (const CheckpointError& e) {
-        if (attempt == 1) {
-          log("member " + std::to_string(donor) + "'s checkpoint could not be loaded (" + e.what() + "); not copying");
-          return false;
-        }
-        pop = store_.population(cfg_.name);
-        d = find(pop, donor);
-      }
-    }
-    return false;
   }
 
   void log(const std::string& line) const {
@@ -304,6 +385,42 @@ class IntervalRunner {
   int member_ = -1;
   std::int64_t step_ = 0;
 };
+
+// Synchronous mode: `leased` is ready at its step s. When every live member has reached s,
+// this worker decides for the whole generation against the population it reads, and the
+// store applies every decision at once; otherwise the generation waits for its stragglers.
+// A failed member is left out; a member whose worker died is resumed by another worker once
+// its lease expires, so nothing waits forever. Either way the member is given back.
+void synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner& runner, const Leased& leased,
+                 const WorkerOptions& opt, WorkerStats& stats) {
+  const std::int64_t s = leased.member.step;
+  const std::vector<MemberState> pop = store.population(cfg.name);
+  const bool complete =
+      std::all_of(pop.begin(), pop.end(), [&](const MemberState& o) { return o.failed || o.step >= s; });
+  if (complete) {
+    std::vector<Decision> decisions;
+    int copies = 0;
+    for (const auto& o : pop) {
+      if (o.step != s || !pending(cfg, o)) continue;
+      Choice c = runner.decide(o, pop, /*peers_only=*/false);
+      copies += c.donor ? 1 : 0;
+      decisions.push_back(runner.decision_for(o, c));
+    }
+    try {
+      store.decide(cfg.name, decisions);
+      stats.exploits += copies;
+      opt.log("generation at step " + std::to_string(s) + ": " + std::to_string(decisions.size()) +
+              " members decided, " + std::to_string(copies) + " copied a better member");
+    } catch (const LeaseLost& e) {
+      opt.log(std::string("generation at step ") + std::to_string(s) + " decided by another worker (" + e.what() + ")");
+    }
+  }
+  try {
+    store.release(leased.lease);  // a no-op when the decisions were applied: they freed it
+  } catch (const std::exception&) {
+  }
+  if (!complete) std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds));
+}
 
 bool all_done(const std::vector<MemberState>& pop) {
   for (const auto& m : pop)
@@ -398,6 +515,11 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
     const int member = leased->member.id;
     IntervalRunner runner(store, cfg, *exploit, *explore, opt, stats);
     try {
+      if (cfg.ready.sync && pending(cfg, leased->member)) {
+        synchronize(store, cfg, runner, *leased, opt, stats);
+        store_failures = 0;
+        continue;
+      }
       {
         Heartbeat hb(store, leased->lease, cfg.lease_seconds, opt.log);
         runner.run(*leased, cache, hb);

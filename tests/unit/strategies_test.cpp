@@ -20,9 +20,29 @@ std::vector<Candidate> population(const std::vector<double>& scores) {
 }
 }  // namespace
 
-TEST(Exploit, TruncationTiesBrokenByIdSoTheToyCopies) {
+// A tie is no reason to copy: equal scores say nothing about which model is better.
+TEST(Exploit, NoStrategyCopiesADonorThatOnlyTies) {
+  auto pop = population({0.5, 0.5, 0.5, 0.5});
+  for (const char* name : {"truncation", "tournament", "ttest"}) {
+    auto e =
+        make_exploit(name, name == std::string("truncation") ? json{{"fraction", 0.5}} : json::object(), "exploit");
+    for (int trial = 0; trial < 50; ++trial) {
+      Rng rng(trial);
+      for (const auto& self : pop) EXPECT_EQ(e->choose(self, pop, rng), std::nullopt) << name << " member " << self.id;
+    }
+  }
+  // One that scores higher, by however little, is copied.
   auto e = make_exploit("truncation", {{"fraction", 0.5}}, "exploit");
-  auto pop = population({0.5, 0.5});  // equal scores, as in the toy's symmetric start
+  auto close = population({0.5, std::nextafter(0.5, 1.0)});
+  Rng rng(1);
+  EXPECT_EQ(e->choose(close[0], close, rng), std::optional<int>(1));
+}
+
+// The paper's toy starts symmetric and its two members score the same at every step; its
+// argmax copies by member id. `copy_ties` asks for that.
+TEST(Exploit, TruncationCopiesTiesByIdWhenAsked) {
+  auto e = make_exploit("truncation", {{"fraction", 0.5}, {"copy_ties", true}}, "exploit");
+  auto pop = population({0.5, 0.5});
   Rng rng(1);
   EXPECT_EQ(e->choose(pop[1], pop, rng), std::optional<int>(0));  // member 1 ranks below member 0
   EXPECT_EQ(e->choose(pop[0], pop, rng), std::nullopt);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include "pbt/pbt.hpp"
 #include "common/toy_config.hpp"
@@ -238,25 +239,23 @@ TEST(Worker, ACrashingMemberIsRetriedThenMarkedFailedAndTheRestRunsOn) {
 // ranks but is never copied, so no copy is ever made of a member at the step where that
 // member had itself just copied (one worker runs the members in lockstep, so without
 // this rule a later member would see the copy's inherited score and copy the copy).
-TEST(Worker, AScoreThatCameWithACopyIsNotCopiedAgainBeforeItsOwnEval) {
+// A donor is chosen on a score it earned itself: every exploit's donor score is one of the
+// donor's own evals at the donor's step (a member decides at the start of its next interval,
+// so no score that merely came with a copy is ever published in async mode).
+TEST(Worker, ADonorIsChosenOnAScoreItEvaluatedItself) {
   ToyRun r(toy_from_the_prior().population(6).set("exploit.fraction", "0.34"));  // six members drawn from the prior
-  const auto events = r.store->events("toy");
-  std::set<std::pair<int, std::int64_t>> copied_at;  // (member, step) where a member copied
+  std::set<std::tuple<int, std::int64_t, double>> evaluated;
+  for (const auto& p : r.store->scores("toy")) evaluated.insert({p.member, p.step, p.score});
   int exploits = 0;
-  for (const auto& e : events)
-    if (e.kind == EventKind::exploit) copied_at.insert({e.member, e.step}), exploits++;
-  ASSERT_GT(exploits, 10);
-  for (const auto& e : events) {
-    if (e.kind == EventKind::exploit) {
-      EXPECT_FALSE(copied_at.count({e.donor, e.donor_step}))
-          << "member " << e.member << " at step " << e.step << " copied member " << e.donor << " at step "
-          << e.donor_step << ", whose score there came with its own copy";
-    }
+  for (const auto& e : r.store->events("toy")) {
+    if (e.kind != EventKind::exploit) continue;
+    exploits++;
+    EXPECT_TRUE(evaluated.count({e.donor, e.donor_step, e.donor_score}))
+        << "member " << e.member << " at step " << e.step << " copied member " << e.donor << " at step " << e.donor_step
+        << " on a score it did not evaluate: " << e.donor_score;
+    EXPECT_GT(e.donor_score, e.old_score) << "a copy needs a strictly better donor";
+    EXPECT_GE(e.donor_step, e.step) << "a donor behind the member would throw its steps away";
   }
-  // The recipient's published score says where it came from until its next eval.
-  for (const auto& m : r.pop("toy")) {
-    if (m.metrics.contains("copied_from")) {
-      EXPECT_TRUE(copied_at.count({m.id, m.step}));
-    }
-  }
+  EXPECT_GT(exploits, 10);
+  for (const auto& m : r.pop("toy")) EXPECT_FALSE(m.metrics.contains("copied_from"));
 }
