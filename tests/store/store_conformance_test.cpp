@@ -911,6 +911,52 @@ TYPED_TEST(StoreConformance, AWaitingWorkersLeaseIsClearedByADecision) {
   EXPECT_EQ(this->member(0).last_ready_step, 4);
 }
 
+TYPED_TEST(StoreConformance, TwoWorkersDecidingAtOnceOneWins) {
+  auto gen = this->at_generation(4, 4);
+  // Each worker with a connection of its own (memory: the one store), deciding the same
+  // generation with its list in another order: exactly one applies, the other is stale.
+  std::unique_ptr<Store> own[2];
+  Store* stores[2] = {this->store.get(), this->store.get()};
+  if (!std::is_same_v<TypeParam, MemoryBackend>) {
+    for (int w = 0; w < 2; ++w) stores[w] = (own[w] = this->backend->open()).get();
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Decision> ds[2];
+    for (const auto& m : gen) ds[0].push_back(exploit_of(m, gen[(m.id + 1) % 4], 0.5 + round));
+    ds[1] = std::vector<Decision>(ds[0].rbegin(), ds[0].rend());
+    std::atomic<int> applied{0}, stale{0};
+    std::thread workers[2];
+    for (int w = 0; w < 2; ++w)
+      workers[w] = std::thread([&, w] {
+        try {
+          stores[w]->decide("e", ds[w]);
+          ++applied;
+        } catch (const LeaseLost&) {
+          ++stale;
+        }
+      });
+    for (auto& t : workers) t.join();
+    EXPECT_EQ(applied.load(), 1) << "round " << round;
+    EXPECT_EQ(stale.load(), 1) << "round " << round;
+    const auto pop = this->store->population("e");
+    for (const auto& m : pop) {
+      EXPECT_EQ(m.version, gen[m.id].version + 1) << "member " << m.id;
+      EXPECT_EQ(m.h.at("lr"), Value{0.5 + round}) << "member " << m.id;
+    }
+    EXPECT_EQ(this->store->events("e").size(), 4u * (round + 1));
+    // Next generation: everyone publishes again (no new bytes).
+    for (int i = 0; i < 4; ++i) {
+      auto l = this->must_lease("w");
+      auto pub = test::publication(pop[l.lease.member].step + 4, 0.5, "");
+      pub.last_ready_step = pop[l.lease.member].last_ready_step;
+      pub.h = pop[l.lease.member].h;
+      this->store->publish(l.lease, pub);
+      this->store->release(l.lease);
+    }
+    gen = this->store->population("e");
+  }
+}
+
 // ---- open_store ----
 
 TEST(OpenStore, AcceptsTheDocumentedForms) {
