@@ -202,6 +202,8 @@ void MemoryStore::decide(const std::string& experiment, const std::vector<Decisi
     const MemberState* m = it == e.members.end() ? nullptr : &it->second;
     if (!m || m->failed || m->step != d.step || m->last_ready_step != d.last_ready_step)
       throw LeaseLost(store_codec::stale_decision_text(where, experiment, d, m));
+  }
+  for (const auto& d : decisions) {  // (staleness first: the one that says another worker won)
     if (!d.checkpoint.empty() && !checkpoints_.count(d.checkpoint))
       throw StoreError(store_codec::unknown_checkpoint_text(where, experiment, d));
   }

@@ -257,27 +257,26 @@ void SqliteStore::decide(const std::string& experiment, const std::vector<Decisi
     std::vector<std::string> checkpoints;  // each member's checkpoint after the decision
     std::vector<std::string> dropped;      // checkpoints members stop referring to
     for (const auto& dec : decisions) {
-      std::string own;
-      {
-        auto s = d.db.prepare(
-            "SELECT step, last_ready_step, failed, checkpoint FROM members WHERE experiment = ? AND id = ?");
-        s.bind_all(experiment, dec.member);
-        if (!s.step()) throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, nullptr));
-        MemberState now;
-        now.step = s.i64(0);
-        now.last_ready_step = s.i64(1);
-        now.failed = s.boolean(2);
-        if (now.failed || now.step != dec.step || now.last_ready_step != dec.last_ready_step)
-          throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, &now));
-        own = s.text(3);
-      }
-      if (!dec.checkpoint.empty() && dec.checkpoint != own) {
-        auto c = d.db.prepare("SELECT 1 FROM checkpoints WHERE id = ?");
-        c.bind_all(dec.checkpoint);
-        if (!c.step()) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
-        if (!own.empty()) dropped.push_back(own);
-      }
-      checkpoints.push_back(dec.checkpoint.empty() ? own : dec.checkpoint);
+      auto s =
+          d.db.prepare("SELECT step, last_ready_step, failed, checkpoint FROM members WHERE experiment = ? AND id = ?");
+      s.bind_all(experiment, dec.member);
+      if (!s.step()) throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, nullptr));
+      MemberState now;
+      now.step = s.i64(0);
+      now.last_ready_step = s.i64(1);
+      now.failed = s.boolean(2);
+      if (now.failed || now.step != dec.step || now.last_ready_step != dec.last_ready_step)
+        throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, &now));
+      checkpoints.push_back(s.text(3));  // its own, for now
+    }
+    for (std::size_t i = 0; i < decisions.size(); ++i) {  // (staleness first: it says another worker won)
+      const Decision& dec = decisions[i];
+      if (dec.checkpoint.empty() || dec.checkpoint == checkpoints[i]) continue;
+      auto c = d.db.prepare("SELECT 1 FROM checkpoints WHERE id = ?");
+      c.bind_all(dec.checkpoint);
+      if (!c.step()) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
+      if (!checkpoints[i].empty()) dropped.push_back(checkpoints[i]);
+      checkpoints[i] = dec.checkpoint;
     }
     const double t = d.now_sql();
     for (std::size_t i = 0; i < decisions.size(); ++i) {
