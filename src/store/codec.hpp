@@ -3,6 +3,7 @@
 // PostgreSQL stores agree bit for bit.
 #include <cmath>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,6 +62,35 @@ inline Hyperparams h_from_text(const std::string& text) { return hyperparams_fro
 
 inline std::string lease_text(const Lease& lease) {
   return "member " + std::to_string(lease.member) + " of experiment '" + lease.experiment + "'";
+}
+
+// Store::decide: the checks and messages every backend shares. `where` names the store.
+inline void check_decisions(const std::string& where, const std::string& experiment,
+                            const std::vector<Decision>& decisions) {
+  std::set<int> seen;
+  for (const auto& d : decisions)
+    if (!seen.insert(d.member).second)
+      throw StoreError(where + ": decisions for experiment '" + experiment + "' name member " +
+                       std::to_string(d.member) + " twice");
+}
+
+// Why a decision is stale; `now` is the member as found (null: it is gone).
+inline std::string stale_decision_text(const std::string& where, const std::string& experiment, const Decision& d,
+                                       const MemberState* now) {
+  const auto at = [](std::int64_t step, std::int64_t ready) {
+    return "step " + std::to_string(step) + " (last ready at " + std::to_string(ready) + ")";
+  };
+  const std::string found = !now          ? "the member is gone"
+                            : now->failed ? "it has failed"
+                                          : "it is at " + at(now->step, now->last_ready_step);
+  return "stale decision: " + where + ": member " + std::to_string(d.member) + " of experiment '" + experiment +
+         "' was decided at " + at(d.step, d.last_ready_step) + ", but " + found +
+         " (another worker decided first); nothing was applied";
+}
+
+inline std::string unknown_checkpoint_text(const std::string& where, const std::string& experiment, const Decision& d) {
+  return where + ": decision for member " + std::to_string(d.member) + " of experiment '" + experiment +
+         "' names checkpoint " + d.checkpoint + ", which the store does not hold; nothing was applied";
 }
 
 // Checks a checkpoint's bytes against its id (their hash); `where` names where they were

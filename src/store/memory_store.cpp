@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "pbt/error.hpp"
+#include "store/codec.hpp"
 
 namespace pbt {
 
@@ -189,6 +190,49 @@ bool MemoryStore::fail(const Lease& lease, const std::string& error, int max_fai
   return s.failed;
 }
 
+void MemoryStore::decide(const std::string& experiment, const std::vector<Decision>& decisions) {
+  if (decisions.empty()) return;
+  const std::string where = "store memory:";
+  store_codec::check_decisions(where, experiment, decisions);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Experiment& e = find(experiment);
+  // Every check before any change: all or nothing.
+  for (const auto& d : decisions) {
+    auto it = e.members.find(d.member);
+    const MemberState* m = it == e.members.end() ? nullptr : &it->second;
+    if (!m || m->failed || m->step != d.step || m->last_ready_step != d.last_ready_step)
+      throw LeaseLost(store_codec::stale_decision_text(where, experiment, d, m));
+  }
+  for (const auto& d : decisions) {  // (staleness first: the one that says another worker won)
+    if (!d.checkpoint.empty() && !checkpoints_.count(d.checkpoint))
+      throw StoreError(store_codec::unknown_checkpoint_text(where, experiment, d));
+  }
+  const double t = now_locked();
+  std::vector<std::string> dropped;  // checkpoints members stopped referring to
+  for (const auto& d : decisions) {
+    MemberState& m = e.members.at(d.member);
+    if (!d.checkpoint.empty() && d.checkpoint != m.checkpoint) {
+      if (!m.checkpoint.empty()) dropped.push_back(m.checkpoint);
+      m.checkpoint = d.checkpoint;
+    }
+    m.last_ready_step = d.step;
+    m.h = d.h;
+    if (std::isnan(d.score)) m.score.reset();  // as in publish
+    else m.score = d.score;
+    m.samples = d.samples;
+    m.metrics = d.metrics;
+    m.owner.clear();
+    m.lease_expires = 0;
+    m.version += 1;
+    for (Event ev : d.events) {
+      ev.time = t;
+      e.events.push_back(std::move(ev));
+    }
+  }
+  for (const auto& id : dropped)
+    if (!referenced(id)) checkpoints_.erase(id);
+}
+
 void MemoryStore::finish(const std::string& experiment) {
   std::lock_guard<std::mutex> lock(mutex_);
   find(experiment).info.finished = true;
@@ -242,10 +286,4 @@ std::size_t MemoryStore::collect_garbage() {
   return n;
 }
 
-}  // namespace pbt
-
-namespace pbt {
-void MemoryStore::decide(const std::string&, const std::vector<Decision>&) {
-  throw StoreError("decide: not implemented yet (issue 16, in progress)");
-}
 }  // namespace pbt

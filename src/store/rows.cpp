@@ -12,6 +12,7 @@ const char* const kMemberColumns =
 const char* const kNewMemberColumns =
     "id, step, last_ready_step, score, samples, h, checkpoint, done, version, last_owner, metrics";
 const char* const kPublishedColumns = "step, last_ready_step, score, samples, h, done, metrics";
+const char* const kDecidedColumns = "last_ready_step, score, samples, h, metrics";
 const char* const kEventColumns =
     "member, step, kind, donor, donor_step, copied, donor_checkpoint, old_h, new_h, old_score, donor_score, "
     "new_score, worker";

@@ -62,6 +62,13 @@ inline auto published_values(const Publication& pub) {
                          pub.done, dump(pub.metrics));
 }
 
+// members: the columns a decision sets (Store::decide; checkpoint apart, as in a publish):
+// decided at its step, which becomes its last_ready_step.
+extern const char* const kDecidedColumns;
+inline auto decided_values(const Decision& d) {
+  return std::make_tuple(d.step, d.score, samples_to_text(d.samples), dump(to_json(d.h)), dump(d.metrics));
+}
+
 // events: kEventColumns are written by a publish (with experiment and time); reads select
 // them and then time.
 extern const char* const kEventColumns;

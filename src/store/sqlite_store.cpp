@@ -244,6 +244,60 @@ bool SqliteStore::fail(const Lease& lease, const std::string& error, int max_fai
   });
 }
 
+void SqliteStore::decide(const std::string& experiment, const std::vector<Decision>& decisions) {
+  if (decisions.empty()) return;
+  Impl& d = *impl_;
+  store_codec::check_decisions(d.where(), experiment, decisions);
+  static const std::string kUpdate = "UPDATE members SET " + store_codec::assignments(store_codec::kDecidedColumns, 0) +
+                                     ", checkpoint = ?, owner = '', lease_expires = 0, version = version + 1 "
+                                     "WHERE experiment = ? AND id = ?";
+  d.db.run("applying decisions", Impl::Tx::write, [&] {
+    d.require_experiment(experiment);
+    // Every check before any change (all or nothing; the write lock keeps what we read).
+    std::vector<std::string> checkpoints;  // each member's checkpoint after the decision
+    std::vector<std::string> dropped;      // checkpoints members stop referring to
+    for (const auto& dec : decisions) {
+      auto s =
+          d.db.prepare("SELECT step, last_ready_step, failed, checkpoint FROM members WHERE experiment = ? AND id = ?");
+      s.bind_all(experiment, dec.member);
+      if (!s.step()) throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, nullptr));
+      MemberState now;
+      now.step = s.i64(0);
+      now.last_ready_step = s.i64(1);
+      now.failed = s.boolean(2);
+      if (now.failed || now.step != dec.step || now.last_ready_step != dec.last_ready_step)
+        throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, &now));
+      checkpoints.push_back(s.text(3));  // its own, for now
+    }
+    for (std::size_t i = 0; i < decisions.size(); ++i) {  // (staleness first: it says another worker won)
+      const Decision& dec = decisions[i];
+      if (dec.checkpoint.empty() || dec.checkpoint == checkpoints[i]) continue;
+      auto c = d.db.prepare("SELECT 1 FROM checkpoints WHERE id = ?");
+      c.bind_all(dec.checkpoint);
+      if (!c.step()) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
+      if (!checkpoints[i].empty()) dropped.push_back(checkpoints[i]);
+      checkpoints[i] = dec.checkpoint;
+    }
+    const double t = d.now_sql();
+    for (std::size_t i = 0; i < decisions.size(); ++i) {
+      const Decision& dec = decisions[i];
+      d.db.prepare(kUpdate).bind_all(store_codec::decided_values(dec), checkpoints[i], experiment, dec.member).run();
+      for (const auto& ev : dec.events) {
+        const auto values = store_codec::event_values(ev, "");
+        static const std::string kEvent = std::string("INSERT INTO events(experiment, time, ") +
+                                          store_codec::kEventColumns + ") VALUES (?, ?, " +
+                                          store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")";
+        d.db.prepare(kEvent).bind_all(experiment, t, values).run();
+      }
+    }
+    for (const auto& id : dropped)
+      d.db.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
+          .bind_all(id, id)
+          .run();
+    return 0;
+  });
+}
+
 void SqliteStore::finish(const std::string& experiment) {
   Impl& d = *impl_;
   d.db.run("finishing an experiment", Impl::Tx::write, [&] {
@@ -358,10 +412,4 @@ double SqliteStore::now() {
   return d.db.run("reading the clock", Impl::Tx::none, [&] { return d.now_sql(); });
 }
 
-}  // namespace pbt
-
-namespace pbt {
-void SqliteStore::decide(const std::string&, const std::vector<Decision>&) {
-  throw StoreError("decide: not implemented yet (issue 16, in progress)");
-}
 }  // namespace pbt

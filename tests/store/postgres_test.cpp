@@ -195,6 +195,57 @@ TEST(PostgresStore, APublishWhoseCommitReplyWasLostIsAppliedOnce) {
   EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(checkpoint_id("first")); }), "missing"));
 }
 
+TEST(PostgresStore, ADecisionWhoseCommitReplyWasLostIsAppliedOnce) {
+  PBT_REQUIRE_POSTGRES();
+  test::PgDatabase db;
+  TempDir dir;
+  const std::string ck = dir.file("checkpoints");
+  PostgresStore s(test::uri_with_param(db.uri(), "checkpoint_dir", ck));
+  s.create_experiment(test::info("e", 2), test::members(2));
+  for (const std::string bytes : {"weights a", "weights b"}) {
+    auto l = s.lease("e", "w", 30);
+    ASSERT_TRUE(l);
+    auto pub = test::publication(4, bytes == "weights a" ? 0.1 : 0.9, bytes);
+    pub.last_ready_step = 0;
+    s.publish(l->lease, pub);
+    s.release(l->lease);
+  }
+  const auto before = s.population("e");
+  const std::string a = checkpoint_id("weights a"), b = checkpoint_id("weights b");
+  ASSERT_EQ(before.at(0).checkpoint, a);
+  ASSERT_TRUE(std::filesystem::exists(ck + "/" + a));
+
+  Decision d;  // member 0 copies member 1
+  d.member = 0;
+  d.step = 4;
+  d.last_ready_step = 0;
+  d.h = test::h_for(1);
+  d.checkpoint = b;
+  d.score = 0.9;
+  Event ev;
+  ev.member = 0;
+  ev.step = 4;
+  ev.kind = EventKind::exploit;
+  ev.donor = 1;
+  d.events = {ev};
+  const std::size_t c0 = s.connections();
+  s.lose_next_commit_reply();
+  s.decide("e", {d});  // the COMMIT went through, its reply did not: not stale, not applied twice
+  EXPECT_EQ(s.connections(), c0 + 1);
+  const auto m = s.population("e").at(0);
+  EXPECT_EQ(m.version, before.at(0).version + 1);
+  EXPECT_EQ(m.last_ready_step, 4);
+  EXPECT_EQ(m.checkpoint, b);
+  EXPECT_EQ(s.events("e").size(), 1u);
+  // Its old checkpoint went, file and all, after the commit that was not reported.
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(a); }), "missing"));
+  EXPECT_FALSE(std::filesystem::exists(ck + "/" + a));
+  EXPECT_EQ(s.checkpoint(b), "weights b");
+  // Deciding it again is stale.
+  message_of<LeaseLost>([&] { s.decide("e", {d}); });
+  EXPECT_EQ(s.collect_garbage(), 0u);
+}
+
 TEST(PostgresStore, ReopenKeepsTheDataAndTwoConnectionsSeeEachOther) {
   PBT_REQUIRE_POSTGRES();
   test::PgDatabase db;

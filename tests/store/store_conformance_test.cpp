@@ -165,6 +165,43 @@ class StoreConformance : public ::testing::Test {
   void pass_time(double seconds) { backend->pass_time(*store, seconds); }
   std::size_t checkpoint_count() { return backend->checkpoint_count(*store); }
 
+  // A synchronous generation at `step`: member i published "weights i" at it (score
+  // 0.1 * (i + 1), last ready at 0), undecided; nobody holds a lease. Returns the population.
+  std::vector<MemberState> at_generation(int n, std::int64_t step) {
+    create("e", n);
+    for (int i = 0; i < n; ++i) {
+      auto l = must_lease("w" + std::to_string(i));
+      auto pub = test::publication(step, 0.1 * (i + 1), "weights " + std::to_string(l.lease.member));
+      pub.last_ready_step = 0;
+      pub.h = l.member.h;
+      pub.metrics = {{"loss", i}};
+      store->publish(l.lease, pub);
+      store->release(l.lease);
+    }
+    return store->population("e");
+  }
+
+  // What decide must leave alone when it refuses: every member's row, the events, the checkpoints.
+  void expect_unchanged(const std::vector<MemberState>& before, std::size_t events, std::size_t checkpoints) {
+    const auto after = store->population("e");
+    ASSERT_EQ(after.size(), before.size());
+    for (std::size_t i = 0; i < before.size(); ++i) {
+      EXPECT_EQ(after[i].version, before[i].version) << "member " << i;
+      EXPECT_EQ(after[i].last_ready_step, before[i].last_ready_step) << "member " << i;
+      EXPECT_EQ(after[i].h, before[i].h) << "member " << i;
+      EXPECT_EQ(after[i].checkpoint, before[i].checkpoint) << "member " << i;
+      EXPECT_EQ(after[i].score, before[i].score) << "member " << i;
+      EXPECT_EQ(after[i].metrics, before[i].metrics) << "member " << i;
+      EXPECT_EQ(after[i].owner, before[i].owner) << "member " << i;
+    }
+    EXPECT_EQ(store->events("e").size(), events);
+    EXPECT_EQ(checkpoint_count(), checkpoints);
+    for (const auto& m : before) {
+      if (m.checkpoint.empty()) continue;
+      EXPECT_EQ(store->checkpoint(m.checkpoint), "weights " + std::to_string(m.id));
+    }
+  }
+
   TempDir dir;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Store> store;
@@ -605,6 +642,319 @@ TYPED_TEST(StoreConformance, HeartbeatFromAnotherThreadWhilePublishing) {
   EXPECT_EQ(this->member(0).step, i);
   EXPECT_EQ(this->member(0).version, lease.version);
   EXPECT_EQ(this->member(0).owner, "a");
+}
+
+// ---- decide: a synchronous generation's decisions, applied at once ----
+
+// A decision where `m` stands now: an explore that keeps its own checkpoint and score.
+Decision explore_of(const MemberState& m, double lr) {
+  Decision d;
+  d.member = m.id;
+  d.step = m.step;
+  d.last_ready_step = m.last_ready_step;
+  d.h = m.h;
+  d.h["lr"] = lr;
+  d.score = m.score.value_or(0);
+  d.samples = m.samples;
+  d.metrics = m.metrics;
+  Event ev;
+  ev.member = m.id;
+  ev.step = m.step;
+  ev.kind = EventKind::explore;
+  ev.old_h = m.h;
+  ev.new_h = d.h;
+  ev.old_score = d.score;
+  ev.worker = "decider";
+  d.events = {ev};
+  return d;
+}
+
+// `m` copies `donor`'s checkpoint, h (perturbed), score, samples and metrics.
+Decision exploit_of(const MemberState& m, const MemberState& donor, double lr) {
+  Decision d = explore_of(donor, lr);
+  d.member = m.id;
+  d.step = m.step;
+  d.last_ready_step = m.last_ready_step;
+  d.checkpoint = donor.checkpoint;
+  Event& ev = d.events.at(0);
+  ev.member = m.id;
+  ev.kind = EventKind::exploit;
+  ev.donor = donor.id;
+  ev.donor_step = donor.step;
+  ev.copied = CopyMode::all;
+  ev.donor_checkpoint = donor.checkpoint;
+  ev.old_h = m.h;
+  ev.old_score = m.score.value_or(0);
+  ev.donor_score = donor.score.value_or(0);
+  return d;
+}
+
+TYPED_TEST(StoreConformance, DecideAppliesAGenerationAtOnce) {
+  auto& s = *this->store;
+  const auto before = this->at_generation(3, 4);
+  // Workers waiting at the barrier hold leases on members 0 and 2 just to look.
+  auto waiting0 = this->must_lease("w0");
+  auto waiting2 = this->must_lease("w2");
+  ASSERT_EQ(waiting0.lease.member, 0);
+  ASSERT_EQ(waiting2.lease.member, 2);
+  const auto held = s.population("e");  // (SQLite: fills its cache, which must not go stale)
+  ASSERT_EQ(held[0].owner, "w0");
+
+  // 0 copies 2; 1 explores; 2 explores.
+  std::vector<Decision> ds = {exploit_of(before[0], before[2], 0.5), explore_of(before[1], 0.25),
+                              explore_of(before[2], 0.125)};
+  ds[0].samples = {0.3, 0.2, 0.1};
+  ds[0].metrics = {{"copied_from", {{"member", 2}, {"step", 4}}}};
+  const double t0 = s.now();
+  s.decide("e", ds);
+  const double t1 = s.now();
+
+  const auto pop = s.population("e");
+  ASSERT_EQ(pop.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("member " + std::to_string(i));
+    EXPECT_EQ(pop[i].step, 4);
+    EXPECT_EQ(pop[i].last_ready_step, 4);  // decided at its step
+    EXPECT_EQ(pop[i].h, ds[i].h);
+    ASSERT_TRUE(pop[i].score.has_value());
+    EXPECT_EQ(*pop[i].score, ds[i].score);
+    EXPECT_EQ(pop[i].samples, ds[i].samples);
+    EXPECT_EQ(pop[i].metrics, ds[i].metrics);
+    EXPECT_EQ(pop[i].version, held[i].version + 1);
+    EXPECT_EQ(pop[i].owner, "");
+    EXPECT_EQ(pop[i].lease_expires, 0);
+    EXPECT_FALSE(pop[i].done);
+    EXPECT_EQ(pop[i].failures, 0);
+  }
+  EXPECT_EQ(pop[0].checkpoint, before[2].checkpoint);  // points at the donor's
+  EXPECT_EQ(pop[0].score, before[2].score);            // the donor's
+  EXPECT_EQ(pop[0].h.at("lr"), Value{0.5});
+  EXPECT_EQ(pop[1].checkpoint, before[1].checkpoint);  // no checkpoint named: keeps its own
+  EXPECT_EQ(pop[2].checkpoint, before[2].checkpoint);
+  EXPECT_EQ(s.checkpoint(pop[0].checkpoint), "weights 2");
+
+  const auto events = s.events("e");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].member, 0);
+  EXPECT_EQ(events[0].kind, EventKind::exploit);
+  EXPECT_EQ(events[0].donor, 2);
+  EXPECT_EQ(events[0].donor_step, 4);
+  EXPECT_EQ(events[0].copied, CopyMode::all);
+  EXPECT_EQ(events[0].donor_checkpoint, before[2].checkpoint);
+  EXPECT_EQ(events[0].old_h, before[0].h);
+  EXPECT_EQ(events[0].new_h, ds[0].h);
+  EXPECT_EQ(events[0].donor_score, *before[2].score);
+  EXPECT_EQ(events[0].worker, "decider");
+  EXPECT_EQ(events[1].member, 1);
+  EXPECT_EQ(events[1].kind, EventKind::explore);
+  EXPECT_EQ(events[1].donor, -1);
+  EXPECT_EQ(events[2].member, 2);
+  for (const auto& ev : events) {
+    EXPECT_GE(ev.time, t0 - 0.01);
+    EXPECT_LE(ev.time, t1 + 0.01);
+  }
+
+  // Member 0's own checkpoint went with the decision; the donor's stays (two refer to it).
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(before[0].checkpoint); }), "missing"));
+  EXPECT_EQ(this->checkpoint_count(), 2u);
+  EXPECT_EQ(s.collect_garbage(), 0u);
+  EXPECT_TRUE(s.scores("e").size() == 0u);  // a decision records no score points
+
+  // The next generation goes on from the decision: lease, publish, decide again.
+  auto l = this->must_lease("w0");
+  EXPECT_EQ(l.member.version, pop[l.lease.member].version + 1);
+  auto pub = test::publication(8, 0.7, "next " + std::to_string(l.lease.member));
+  pub.last_ready_step = 4;
+  s.publish(l.lease, pub);
+  s.release(l.lease);
+  const auto m = this->member(l.lease.member);
+  EXPECT_EQ(m.step, 8);
+  s.decide("e", {explore_of(m, 0.0625)});
+  EXPECT_EQ(this->member(l.lease.member).last_ready_step, 8);
+}
+
+TYPED_TEST(StoreConformance, AStaleDecisionChangesNothing) {
+  auto& s = *this->store;
+  const auto gen = this->at_generation(3, 4);
+  // Another worker decided member 1 first (its last_ready_step moved).
+  s.decide("e", {explore_of(gen[1], 0.9)});
+  auto before = s.population("e");
+  const std::size_t events = s.events("e").size();
+  const std::size_t checkpoints = this->checkpoint_count();
+  ASSERT_EQ(checkpoints, 3u);
+
+  const std::vector<Decision> ds = {exploit_of(gen[0], gen[2], 0.5), explore_of(gen[1], 0.25),
+                                    explore_of(gen[2], 0.125)};
+  const std::string m = message_of<LeaseLost>([&] { s.decide("e", ds); });
+  EXPECT_TRUE(contains(m, "member 1")) << m;
+  EXPECT_TRUE(contains(m, "'e'")) << m;
+  EXPECT_TRUE(contains(m, "last ready at 4")) << m;
+  this->expect_unchanged(before, events, checkpoints);
+
+  // A member whose step moved (it published again) is stale too.
+  auto l2 = this->must_lease("w9");
+  ASSERT_EQ(l2.lease.member, 0);
+  auto pub = test::publication(6, 0.5, "weights 0");
+  pub.last_ready_step = 0;
+  pub.h = gen[0].h;
+  pub.metrics = gen[0].metrics;
+  s.publish(l2.lease, pub);
+  s.release(l2.lease);
+  before = s.population("e");
+  const std::string m2 = message_of<LeaseLost>([&] {
+    s.decide("e", {explore_of(gen[2], 0.3), explore_of(gen[0], 0.3)});
+  });
+  EXPECT_TRUE(contains(m2, "member 0")) << m2;
+  EXPECT_TRUE(contains(m2, "step 6")) << m2;
+  this->expect_unchanged(before, events, checkpoints);
+
+  // A member that is not there, or has failed, cannot be decided either.
+  Decision ghost = explore_of(gen[2], 0.3);
+  ghost.member = 7;
+  EXPECT_TRUE(contains(message_of<LeaseLost>([&] { s.decide("e", {explore_of(gen[2], 0.3), ghost}); }), "member 7"));
+  this->expect_unchanged(before, events, checkpoints);
+  auto l3 = this->must_lease("w9");
+  ASSERT_EQ(l3.lease.member, 1);  // the first of those furthest behind
+  ASSERT_TRUE(s.fail(l3.lease, "boom", 1));
+  before = s.population("e");
+  EXPECT_TRUE(contains(message_of<LeaseLost>([&] { s.decide("e", {explore_of(before[1], 0.3)}); }), "failed"));
+  this->expect_unchanged(before, events, checkpoints);
+  EXPECT_EQ(this->member(1).failures, 1);
+  EXPECT_EQ(this->member(1).last_error, "boom");
+}
+
+TYPED_TEST(StoreConformance, DecideRefusesAnUnknownCheckpointAndBadLists) {
+  auto& s = *this->store;
+  const auto gen = this->at_generation(2, 4);
+  const std::size_t checkpoints = this->checkpoint_count();
+  Decision bad = exploit_of(gen[1], gen[0], 0.5);
+  bad.checkpoint = checkpoint_id("never stored");
+  const std::string m = message_of<StoreError>([&] { s.decide("e", {explore_of(gen[0], 0.3), bad}); });
+  EXPECT_TRUE(contains(m, checkpoint_id("never stored"))) << m;
+  EXPECT_TRUE(contains(m, "member 1")) << m;
+  this->expect_unchanged(gen, 0, checkpoints);
+
+  const std::string twice = message_of<StoreError>([&] {
+    s.decide("e", {explore_of(gen[0], 0.3), explore_of(gen[0], 0.4)});
+  });
+  EXPECT_TRUE(contains(twice, "member 0 twice")) << twice;
+  this->expect_unchanged(gen, 0, checkpoints);
+
+  EXPECT_TRUE(contains(message_of<StoreError>([&] { s.decide("nope", {explore_of(gen[0], 0.3)}); }), "nope"));
+  s.decide("e", {});  // nothing to decide: nothing happens
+  this->expect_unchanged(gen, 0, checkpoints);
+}
+
+TYPED_TEST(StoreConformance, DecideCollectsACheckpointOnceNobodyRefersToIt) {
+  auto& s = *this->store;
+  auto gen = this->at_generation(3, 4);
+  const std::string c0 = gen[0].checkpoint, c1 = gen[1].checkpoint, c2 = gen[2].checkpoint;
+  // 1 copies 0: its own c1 goes, c0 is now shared.
+  s.decide("e", {explore_of(gen[0], 0.3), exploit_of(gen[1], gen[0], 0.3)});
+  EXPECT_EQ(this->member(1).checkpoint, c0);
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(c1); }), "missing"));
+  EXPECT_EQ(this->checkpoint_count(), 2u);
+
+  // Next generation: 0 copies 2; c0 survives, member 1 still refers to it.
+  for (int i = 0; i < 2; ++i) {
+    auto l = this->must_lease("w" + std::to_string(i));
+    auto pub = test::publication(8, gen[l.lease.member].score.value_or(0), "");  // no new bytes
+    pub.last_ready_step = 4;
+    pub.h = this->member(l.lease.member).h;
+    s.publish(l.lease, pub);
+    s.release(l.lease);
+  }
+  gen = s.population("e");
+  ASSERT_EQ(gen[0].step, 8);
+  ASSERT_EQ(gen[1].step, 8);
+  s.decide("e", {exploit_of(gen[0], gen[2], 0.3)});
+  EXPECT_EQ(this->member(0).checkpoint, c2);
+  EXPECT_EQ(s.checkpoint(c0), "weights 0");
+  EXPECT_EQ(this->checkpoint_count(), 2u);
+
+  // 1 copies 2 as well: nobody refers to c0 any more, and it goes (with its file).
+  s.decide("e", {exploit_of(gen[1], gen[2], 0.3)});
+  EXPECT_TRUE(contains(message_of<CheckpointError>([&] { s.checkpoint(c0); }), "missing"));
+  EXPECT_EQ(s.checkpoint(c2), "weights 2");
+  EXPECT_EQ(this->checkpoint_count(), 1u);
+  EXPECT_EQ(s.collect_garbage(), 0u);
+}
+
+TYPED_TEST(StoreConformance, AWaitingWorkersLeaseIsClearedByADecision) {
+  auto& s = *this->store;
+  const auto gen = this->at_generation(2, 4);
+  auto waiting = this->must_lease("a", 30);
+  ASSERT_EQ(waiting.lease.member, 0);
+  s.heartbeat(waiting.lease, 30);
+  s.decide("e", {explore_of(gen[0], 0.3), explore_of(gen[1], 0.3)});
+  EXPECT_EQ(this->member(0).owner, "");
+
+  // The old lease is gone: a heartbeat says so, publish refuses, release is a quiet no-op.
+  const std::string hb = message_of<LeaseLost>([&] { s.heartbeat(waiting.lease, 30); });
+  EXPECT_TRUE(contains(hb, "member 0")) << hb;
+  Lease old = waiting.lease;
+  message_of<LeaseLost>([&] { s.publish(old, test::publication(8, 0.9, "zombie")); });
+  s.release(waiting.lease);
+  EXPECT_EQ(this->member(0).owner, "");
+  EXPECT_EQ(this->member(0).last_ready_step, 4);
+
+  // Another worker takes member 0; the old lease's release does not free it.
+  auto b = this->must_lease("b", 30);
+  ASSERT_EQ(b.lease.member, 0);
+  s.release(waiting.lease);
+  EXPECT_EQ(this->member(0).owner, "b");
+  s.heartbeat(b.lease, 30);
+  auto pub = test::publication(8, 0.9, "b weights");
+  pub.last_ready_step = 4;
+  s.publish(b.lease, pub);
+  EXPECT_EQ(this->member(0).step, 8);
+  EXPECT_EQ(this->member(0).last_ready_step, 4);
+}
+
+TYPED_TEST(StoreConformance, TwoWorkersDecidingAtOnceOneWins) {
+  auto gen = this->at_generation(4, 4);
+  // Each worker with a connection of its own (memory: the one store), deciding the same
+  // generation with its list in another order: exactly one applies, the other is stale.
+  std::unique_ptr<Store> own[2];
+  Store* stores[2] = {this->store.get(), this->store.get()};
+  if (!std::is_same_v<TypeParam, MemoryBackend>) {
+    for (int w = 0; w < 2; ++w) stores[w] = (own[w] = this->backend->open()).get();
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Decision> ds[2];
+    for (const auto& m : gen) ds[0].push_back(exploit_of(m, gen[(m.id + 1) % 4], 0.5 + round));
+    ds[1] = std::vector<Decision>(ds[0].rbegin(), ds[0].rend());
+    std::atomic<int> applied{0}, stale{0};
+    std::thread workers[2];
+    for (int w = 0; w < 2; ++w)
+      workers[w] = std::thread([&, w] {
+        try {
+          stores[w]->decide("e", ds[w]);
+          ++applied;
+        } catch (const LeaseLost&) {
+          ++stale;
+        }
+      });
+    for (auto& t : workers) t.join();
+    EXPECT_EQ(applied.load(), 1) << "round " << round;
+    EXPECT_EQ(stale.load(), 1) << "round " << round;
+    const auto pop = this->store->population("e");
+    for (const auto& m : pop) {
+      EXPECT_EQ(m.version, gen[m.id].version + 1) << "member " << m.id;
+      EXPECT_EQ(m.h.at("lr"), Value{0.5 + round}) << "member " << m.id;
+    }
+    EXPECT_EQ(this->store->events("e").size(), 4u * (round + 1));
+    // Next generation: everyone publishes again (no new bytes).
+    for (int i = 0; i < 4; ++i) {
+      auto l = this->must_lease("w");
+      auto pub = test::publication(pop[l.lease.member].step + 4, 0.5, "");
+      pub.last_ready_step = pop[l.lease.member].last_ready_step;
+      pub.h = pop[l.lease.member].h;
+      this->store->publish(l.lease, pub);
+      this->store->release(l.lease);
+    }
+    gen = this->store->population("e");
+  }
 }
 
 // ---- open_store ----

@@ -88,8 +88,13 @@ void Checkpoints::hold(const std::string& id, const std::string& bytes, double t
   throw Transient{"checkpoint " + id + " kept changing under a concurrent clean-up"};
 }
 
-void Checkpoints::lock(const std::string& id) {
-  conn_.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR UPDATE", Params::of(id), "publishing");
+bool Checkpoints::lock(const std::string& id) {
+  return conn_.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR UPDATE", Params::of(id), "publishing").rows() > 0;
+}
+
+bool Checkpoints::share(const std::string& id) {
+  return conn_.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id), "applying decisions").rows() >
+         0;
 }
 
 bool Checkpoints::drop_if_unreferenced(const std::string& id) {

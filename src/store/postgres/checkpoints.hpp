@@ -28,9 +28,14 @@ class Checkpoints {
   // Inside a publish: makes the row of the new checkpoint exist and holds a lock on it
   // until commit (rewriting its file if a clean-up removed it); `t` is the store's clock.
   void hold(const std::string& id, const std::string& bytes, double t);
-  // Inside a publish: locks the row of the checkpoint it stops referring to.
-  void lock(const std::string& id);
-  // Inside a publish: deletes that row when no member refers to it any more; true when its
+  // Inside a publish or a decision: locks the row of a checkpoint a member stops referring
+  // to (FOR UPDATE); false when there is no such row.
+  bool lock(const std::string& id);
+  // Inside a decision: holds the row of a checkpoint that a member starts referring to (it
+  // is there already: the donor's) until commit, so that nobody deletes it meanwhile;
+  // false when the store has no such checkpoint.
+  bool share(const std::string& id);
+  // Inside a publish or a decision: deletes that row when no member refers to it any more; true when its
   // file is to go after the commit (remove_file).
   bool drop_if_unreferenced(const std::string& id);
   // After a transaction (own, best effort): deletes the file of a checkpoint that has no row.

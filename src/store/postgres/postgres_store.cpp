@@ -70,6 +70,28 @@ struct PostgresStore::Impl {
     return store_codec::lease_lost_text(lease, what, r.i64(0, 0), r.text(0, 1));
   }
 
+  // Inside a transaction: the events, stamped with the store's time `t`; `worker` stands
+  // in for an event that names none.
+  void insert_events(const std::string& experiment, double t, const std::vector<Event>& events,
+                     const std::string& worker, const std::string& what) {
+    constexpr std::size_t kBatch = 1000;
+    for (std::size_t first = 0; first < events.size(); first += kBatch) {
+      const std::size_t last = std::min(events.size(), first + kBatch);
+      std::string sql = std::string("INSERT INTO events(experiment, time, ") + store_codec::kEventColumns + ") VALUES ";
+      Params p;
+      p.add(experiment).add(t);
+      int n = 2;
+      for (std::size_t i = first; i < last; ++i) {
+        const auto values = store_codec::event_values(events[i], worker);
+        constexpr int k = std::tuple_size_v<decltype(values)>;
+        sql += (i == first ? "($1, $2, " : ", ($1, $2, ") + store_codec::placeholders(k, n + 1) + ")";
+        n += k;
+        p.add(values);
+      }
+      conn.query_once(sql, p, what);
+    }
+  }
+
   std::string new_token() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     char buf[40];
@@ -249,22 +271,7 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
         }
         d.conn.query_once(sql, p, "publishing");
       }
-      for (std::size_t first = 0; first < pub.events.size(); first += kBatch) {
-        const std::size_t last = std::min(pub.events.size(), first + kBatch);
-        std::string sql =
-            std::string("INSERT INTO events(experiment, time, ") + store_codec::kEventColumns + ") VALUES ";
-        Params p;
-        p.add(lease.experiment).add(t);
-        int n = 2;
-        for (std::size_t i = first; i < last; ++i) {
-          const auto values = store_codec::event_values(pub.events[i], lease.worker);
-          constexpr int k = std::tuple_size_v<decltype(values)>;
-          sql += (i == first ? "($1, $2, " : ", ($1, $2, ") + store_codec::placeholders(k, n + 1) + ")";
-          n += k;
-          p.add(values);
-        }
-        d.conn.query_once(sql, p, "publishing");
-      }
+      d.insert_events(lease.experiment, t, pub.events, lease.worker, "publishing");
       if (drop_old && d.checkpoints.drop_if_unreferenced(old_checkpoint)) unlink.push_back(old_checkpoint);
       return lease.version + 1;
     });
@@ -308,6 +315,88 @@ bool PostgresStore::fail(const Lease& lease, const std::string& error, int max_f
         Params::of(error, max_failures, token, lease.experiment, lease.member), "recording a failed interval");
     return u.rows() > 0 && u.boolean(0, 0);
   });
+}
+
+void PostgresStore::decide(const std::string& experiment, const std::vector<Decision>& decisions) {
+  if (decisions.empty()) return;
+  Impl& d = *impl_;
+  store_codec::check_decisions(d.where(), experiment, decisions);
+  std::string ids = "{";
+  for (const auto& dec : decisions) ids += (ids.size() > 1 ? "," : "") + std::to_string(dec.member);
+  ids += "}";
+  static const std::string kUpdate =
+      "UPDATE members SET checkpoint = $1, publish_token = $2, owner = '', lease_expires = 0, "
+      "version = version + 1, " +
+      store_codec::assignments(store_codec::kDecidedColumns, 5) + " WHERE experiment = $3 AND id = $4";
+  // Left in every decided member's row: after a lost COMMIT reply, finding it in all of them
+  // says the decisions went through (as in publish).
+  const std::string token = d.new_token();
+  std::vector<std::string> unlink, committed_unlink;
+  d.conn.run("applying decisions", Connection::Tx::write, [&] {
+    unlink.clear();
+    // The members' rows, locked in id order (two deciding workers never deadlock), and read
+    // under the lock: every check before any change.
+    Result r = d.conn.query(
+        "SELECT id, step, last_ready_step, failed, checkpoint, publish_token FROM members "
+        "WHERE experiment = $1 AND id = ANY($2::int[]) ORDER BY id FOR UPDATE",
+        Params::of(experiment, ids), "applying decisions");
+    std::map<int, int> row_of;  // member id -> result row
+    bool ours = r.rows() == static_cast<int>(decisions.size());
+    for (int i = 0; i < r.rows(); ++i) {
+      row_of[static_cast<int>(r.i64(i, 0))] = i;
+      ours = ours && r.text(i, 5) == token;
+    }
+    if (ours) {  // an earlier attempt committed
+      unlink = committed_unlink;
+      return 0;
+    }
+    if (r.rows() < static_cast<int>(decisions.size())) d.require_experiment(experiment);
+    std::vector<std::string> checkpoints;  // each member's checkpoint after its decision
+    std::set<std::string> taken, dropped;  // checkpoints members start / stop referring to
+    for (const auto& dec : decisions) {
+      auto it = row_of.find(dec.member);
+      if (it == row_of.end()) throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, nullptr));
+      const int i = it->second;
+      MemberState now;
+      now.step = r.i64(i, 1);
+      now.last_ready_step = r.i64(i, 2);
+      now.failed = r.boolean(i, 3);
+      if (now.failed || now.step != dec.step || now.last_ready_step != dec.last_ready_step)
+        throw LeaseLost(store_codec::stale_decision_text(d.where(), experiment, dec, &now));
+      const std::string own = r.text(i, 4);
+      if (!dec.checkpoint.empty() && dec.checkpoint != own) {
+        taken.insert(dec.checkpoint);
+        if (!own.empty()) dropped.insert(own);
+      }
+      checkpoints.push_back(dec.checkpoint.empty() ? own : dec.checkpoint);
+    }
+    // Lock the checkpoint rows involved, in id order (as publish does): those taken so that
+    // nobody deletes them before our members refer to them, those dropped so that nobody
+    // starts referring to them while we decide whether they go.
+    std::set<std::string> involved = taken;
+    involved.insert(dropped.begin(), dropped.end());
+    for (const auto& id : involved) {
+      const bool there = dropped.count(id) ? d.checkpoints.lock(id) : d.checkpoints.share(id);
+      if (!there && taken.count(id))
+        for (const auto& dec : decisions)
+          if (dec.checkpoint == id) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
+    }
+    const double t = d.now_sql();
+    std::vector<Event> events;
+    for (std::size_t i = 0; i < decisions.size(); ++i) {
+      const Decision& dec = decisions[i];
+      d.conn.query(kUpdate, Params::of(checkpoints[i], token, experiment, dec.member, store_codec::decided_values(dec)),
+                   "applying decisions");
+      events.insert(events.end(), dec.events.begin(), dec.events.end());
+    }
+    d.insert_events(experiment, t, events, "", "applying decisions");
+    for (const auto& id : dropped)
+      if (d.checkpoints.drop_if_unreferenced(id)) unlink.push_back(id);
+    committed_unlink = unlink;
+    return 0;
+  });
+  // After the commit: the files of checkpoints that went (best effort, as after a publish).
+  for (const auto& id : unlink) d.checkpoints.remove_file(id);
 }
 
 void PostgresStore::finish(const std::string& experiment) {
@@ -397,10 +486,4 @@ std::size_t PostgresStore::connections() const { return impl_->conn.connections(
 
 void PostgresStore::lose_next_commit_reply() { impl_->conn.lose_next_commit_reply(); }
 
-}  // namespace pbt
-
-namespace pbt {
-void PostgresStore::decide(const std::string&, const std::vector<Decision>&) {
-  throw StoreError("decide: not implemented yet (issue 16, in progress)");
-}
 }  // namespace pbt
