@@ -44,6 +44,8 @@ struct TrainableContext {
   std::function<void(const std::string&)> log;
 };
 
+struct Copied;  // below
+
 class Trainable {
  public:
   virtual ~Trainable() = default;
