@@ -8,6 +8,7 @@
 // each member's h over time (its own counter), the copies between members, and the
 // schedule behind any member's model at any step.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "pbt/config.hpp"
@@ -68,6 +69,13 @@ class Lineage {
   // to a fresh model. Throws Error when the log names a member the experiment lacks.
   InheritedSchedule schedule_of(int member, std::int64_t step) const;
 
+  // The steps `member`'s model at `step` has really been trained, following every weight
+  // copy back to a fresh model: schedule_of(member, step).total_steps(), without building
+  // the schedule (a binary search and a memo per copy: fast for a whole population). It
+  // exceeds `step` when the member copied a donor that was ahead of it, and falls short
+  // when it copied one behind (or its own older checkpoint). Throws Error like schedule_of.
+  std::int64_t trained_steps(int member, std::int64_t step) const;
+
  private:
   void collect(int member, std::int64_t step, std::size_t before, InheritedSchedule& out, int depth) const;
   void own_segments(int member, const std::vector<int>& evs, std::size_t first, ScheduleSegment seg, std::int64_t step,
@@ -77,7 +85,32 @@ class Lineage {
   std::vector<Hyperparams> initial_;
   std::vector<std::vector<int>> events_of_;  // per member: its events' indices, in publish order
   std::vector<Copy> copies_;
+  // Per member: the indices of its events that copied weights, in publish order.
+  std::vector<std::vector<int>> weight_copies_of_;
+  // Per event that copied weights: the trained steps of the donor's model it took, or,
+  // where the chain names a member the experiment lacks, that member.
+  struct Taken {
+    std::int64_t trained = 0;
+    std::optional<int> unknown;
+  };
+  std::vector<Taken> taken_;
+  Taken trained_before(int member, std::int64_t step, std::size_t before) const;
 };
+
+// Trained steps per engine step: above 1 when the model copied a donor ahead of its member,
+// below 1 when it copied one behind. None at step 0 (nothing to measure yet).
+std::optional<double> efficiency(std::int64_t trained_steps, std::int64_t step);
+
+// What a member's model has really been trained, measured at the member's step.
+struct Trained {
+  std::optional<std::int64_t> steps;  // Lineage::trained_steps; none where the log names unknown members
+  std::optional<double> efficiency;   // steps / the member's step; none at step 0
+};
+// One per member of `population` (at its published step), in its order.
+std::vector<Trained> trained_of(const Lineage& lineage, const std::vector<MemberState>& population);
+// The median efficiency of those that have one (the mean of the middle two for an even
+// count); none when none has.
+std::optional<double> median_efficiency(const std::vector<Trained>& trained);
 
 struct ReplayResult {
   InheritedSchedule schedule;

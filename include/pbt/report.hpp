@@ -48,6 +48,9 @@ enum class Format { csv, jsonl };
 std::string export_scores(const RunData& run, Format f);
 // hyperparameters: member,from_step,to_step,cause,donor,<one column per hyperparameter>
 std::string export_hyperparameters(const RunData& run, Format f);
+// members: member,step,trained_steps,efficiency,score,done,failed,<one column per hyperparameter>
+//          (the population now; trained_steps: Lineage::trained_steps, efficiency: per step)
+std::string export_members(const RunData& run, Format f);
 // events: member,step,kind,donor,donor_step,copied,old_score,donor_score,new_score,worker,time,
 //         old.<h>...,new.<h>...
 std::string export_events(const RunData& run, Format f);

@@ -18,20 +18,30 @@ int best(const Target& target, bool json, const std::string& export_path) {
   if (!export_path.empty()) {
     write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
   }
+  const ExperimentConfig cfg = stored_config(*o.store->experiment(o.experiment));
+  const std::vector<Trained> trained = trained_of(lineage_of(*o.store, cfg), pop);
+  const Trained bt = trained[static_cast<std::size_t>(b - pop.data())];
+  const std::optional<double> median_eff = median_efficiency(trained);
   if (json) {
     nlohmann::json j = {{"experiment", o.experiment},
                         {"member", b->id},
                         {"score", *b->score},
                         {"step", b->step},
+                        {"median_efficiency", median_eff ? nlohmann::json(*median_eff) : nlohmann::json(nullptr)},
                         {"h", to_json(b->h)},
                         {"checkpoint", b->checkpoint},
                         {"metrics", b->metrics},
                         {"exported_to", export_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(export_path)}};
+    j.update(trained_json(bt));
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::cout << "best member of '" << o.experiment << "': " << b->id << "\n"
             << "score: " << fmt_score(b->score) << " at step " << b->step << "\n"
+            << "trained: " << (bt.steps ? std::to_string(*bt.steps) : "-")
+            << " steps, following its weight copies back "
+            << "(efficiency " << fmt_efficiency(bt.efficiency) << "; the population's median "
+            << fmt_efficiency(median_eff) << ")\n"
             << "h: " << to_string(b->h) << "\n"
             << "checkpoint: " << b->checkpoint << "\n";
   if (!b->metrics.empty()) std::cout << "metrics: " << b->metrics.dump() << "\n";

@@ -81,6 +81,7 @@ int do_export(const ExportArgs& c) {
   auto make = [&](const std::string& what) {
     if (what == "scores") return report::export_scores(run, f);
     if (what == "hyperparameters") return report::export_hyperparameters(run, f);
+    if (what == "members") return report::export_members(run, f);
     return report::export_events(run, f);
   };
   if (c.what != "all") {
@@ -95,9 +96,9 @@ int do_export(const ExportArgs& c) {
   }
   std::string dir = c.out;
   if (dir.empty()) dir = c.target.run_dir.empty() ? "export" : (fs::path(c.target.run_dir) / "export").string();
-  if (dir == "-") throw Error("--what all writes three files: give a directory with -o (or choose one with --what)");
+  if (dir == "-") throw Error("--what all writes four files: give a directory with -o (or choose one with --what)");
   fs::create_directories(dir);
-  for (const char* what : {"scores", "hyperparameters", "events"}) {
+  for (const char* what : {"scores", "hyperparameters", "members", "events"}) {
     const std::string path = (fs::path(dir) / (std::string(what) + ext)).string();
     write_file(path, make(what));
     std::cout << "wrote " << path << "\n";
@@ -127,11 +128,12 @@ Command add_dashboard(CLI::App& app) {
 
 Command add_export(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
-  auto* cmd = app.add_subcommand("export", "scores, hyperparameters over time and events as CSV or JSON lines");
+  auto* cmd =
+      app.add_subcommand("export", "scores, hyperparameters over time, the members and events as CSV or JSON lines");
   add_target(cmd, a->target);
   cmd->add_option("--format", a->format, "csv (default) or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
-  cmd->add_option("--what", a->what, "scores, hyperparameters, events, or all (default: all three)")
-      ->check(CLI::IsMember({"scores", "hyperparameters", "events", "all"}));
+  cmd->add_option("--what", a->what, "scores, hyperparameters, members, events, or all (default: all four)")
+      ->check(CLI::IsMember({"scores", "hyperparameters", "members", "events", "all"}));
   cmd->add_option("-o,--out", a->out,
                   "one kind: a file (default stdout); all: a directory (default DIR/export, or export)");
   return {cmd, [a] { return do_export(*a); }};

@@ -153,7 +153,7 @@ Outcome print_summary(Store& store, const ExperimentConfig& cfg, const std::stri
             << (complete ? "finished" : "stopped") << ": experiment '" << cfg.name << "', " << done << "/" << pop.size()
             << " members reached the budget" << (exp && exp->finished ? " (target score reached)" : "")
             << (failed ? ", " + std::to_string(failed) + " failed (see below and the worker logs)" : "") << "\n\n";
-  print_population(std::cout, pop, store.now(), false);
+  print_population(std::cout, pop, trained_of(lineage_of(store, cfg), pop), store.now(), false);
   if (const MemberState* b = best_member(pop)) {
     std::cout << "\nbest: member " << b->id << ", score " << fmt_score(b->score) << " at step " << b->step
               << ", h: " << to_string(b->h) << "\n";

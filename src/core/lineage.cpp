@@ -17,14 +17,80 @@ std::int64_t InheritedSchedule::total_steps() const {
 }
 
 Lineage::Lineage(std::vector<Event> events, std::vector<Hyperparams> initial)
-    : events_(std::move(events)), initial_(std::move(initial)), events_of_(initial_.size()) {
+    : events_(std::move(events)),
+      initial_(std::move(initial)),
+      events_of_(initial_.size()),
+      weight_copies_of_(initial_.size()),
+      taken_(events_.size()) {
+  const int members = static_cast<int>(initial_.size());
   for (std::size_t i = 0; i < events_.size(); ++i) {
     const Event& e = events_[i];
     const int index = static_cast<int>(i);
-    if (e.member >= 0 && e.member < static_cast<int>(events_of_.size())) events_of_[e.member].push_back(index);
+    const bool known = e.member >= 0 && e.member < members;
+    if (known) events_of_[e.member].push_back(index);
     if (e.donor >= 0)
       copies_.push_back({index, e.kind, e.member, e.step, e.donor, e.donor_step, e.copied, copies_weights(e)});
+    // Publish order: a copy sees only events published before it, whose memos are set.
+    if (copies_weights(e)) {
+      taken_[i] = trained_before(e.donor, e.donor_step, i);
+      if (known) weight_copies_of_[e.member].push_back(index);
+    }
   }
+}
+
+// collect() without the segments: the latest weight copy (published before `before`, at or
+// before `step`) brought the donor's trained steps, and the member trained from there on.
+Lineage::Taken Lineage::trained_before(int member, std::int64_t step, std::size_t before) const {
+  if (member < 0 || member >= static_cast<int>(initial_.size())) return {0, member};
+  const auto& copies = weight_copies_of_[member];
+  for (auto k = std::lower_bound(copies.begin(), copies.end(), static_cast<int>(before)); k != copies.begin();) {
+    const Event& copy = events_[*--k];
+    if (copy.step > step) continue;
+    const Taken& t = taken_[*k];
+    if (t.unknown) return t;
+    return {t.trained + (step - copy.step), std::nullopt};
+  }
+  return {std::max<std::int64_t>(step, 0), std::nullopt};
+}
+
+std::int64_t Lineage::trained_steps(int member, std::int64_t step) const {
+  const Taken t = trained_before(member, step, events_.size());
+  if (t.unknown)
+    throw Error("lineage names member " + std::to_string(*t.unknown) + ", which the experiment does not have");
+  return t.trained;
+}
+
+std::optional<double> efficiency(std::int64_t trained_steps, std::int64_t step) {
+  if (step <= 0) return std::nullopt;
+  return static_cast<double>(trained_steps) / static_cast<double>(step);
+}
+
+std::vector<Trained> trained_of(const Lineage& lineage, const std::vector<MemberState>& population) {
+  std::vector<Trained> out;
+  out.reserve(population.size());
+  for (const auto& m : population) {
+    Trained t;
+    try {
+      t.steps = lineage.trained_steps(m.id, m.step);
+      t.efficiency = efficiency(*t.steps, m.step);
+    } catch (const Error&) {  // the log names a member the experiment lacks: nothing to measure
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::optional<double> median_efficiency(const std::vector<Trained>& trained) {
+  std::vector<double> values;
+  for (const auto& t : trained)
+    if (t.efficiency) values.push_back(*t.efficiency);
+  if (values.empty()) return std::nullopt;
+  const std::size_t mid = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + mid, values.end());
+  if (values.size() % 2) return values[mid];
+  const double upper = values[mid];
+  const double lower = *std::max_element(values.begin(), values.begin() + mid);
+  return (lower + upper) / 2;
 }
 
 // The member's own training from `seg` on: h changes at each of its events evs[first..]

@@ -1,4 +1,4 @@
-// `pbt export`: scores, hyperparameters over time and events as CSV or JSON lines.
+// `pbt export`: scores, hyperparameters over time, the members and events as CSV or JSON lines.
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -122,6 +122,32 @@ std::string export_hyperparameters(const RunData& run, Format f) {
                  {"cause", cause},
                  {"donor", donor >= 0 ? nlohmann::json(donor) : nlohmann::json(nullptr)},
                  {"h", json_h(s.h)}});
+    }
+  }
+  return o.str();
+}
+
+std::string export_members(const RunData& run, Format f) {
+  const auto names = param_names(run);
+  const auto trained = trained_of(lineage_of(run), run.population);
+  std::ostringstream o;
+  if (f == Format::csv) o << csv_header("member,step,trained_steps,efficiency,score,done,failed", names, {""});
+  for (std::size_t i = 0; i < run.population.size(); ++i) {
+    const MemberState& m = run.population[i];
+    const Trained& t = trained[i];
+    if (f == Format::csv) {
+      o << m.id << "," << m.step << "," << (t.steps ? std::to_string(*t.steps) : "") << ","
+        << (t.efficiency ? num(*t.efficiency) : "") << "," << (m.score ? num(*m.score) : "") << ","
+        << (m.done ? "true" : "false") << "," << (m.failed ? "true" : "false") << csv_h(m.h, names) << "\n";
+    } else {
+      o << line({{"member", m.id},
+                 {"step", m.step},
+                 {"trained_steps", t.steps ? nlohmann::json(*t.steps) : nlohmann::json(nullptr)},
+                 {"efficiency", t.efficiency ? nlohmann::json(*t.efficiency) : nlohmann::json(nullptr)},
+                 {"score", m.score ? json_num(*m.score) : nlohmann::json(nullptr)},
+                 {"done", m.done},
+                 {"failed", m.failed},
+                 {"h", json_h(m.h)}});
     }
   }
   return o.str();

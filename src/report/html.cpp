@@ -1,6 +1,8 @@
 // The report's HTML: a page template with named slots, filled from page_data.
 #include "report/html.hpp"
 
+#include <cstdio>
+
 #include "pbt/report.hpp"
 
 namespace pbt::report {
@@ -100,9 +102,16 @@ constexpr std::string_view kPage = R"(<!DOCTYPE html>
 
 std::string render_html(const RunData& run, const PageOptions& opt) {
   const nlohmann::json d = page_data(run, opt);
+  // What report.js writes first, without the charts' details; efficiency as its fmt() does (4 digits).
+  std::string median;
+  if (d["median_efficiency"].is_number()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", d["median_efficiency"].get<double>());
+    median = std::string(", median efficiency ") + buf + " (trained steps / step)";
+  }
   const std::string summary = std::to_string(d["population"].get<std::size_t>()) + " members, " +
                               std::to_string(d["members_done"].get<int>()) + " done, " +
-                              std::to_string(d["events"].size()) + " events, generated " +
+                              std::to_string(d["events"].size()) + " events" + median + ", generated " +
                               html_escape(d["generated"].get<std::string>());
   const std::string live = "<p class=\"live\" id=\"live\" data-refreshes=\"0\">live: refreshing every " +
                            std::to_string(opt.refresh_ms / 1000.0).substr(0, 3) + " s</p>";

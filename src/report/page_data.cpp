@@ -130,15 +130,22 @@ json lineages_json(const Tree& tree) {
   return out;
 }
 
-// The final population (the page's members table and legends).
-json members_json(const RunData& run, const Tree& tree, const std::vector<ParamInfo>& params, int best) {
+json trained_steps_json(const Trained& t) { return t.steps ? json(*t.steps) : json(nullptr); }
+json efficiency_json(const Trained& t) { return t.efficiency ? json(shown(*t.efficiency)) : json(nullptr); }
+
+// The final population (the page's members table and legends). `trained` parallel to it.
+json members_json(const RunData& run, const Tree& tree, const std::vector<ParamInfo>& params,
+                  const std::vector<Trained>& trained, int best) {
   std::map<int, int> root_now;
   for (std::size_t pi = 0; pi < run.population.size(); ++pi)
     if (tree.last[pi] >= 0) root_now[run.population[pi].id] = tree.nodes[tree.last[pi]].root;
   json out = json::array();
-  for (const auto& m : run.population)
+  for (std::size_t pi = 0; pi < run.population.size(); ++pi) {
+    const MemberState& m = run.population[pi];
     out.push_back({{"id", m.id},
                    {"step", m.step},
+                   {"trained_steps", trained_steps_json(trained[pi])},
+                   {"efficiency", efficiency_json(trained[pi])},
                    {"score", score_json(m.score)},
                    {"done", m.done},
                    {"failed", m.failed},
@@ -146,6 +153,7 @@ json members_json(const RunData& run, const Tree& tree, const std::vector<ParamI
                    {"h", h_values(m.h, params)},
                    {"root", root_now.count(m.id) ? json(root_now[m.id]) : json(nullptr)},
                    {"best", m.id == best}});
+  }
   return out;
 }
 
@@ -287,10 +295,14 @@ json events_json(const RunData& run) {
 
 // The best member's inherited schedule, and its chain of nodes in the tree.
 json best_json(const RunData& run, const Lineage& lineage, const Tree& tree, const std::vector<ParamInfo>& params,
-               int best) {
+               const std::vector<Trained>& trained, int best) {
   const MemberState* bm = nullptr;
-  for (const auto& m : run.population)
-    if (m.id == best) bm = &m;
+  Trained bt;
+  for (std::size_t pi = 0; pi < run.population.size(); ++pi)
+    if (run.population[pi].id == best) {
+      bm = &run.population[pi];
+      bt = trained[pi];
+    }
   if (!bm) return nullptr;
   const std::vector<int> nodes = ancestry_nodes(run, tree, best);
   InheritedSchedule schedule;
@@ -304,9 +316,14 @@ json best_json(const RunData& run, const Lineage& lineage, const Tree& tree, con
   json sched = json::array();
   for (const auto& st : schedule.segments)
     sched.push_back({{"member", st.member}, {"from", st.from_step}, {"to", st.to_step}, {"h", h_values(st.h, params)}});
-  return {{"member", best},   {"score", score_json(bm->score)},
-          {"step", bm->step}, {"root", schedule.root},
-          {"nodes", nodes},   {"schedule", sched}};
+  return {{"member", best},
+          {"score", score_json(bm->score)},
+          {"step", bm->step},
+          {"trained_steps", trained_steps_json(bt)},
+          {"efficiency", efficiency_json(bt)},
+          {"root", schedule.root},
+          {"nodes", nodes},
+          {"schedule", sched}};
 }
 
 }  // namespace
@@ -320,6 +337,8 @@ nlohmann::json page_data(const RunData& run, const PageOptions& opt) {
   const auto nodes_of = nodes_by_member(tree);
   const MemberState* best_now = best_member(run.population);
   const int best = best_now ? best_now->id : -1;
+  const std::vector<Trained> trained = trained_of(lineage, run.population);
+  const std::optional<double> median_eff = median_efficiency(trained);
 
   std::int64_t steps_done = 0;
   int done = 0;
@@ -346,9 +365,10 @@ nlohmann::json page_data(const RunData& run, const PageOptions& opt) {
   if (opt.live) d["refresh_ms"] = opt.refresh_ms;
   d["params"] = params_json(params);
   d["lineages"] = lineages_json(tree);
-  d["members"] = members_json(run, tree, params, best);
+  d["members"] = members_json(run, tree, params, trained, best);
   d["steps_done"] = steps_done;
   d["members_done"] = done;
+  d["median_efficiency"] = median_eff ? json(shown(*median_eff)) : json(nullptr);
   d["thinned"] = thin;
   d["curves"] = curves_json(run, tree, nodes_of, thin);
   d["history"] = history_json(lineage, history, tree, nodes_of, params);
@@ -356,7 +376,7 @@ nlohmann::json page_data(const RunData& run, const PageOptions& opt) {
   d["events"] = events_json(run);
   d["copies"] = copies;
   d["score_points"] = run.scores.size();
-  d["best"] = best >= 0 ? best_json(run, lineage, tree, params, best) : json(nullptr);
+  d["best"] = best >= 0 ? best_json(run, lineage, tree, params, trained, best) : json(nullptr);
 
   // What changes as a run goes on: the page redraws only when this does.
   std::ostringstream rev;

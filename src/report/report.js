@@ -464,7 +464,8 @@
     b.schedule.forEach(function (s) { total += s.to - s.from; });
     note.textContent = 'Member ' + b.member + ' is the best now (score ' + fmt(b.score) + ' at step ' + b.step + '). Following its copies back, its model ' +
       'started as member ' + b.root + '\u2019s fresh model and was trained by member' + (trainers.length > 1 ? 's ' : ' ') + trainers.join(', ') +
-      ' in turn: ' + b.schedule.length + ' piece' + (b.schedule.length === 1 ? '' : 's') + ', ' + total + ' training steps. The x axis counts the steps this model was trained.';
+      ' in turn: ' + b.schedule.length + ' piece' + (b.schedule.length === 1 ? '' : 's') + ', ' + total + ' training steps for its ' + b.step +
+      ' steps as a member (efficiency ' + fmt(b.efficiency) + '). The x axis counts the steps this model was trained.';
     var tcolor = new Map();
     trainers.forEach(function (m, i) { tcolor.set(m, data.members.length <= PALETTE.length ? memberColor(m) : PALETTE[i % PALETTE.length]); });
     var legend = H('div', { class: 'legend' }, null, grid);
@@ -511,12 +512,19 @@
     var box = clear('members-box');
     var table = H('table', { class: 'members', id: 'members-table' }, null, box);
     var hr = H('tr', {}, null, H('thead', {}, null, table));
-    ['member', 'step', 'score', 'status', 'lineage'].concat(data.params.map(function (p) { return p.name; })).forEach(function (c) { H('th', {}, c, hr); });
+    var heads = ['member', 'step', 'trained steps', 'efficiency', 'score', 'status', 'lineage'];
+    heads.concat(data.params.map(function (p) { return p.name; })).forEach(function (c, i) {
+      var th = H('th', {}, c, hr);
+      if (i === 2) th.title = 'the steps this member\u2019s model has really been trained, following its weight copies back';
+      if (i === 3) th.title = 'trained steps / step: above 1 after copying a member that was ahead, below 1 after copying one behind';
+    });
     var body = H('tbody', {}, null, table);
     data.members.forEach(function (m) {
       var tr = H('tr', { 'data-member': m.id, class: m.best ? 'best' : null }, null, body);
       H('td', {}, m.id + (m.best ? ' \u2605' : ''), tr);
       H('td', {}, String(m.step), tr);
+      H('td', { 'data-trained': '' }, m.trained_steps === null ? '-' : String(m.trained_steps), tr);
+      H('td', { 'data-efficiency': '' }, fmt(m.efficiency), tr);
       H('td', {}, fmt(m.score), tr);
       var status = m.failed ? 'failed: ' + m.error : m.done ? 'done' : 'training';
       H('td', { title: status, class: m.failed ? 'failed' : null }, status.length > 60 ? status.slice(0, 59) + '\u2026' : status, tr);
@@ -530,7 +538,9 @@
     var s = document.getElementById('summary');
     var status = data.finished ? 'finished (target score reached)' : data.members_done === data.members.length && data.members.length ? 'finished' : 'in progress';
     s.textContent = data.members.length + ' members, ' + data.members_done + ' done' + (data.budget ? ' (budget ' + data.budget + ' steps each)' : '') +
-      ', ' + data.events.length + ' events (' + data.copies + ' copies), ' + data.score_points + ' evals; ' + status + '. Generated ' + data.generated + '.';
+      ', ' + data.events.length + ' events (' + data.copies + ' copies), ' + data.score_points + ' evals' +
+      (data.median_efficiency !== null ? ', median efficiency ' + fmt(data.median_efficiency) + ' (trained steps / step)' : '') +
+      '; ' + status + '. Generated ' + data.generated + '.';
   }
 
   function controls() {

@@ -104,6 +104,14 @@ TEST(BrowserReport, ToyRunRendersEveryMemberAndInterval) {
   EXPECT_EQ(page.eval("document.querySelectorAll('svg[data-param]').length"), cfg.space.params().size());
   EXPECT_EQ(page.eval("document.querySelectorAll('#members-table tbody tr').length"), cfg.population);
   EXPECT_EQ(page.eval("document.querySelectorAll('#errors [data-error]').length"), 0);
+  // Each member's trained steps, as the engine's lineage model has them from the store.
+  const pbt::Lineage lineage(store->events("toy"), pbt::initial_hyperparams(cfg));
+  nlohmann::json trained = nlohmann::json::array();
+  for (const auto& m : store->population("toy")) trained.push_back(std::to_string(lineage.trained_steps(m.id, m.step)));
+  EXPECT_EQ(
+      page.eval("Array.from(document.querySelectorAll('#members-table td[data-trained]')).map(td => td.textContent)"),
+      trained);
+  EXPECT_EQ(page.eval("document.getElementById('summary').textContent.includes('median efficiency')"), true);
 
   page.screenshot(artifacts() + "/toy-report.png");
   EXPECT_GT(fs::file_size(artifacts() + "/toy-report.png"), 20000u);

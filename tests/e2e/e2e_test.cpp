@@ -118,7 +118,14 @@ TEST(E2E, ToyRunEndsWithAReadableResult) {
     EXPECT_TRUE(m["done"].get<bool>());
     EXPECT_TRUE(m["held_by"].is_null());
     EXPECT_TRUE(m["h"].contains("h0") && m["h"].contains("h1"));
+    // Its model's steps, following the copies back (donors may be ahead or behind).
+    ASSERT_TRUE(m["trained_steps"].is_number_integer()) << m;
+    EXPECT_GT(m["trained_steps"].get<int>(), 0);
+    EXPECT_DOUBLE_EQ(m["efficiency"].get<double>(), m["trained_steps"].get<double>() / 100);
   }
+  ASSERT_TRUE(s["median_efficiency"].is_number()) << s;
+  EXPECT_DOUBLE_EQ(s["median_efficiency"].get<double>(),
+                   (s["members"][0]["efficiency"].get<double>() + s["members"][1]["efficiency"].get<double>()) / 2);
 
   std::string model = dir + "/model.bin";
   auto best = run_pbt({"best", "--run", run_dir, "--json", "--export", model}, dir);
@@ -150,6 +157,9 @@ TEST(E2E, ToyRunEndsWithAReadableResult) {
   EXPECT_EQ(rp["member"], b["member"]);
   EXPECT_NEAR(rp["replay_score"].get<double>(), rp["original_score"].get<double>(), 1e-12);
   EXPECT_GE(rp["schedule"].size(), 1u);
+  EXPECT_EQ(b["trained_steps"], rp["total_steps"]) << "the best model's trained steps are its schedule's";
+  EXPECT_DOUBLE_EQ(b["efficiency"].get<double>(), b["trained_steps"].get<double>() / b["step"].get<double>());
+  EXPECT_EQ(b["median_efficiency"], s["median_efficiency"]);
 }
 
 TEST(E2E, OneWorkerAndAFixedSeedGiveTheSameEventLog) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <random>
 #include <tuple>
 
 #include "pbt/pbt.hpp"
@@ -157,9 +159,106 @@ TEST(Lineage, ReplayOfTheToyReproducesEveryMembersScoreExactly) {
     for (const auto& m : store->population("toy")) {
       auto s = lineage.schedule_of(m.id, m.step);
       chained += s.root != m.id;
+      EXPECT_EQ(lineage.trained_steps(m.id, m.step), s.total_steps()) << "member " << m.id;
       ReplayResult r = replay(c, s);
       EXPECT_NEAR(r.score.value, *m.score, 1e-12) << to_string(copy_what) << " member " << m.id;
     }
     EXPECT_GT(chained, 0) << "some final model should descend from another member";
   }
+}
+
+// Trained steps, worked by hand. Five members run at different speeds (asynchronous
+// workers), so donors are ahead of or behind their copiers:
+//  #0 step 4:  m1 copies all of m0, which is AHEAD (at 8)         -> m1's model: 8 steps
+//  #1 step 6:  m2 copies m0's hyperparameters only (m0 at 10)     -> m2 keeps its own model
+//  #2 step 8:  m3 recovers from m2's checkpoint at m2's step 4    -> m3's model: 4 steps
+//  #3 step 12: m0 copies m1's weights (m1 at 10: 8 + 6 = 14)      -> m0's model: 14 steps
+//  #4 step 14: m1 copies all of m2, which is BEHIND (at 6)        -> m1's model: 6 steps
+// Final engine steps: m0 20, m1 16, m2 12, m3 10, m4 0 (not started).
+TEST(Lineage, TrainedStepsFollowEveryWeightCopyBack) {
+  std::vector<Event> evs = {copy(1, 4, 0, 8, H(0.5)), copy(2, 6, 0, 10, H(0.6), CopyMode::hyperparameters),
+                            copy(3, 8, 2, 4, H(0.4), CopyMode::weights), copy(0, 12, 1, 10, H(0.5), CopyMode::weights),
+                            copy(1, 14, 2, 6, H(0.6))};
+  evs[2].kind = EventKind::recover;
+  const Lineage L(evs, {H(0.1), H(0.2), H(0.3), H(0.4), H(0.5)});
+
+  const std::vector<std::int64_t> step = {20, 16, 12, 10, 0};
+  const std::vector<std::int64_t> trained = {14 + 8, 6 + 2, 12, 4 + 2, 0};
+  const std::vector<std::optional<double>> eff = {22.0 / 20, 8.0 / 16, 1.0, 6.0 / 10, std::nullopt};
+  for (int m = 0; m < 5; ++m) {
+    EXPECT_EQ(L.trained_steps(m, step[m]), trained[m]) << "member " << m;
+    EXPECT_EQ(L.trained_steps(m, step[m]), L.schedule_of(m, step[m]).total_steps()) << "member " << m;
+    EXPECT_EQ(efficiency(trained[m], step[m]), eff[m]) << "member " << m;
+  }
+  EXPECT_GT(*efficiency(trained[0], step[0]), 1.0) << "copying a donor ahead is more training than its own steps";
+
+  // At earlier steps only the copies up to then count.
+  EXPECT_EQ(L.trained_steps(1, 4), 8);    // right at the copy: the donor's 8 steps
+  EXPECT_EQ(L.trained_steps(1, 13), 17);  // 8 + 9 own, before the copy at 14
+  EXPECT_EQ(L.trained_steps(0, 11), 11);  // its own fresh model
+  EXPECT_EQ(L.trained_steps(0, 12), 14);  // m1 at 10 as published then, not after m1's copy at 14
+  EXPECT_EQ(L.trained_steps(3, 7), 7);
+  EXPECT_EQ(L.trained_steps(2, 6), 6);  // the h-only copy moved no weights
+
+  // The whole population at once, and its median efficiency: of 1.1, 0.5, 1, 0.6 (m4 at
+  // step 0 has none), (0.6 + 1) / 2.
+  std::vector<MemberState> pop(5);
+  for (int m = 0; m < 5; ++m) {
+    pop[m].id = m;
+    pop[m].step = step[m];
+  }
+  const std::vector<Trained> all = trained_of(L, pop);
+  ASSERT_EQ(all.size(), 5u);
+  for (int m = 0; m < 5; ++m) {
+    EXPECT_EQ(all[m].steps, trained[m]) << "member " << m;
+    EXPECT_EQ(all[m].efficiency, eff[m]) << "member " << m;
+  }
+  EXPECT_DOUBLE_EQ(*median_efficiency(all), 0.8);
+  EXPECT_EQ(median_efficiency({all[0], all[1], all[2]}), 1.0);  // odd count: the middle one
+  EXPECT_FALSE(median_efficiency({all[4]}).has_value());
+
+  // A copy whose chain names a member the experiment lacks: an error, as for schedule_of.
+  const Lineage short_of_members(evs, {H(0.1), H(0.2)});
+  EXPECT_THROW(short_of_members.trained_steps(1, 16), Error);  // m1 <- m2 (unknown) at 14
+  EXPECT_THROW(short_of_members.schedule_of(1, 16), Error);
+  EXPECT_EQ(short_of_members.trained_steps(1, 13), 17);  // not before that copy
+  EXPECT_EQ(short_of_members.trained_steps(0, 20), 22);
+  EXPECT_THROW(short_of_members.trained_steps(7, 1), Error);
+  const auto measured = trained_of(short_of_members, {pop[0], pop[1]});
+  EXPECT_EQ(measured[0].steps, 22);
+  EXPECT_FALSE(measured[1].steps.has_value()) << "nothing to measure, no throw";
+  EXPECT_FALSE(measured[1].efficiency.has_value());
+}
+
+// trained_steps agrees with the schedules it shortcuts, on a long random asynchronous log
+// (fixed seed) with every copy mode, recovers, donors ahead and behind.
+TEST(Lineage, TrainedStepsAgreeWithTheSchedulesOnARandomLog) {
+  std::mt19937 rng(16);
+  const int members = 12;
+  std::vector<std::int64_t> at(members, 0);
+  std::vector<Event> evs;
+  for (int k = 0; k < 600; ++k) {
+    const int m = static_cast<int>(rng() % members);
+    at[m] += 1 + rng() % 7;
+    const int donor = static_cast<int>(rng() % members);
+    const CopyMode modes[] = {CopyMode::all, CopyMode::weights, CopyMode::hyperparameters, CopyMode::none};
+    Event e =
+        copy(m, at[m], donor, at[donor] - static_cast<std::int64_t>(rng() % 3), H(0.1 * (k % 7)), modes[rng() % 4]);
+    if (e.copied == CopyMode::none) {
+      e.kind = EventKind::explore;
+      e.donor = -1;
+    } else if (rng() % 10 == 0) {
+      e.kind = EventKind::recover;
+    }
+    e.donor_step = std::max<std::int64_t>(e.donor_step, 0);
+    evs.push_back(e);
+  }
+  const Lineage L(evs, std::vector<Hyperparams>(members, H(0.1)));
+  int ahead = 0;
+  for (int m = 0; m < members; ++m)
+    for (std::int64_t s : {at[m] / 3, at[m] / 2, at[m]}) {
+      EXPECT_EQ(L.trained_steps(m, s), L.schedule_of(m, s).total_steps()) << "member " << m << " step " << s;
+      ahead += L.trained_steps(m, s) > s;
+    }
+  EXPECT_GT(ahead, 0);
 }

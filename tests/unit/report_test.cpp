@@ -273,6 +273,53 @@ TEST(Report, PageDataHasOneCurvePerMemberAndTheJumpAtACopy) {
   EXPECT_EQ(d["lineages"][0]["final"], 3);
 }
 
+// m2 copies m0's model when m0 is ahead (at 8, m2 at 4): m2's model, and m1's copy of it at
+// 8, were trained more steps than their members ran. m0 trained only its own 12.
+TEST(Report, TrainedStepsAndEfficiencyInThePageAndTheMembersExport) {
+  RunData run = hand_run();
+  run.events[0].donor_step = 8;
+  const auto d = page_data(run);
+  ASSERT_EQ(d["members"].size(), 3u);
+  EXPECT_EQ(d["members"][0]["trained_steps"], 12);
+  EXPECT_EQ(d["members"][0]["efficiency"], 1.0);
+  EXPECT_EQ(d["members"][1]["trained_steps"], 16);  // m2's 8 + 4 own before the copy at 8, then 4 own
+  EXPECT_DOUBLE_EQ(d["members"][1]["efficiency"].get<double>(), 1.333333);  // 16 / 12, shown to 7 digits
+  EXPECT_EQ(d["members"][2]["trained_steps"], 16);                          // m0's 8, then its own 4..12
+  EXPECT_DOUBLE_EQ(d["median_efficiency"].get<double>(), 1.333333);
+  EXPECT_EQ(d["best"]["member"], 1);
+  EXPECT_EQ(d["best"]["trained_steps"], 16);
+  EXPECT_DOUBLE_EQ(d["best"]["efficiency"].get<double>(), 1.333333);
+  std::int64_t schedule_steps = 0;
+  for (const auto& s : d["best"]["schedule"])
+    schedule_steps += s["to"].get<std::int64_t>() - s["from"].get<std::int64_t>();
+  EXPECT_EQ(schedule_steps, 16) << "the trained steps are the inherited schedule's length";
+  EXPECT_NE(render_html(run).find("median efficiency 1.333 (trained steps / step)"), std::string::npos);
+
+  const std::string csv = export_members(run, Format::csv);
+  EXPECT_EQ(csv,
+            "member,step,trained_steps,efficiency,score,done,failed,<script>alert(1)</script>,lr\n"
+            "0,12,12,1,0.7,true,false,a,0.1\n"
+            "1,12,16,1.3333333333333333,0.9,true,false,<script>alert(1)</script>,0.43\n"
+            "2,12,16,1.3333333333333333,0.8,true,false,a,0.36\n");
+
+  // A member at step 0 has no efficiency yet: null, an empty field, no median share.
+  run.population[0].step = 0;
+  run.population[0].score.reset();
+  std::istringstream jl(export_members(run, Format::jsonl));
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(jl, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["trained_steps"], 0);
+  EXPECT_TRUE(rows[0]["efficiency"].is_null());
+  EXPECT_TRUE(rows[0]["score"].is_null());
+  EXPECT_EQ(rows[1]["trained_steps"], 16);
+  EXPECT_DOUBLE_EQ(rows[1]["efficiency"].get<double>(), 16.0 / 12);
+  EXPECT_EQ(rows[1]["h"]["lr"], 0.43);
+  EXPECT_NE(export_members(run, Format::csv).find("\n0,0,0,,,true,false,a,0.1\n"), std::string::npos);
+  EXPECT_TRUE(page_data(run)["members"][0]["efficiency"].is_null());
+}
+
 TEST(Report, EscapingHelpers) {
   EXPECT_EQ(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(script_json(nlohmann::json{{"k", "</script><b>&"}}), R"({"k":"\u003c/script\u003e\u003cb\u003e\u0026"})");
