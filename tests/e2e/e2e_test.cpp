@@ -41,9 +41,11 @@ json comparable_events(const std::string& text) {
 // 8 steps (two intervals: checkpoints published), then holds its member while `pause_file`
 // exists: the test sees the run mid-way however slow the machine, and lets it go on by
 // removing the file.
-std::string slow_config(const std::string& dir, const std::string& name, const std::string& pause_file) {
+std::string slow_config(const std::string& dir, const std::string& name, const std::string& pause_file,
+                        const std::string& mode = "async") {
   std::string path = dir + "/" + name + ".toml";
   std::ofstream(path) << pbt::test::ToyConfig(name)
+                             .set("ready.mode", "\"" + mode + "\"")
                              .seed(5)
                              .sleep_ms(15)
                              .pause(8, pause_file)
@@ -189,14 +191,16 @@ TEST(E2E, ABadConfigIsRefusedBeforeAnythingRuns) {
   EXPECT_NE(missing.err.find("no run in '" + dir + "/nowhere'"), std::string::npos) << missing.err;
 }
 
-TEST(E2E, AWorkerKilledMidRunLosesNothing) {
-  // Two `pbt worker` processes and no supervisor: the killed worker's lease expires and
-  // the survivor resumes its member from the last published checkpoint.
-  std::string dir = temp_dir("kill");
+// Two `pbt worker` processes and no supervisor: the killed worker's lease expires and the
+// survivor resumes its member from the last published checkpoint. In sync mode the kill
+// lands mid-generation: the survivor's members wait at the generation's barrier for the
+// dead worker's member, which the survivor then takes over, so the run still ends.
+void a_worker_killed_mid_run_loses_nothing(const std::string& mode) {
+  std::string dir = temp_dir("kill-" + mode);
   std::string run_dir = dir + "/run";
   const std::string pause = dir + "/pause";
   std::ofstream(pause) << "";
-  std::string config = slow_config(dir, "slow", pause);
+  std::string config = slow_config(dir, "slow", pause, mode);
   ASSERT_EQ(run_pbt({"create", config, "--run", run_dir}, dir).code, 0);
   const std::string uri = "sqlite:" + run_dir + "/store.db";
   Reaper reaper;
@@ -222,9 +226,16 @@ TEST(E2E, AWorkerKilledMidRunLosesNothing) {
   EXPECT_EQ(wait_exit(survivor), 0) << read_file(dir + (survivor == w1 ? "/w1.err" : "/w2.err"));
   reaper.done(survivor);
 
-  expect_complete_and_exactly_once(*pbt::open_store("sqlite:" + run_dir + "/store.db"), "slow", 4, 80);
-  if (!HasFailure()) std::filesystem::remove_all(dir);
+  auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
+  expect_complete_and_exactly_once(*store, "slow", 4, 80);
+  if (mode == "sync")  // every generation decided against itself: no donor ahead or behind
+    for (const auto& e : store->events("slow")) EXPECT_EQ(e.donor_step, e.donor >= 0 ? e.step : 0);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
+
+TEST(E2E, AWorkerKilledMidRunLosesNothing) { a_worker_killed_mid_run_loses_nothing("async"); }
+
+TEST(E2E, AWorkerKilledMidGenerationLosesNothingInSyncMode) { a_worker_killed_mid_run_loses_nothing("sync"); }
 
 TEST(E2E, PbtRunReplacesAKilledWorkerAndFinishes) {
   std::string dir = temp_dir("runkill");
