@@ -228,8 +228,11 @@ void a_worker_killed_mid_run_loses_nothing(const std::string& mode) {
 
   auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
   expect_complete_and_exactly_once(*store, "slow", 4, 80);
-  if (mode == "sync")  // every generation decided against itself: no donor ahead or behind
-    for (const auto& e : store->events("slow")) EXPECT_EQ(e.donor_step, e.donor >= 0 ? e.step : 0);
+  if (mode == "sync") {  // every generation decided against itself: no donor ahead or behind
+    for (const auto& e : store->events("slow")) {
+      EXPECT_EQ(e.donor_step, e.donor >= 0 ? e.step : 0);
+    }
+  }
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
