@@ -1,12 +1,31 @@
 // `pbt events`: the lineage: every exploit and explore, as text or JSON lines.
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
 
 namespace pbt::cli {
+
+namespace {
+
+// "a > b", with as many digits as it takes to tell two different scores apart (six digits
+// printed 0.0413216 > 0.0413216); "a vs b" when the donor's score is not the higher (the
+// t-test decides on its windows' means).
+std::string compared_scores(double donor, double own) {
+  auto text = [](double x, int digits) {
+    std::ostringstream o;
+    o << std::setprecision(digits) << x;
+    return o.str();
+  };
+  int digits = 6;
+  while (digits < 17 && donor != own && text(donor, digits) == text(own, digits)) ++digits;
+  return text(donor, digits) + (donor > own ? " > " : " vs ") + text(own, digits);
+}
+
+}  // namespace
 
 namespace {
 
@@ -38,7 +57,7 @@ int events(const Target& target, bool json) {
     std::cout << "step " << std::setw(6) << std::left << e.step << " member " << e.member << " ";
     if (e.kind == EventKind::exploit)
       std::cout << "copied member " << e.donor << " at step " << e.donor_step << " (" << to_string(e.copied)
-                << ", score " << fmt_score(e.donor_score) << " > " << fmt_score(e.old_score) << ")";
+                << ", score " << compared_scores(e.donor_score, e.old_score) << ")";
     else std::cout << "explored";
     std::cout << ": " << to_string(e.old_h) << "  ->  " << to_string(e.new_h);
     if (e.new_score) std::cout << ", score now " << fmt_score(e.new_score);

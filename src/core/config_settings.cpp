@@ -224,7 +224,7 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
            // At least two: the t-test needs two scores.
            integer_in<C>("window", &C::window, kDef, 2, 100000, "scores kept per member for the t-test"),
        },
-       "the strategy's options (truncation: `fraction`; ttest: `alpha`)"},
+       "the strategy's options (truncation: `fraction`, `copy_ties`; ttest: `alpha`)"},
       {"explore",
        {
            text<C>("strategy", &C::explore, kDef, "string", "perturb, resample, gaussian or none"),
