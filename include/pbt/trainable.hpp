@@ -44,6 +44,17 @@ struct TrainableContext {
   std::function<void(const std::string&)> log;
 };
 
+// What a trainable learns when the checkpoint it was just given is another member's: an
+// exploit (or a recover) copied the donor's model into this member. From here on the model
+// is a new member's, so it should draw its randomness (data order, noise, exploration)
+// from `seed` instead of replaying the donor's stream: two members that copy one donor
+// must not become one model for good.
+struct Copied {
+  int donor = -1;               // the member whose checkpoint it was
+  std::int64_t donor_step = 0;  // the donor's step when it published it
+  std::uint64_t seed = 0;       // fresh, drawn from this member's stream (same every replay)
+};
+
 class Trainable {
  public:
   virtual ~Trainable() = default;
@@ -59,17 +70,6 @@ class Trainable {
   // Called right after load() when the checkpoint was another member's (see Copied).
   // Trainables without randomness of their own may ignore it.
   virtual void copied(const Copied& from) { (void)from; }
-};
-
-// What a trainable learns when the checkpoint it was just given is another member's: an
-// exploit (or a recover) copied the donor's model into this member. From here on the model
-// is a new member's, so it should draw its randomness (data order, noise, exploration)
-// from `seed` instead of replaying the donor's stream: two members that copy one donor
-// must not become one model for good.
-struct Copied {
-  int donor = -1;               // the member whose checkpoint it was
-  std::int64_t donor_step = 0;  // the donor's step when it published it
-  std::uint64_t seed = 0;       // fresh, drawn from this member's stream (same every replay)
 };
 
 using TrainableFactory = std::function<std::unique_ptr<Trainable>(const TrainableContext&)>;
