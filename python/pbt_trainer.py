@@ -2,7 +2,7 @@
 
 Standard library only. The engine (``[trainable] kind = "process"``) starts your script
 as a child process and drives it over the line-delimited JSON protocol described in
-docs/protocol.md (version 1.0). You write the training, this module speaks the protocol::
+docs/protocol.md (version 1.1). You write the training, this module speaks the protocol::
 
     import pbt_trainer
 
@@ -19,6 +19,8 @@ docs/protocol.md (version 1.0). You write the training, this module speaks the p
             ...
         def load(self, path):               # read it back
             ...
+        def copied(self, info):             # optional: see below
+            ...
 
     if __name__ == "__main__":
         pbt_trainer.serve(Trainer)
@@ -28,6 +30,15 @@ load=l, apply=a)``. An exception in your code is reported to the engine with its
 traceback (the interval fails and is retried from the last published checkpoint); it
 is never swallowed. While ``serve`` runs, anything your code prints to stdout goes to
 stderr (the member's log), so a stray ``print`` cannot break the protocol.
+
+A copy is a new member (protocol 1.1): when an exploit gives this member another member's
+checkpoint, the engine sends ``copied`` right after the ``load``, with a fresh seed for
+this member. By default the module then reseeds the global generators from it (``reseed``:
+Python's ``random``, and NumPy's and PyTorch's when already imported), so that two members
+that copy one donor do not replay the donor's random stream in lockstep. A trainer with
+generators of its own (a ``torch.Generator``, a ``numpy.random.Generator``, an
+environment) defines ``copied(self, info)`` (``info.donor``, ``info.donor_step``,
+``info.seed``) instead; it replaces the default, and may call ``reseed(info.seed)`` too.
 
 ``run_locally`` drives the same trainer without the engine (one training run at fixed
 hyperparameters): for debugging, and for baselines that train one configuration.
@@ -40,10 +51,10 @@ import os
 import sys
 import traceback
 
-PROTOCOL = "1.0"
+PROTOCOL = "1.1"
 PROTOCOL_MAJOR = 1
 
-__all__ = ["Context", "ProtocolError", "context", "serve", "run_locally", "PROTOCOL"]
+__all__ = ["Context", "Copied", "ProtocolError", "context", "reseed", "serve", "run_locally", "PROTOCOL"]
 
 
 class ProtocolError(Exception):
@@ -63,6 +74,42 @@ class Context:
 
     def __repr__(self):
         return "Context(member=%r, seed=%r)" % (self.member, self.seed)
+
+
+class Copied:
+    """What ``copied`` tells a trainer: the checkpoint it just loaded was member ``donor``'s,
+    published at ``donor_step``; from now on it is this member's model, and draws its
+    randomness from ``seed`` (an unsigned 64-bit int, the same on every replay)."""
+
+    def __init__(self, donor, donor_step, seed):
+        self.donor = donor
+        self.donor_step = donor_step
+        self.seed = seed
+
+    def __repr__(self):
+        return "Copied(donor=%r, donor_step=%r, seed=%r)" % (self.donor, self.donor_step, self.seed)
+
+
+def reseed(seed):
+    """Seeds the process's global generators from ``seed`` (any non-negative int): Python's
+    ``random``; NumPy's legacy global generator (``numpy.random.seed``) and PyTorch's
+    (``torch.manual_seed``: CPU and every GPU), each only if the trainer already imported
+    it (one imported later starts from fresh OS entropy anyway, and importing it here
+    would cost seconds). Generators the trainer owns are its own to reseed. Returns the
+    names of what was seeded."""
+    import random
+    seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+    random.seed(seed)
+    seeded = ["random"]
+    np = sys.modules.get("numpy")
+    if np is not None and hasattr(np, "random"):
+        np.random.seed([seed & 0xFFFFFFFF, seed >> 32])  # it takes 32-bit words
+        seeded.append("numpy")
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "manual_seed"):
+        torch.manual_seed(seed)
+        seeded.append("torch")
+    return seeded
 
 
 def context():
@@ -139,8 +186,9 @@ def _eval_result(r):
 
 
 class _Functions:
-    def __init__(self, apply, step, eval, save, load):
+    def __init__(self, apply, step, eval, save, load, copied=None):
         self.apply, self.step, self.eval, self.save, self.load = apply, step, eval, save, load
+        self.copied = copied
 
 
 def _accepts_argument(cls):
@@ -188,6 +236,7 @@ class _Server:
             "eval": _method(obj, "eval", "evaluate"),
             "save": _method(obj, "save"),
             "load": _method(obj, "load"),
+            "copied": _method(obj, "copied", required=False),
         }
 
     def send(self, msg):
@@ -221,6 +270,13 @@ class _Server:
             return {}
         if op == "load":
             self.methods["load"](req["path"])
+            return {}
+        if op == "copied":
+            info = Copied(int(req["donor"]), int(req["donor_step"]), int(req["seed"]))
+            if self.methods["copied"] is not None:
+                self.methods["copied"](info)
+            else:
+                reseed(info.seed)
             return {}
         raise ProtocolError("unknown op %r (this module speaks protocol %s)" % (op, PROTOCOL))
 
@@ -262,7 +318,7 @@ class _Server:
             self.send(reply)
 
 
-def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=None,
+def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=None, copied=None,
           name=None, stdin=None, stdout=None):
     """Serve the pbt process protocol until the engine says shutdown (or goes away).
 
@@ -277,9 +333,9 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
         missing = [k for k, f in (("step", step), ("eval", eval), ("save", save), ("load", load)) if f is None]
         if missing:
             raise TypeError("serve() needs a trainer, or the functions %s" % ", ".join(missing))
-        functions = dict(apply=apply, step=step, eval=eval, save=save, load=load)
+        functions = dict(apply=apply, step=step, eval=eval, save=save, load=load, copied=copied)
     else:
-        if any(f is not None for f in (apply, step, eval, save, load)):
+        if any(f is not None for f in (apply, step, eval, save, load, copied)):
             raise TypeError("serve() takes a trainer or functions, not both")
         functions = None
     if name is None:

@@ -399,8 +399,52 @@ TEST(ProcessTrainable, ARecursivelyDeepReplyIsAProtocolErrorNotACrash) {
 TEST(ProcessTrainable, AnotherMajorProtocolVersionIsRefused) {
   Captured log;
   std::string e = error_of([&] { make(0, log, fake_options({"--mode", "version"})); });
-  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.0")) << e;
+  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.1")) << e;
   EXPECT_EQ(my_zombies(), 0);
+}
+
+// A copy is a new member (protocol 1.1): after a load of another member's checkpoint the
+// engine sends `copied` with the fresh seed, to a 1.1 trainer only; a 1.0 trainer (which
+// would answer an unknown op with an error) never sees it, and the conversation goes on.
+TEST(ProcessTrainable, CopiedReachesA11TrainerOnlyAfterLoad) {
+  std::string dir = temp_dir("proc-copied");
+  pbt::CheckpointWriter w;
+  {
+    Captured log;
+    auto donor = make(2, log, fake_options({}));
+    donor->step(4);
+    donor->save(w);
+  }
+  const std::string bytes = w.bytes();
+  const pbt::Copied from{2, 40, 0xfedcba9876543210ull};  // a seed past 2^63 travels whole
+  auto copied_lines = [](const std::string& path) {
+    std::vector<json> out;
+    std::istringstream in(read_file(path));
+    for (std::string l; std::getline(in, l);) {
+      json j = json::parse(l);
+      if (j.contains("copied")) out.push_back(j["copied"]);
+    }
+    return out;
+  };
+  for (const std::string version : {"1.0", "1.1"}) {
+    SCOPED_TRACE(version);
+    const std::string echo = dir + "/echo-" + version + ".jsonl";
+    Captured log;
+    auto t = make(5, log, fake_options({"--protocol", version, "--echo", echo}));
+    pbt::CheckpointReader r(bytes);
+    t->load(r);
+    t->copied(from);
+    EXPECT_EQ(t->eval().metrics["steps"], 4) << "requests and replies still pair up";
+    auto got = copied_lines(echo);
+    if (version == "1.0") {
+      EXPECT_TRUE(got.empty()) << read_file(echo);
+    } else {
+      ASSERT_EQ(got.size(), 1u) << read_file(echo);
+      EXPECT_EQ(got[0]["donor"], 2);
+      EXPECT_EQ(got[0]["donor_step"], 40);
+      EXPECT_EQ(got[0]["seed"].get<std::uint64_t>(), 0xfedcba9876543210ull);
+    }
+  }
 }
 
 TEST(ProcessTrainable, AMissingProgramOrDirectoryIsNamed) {

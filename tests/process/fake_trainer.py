@@ -47,6 +47,8 @@ p.add_argument("--echo", default="", help="append argv and every h received to t
 p.add_argument("--step-ms", type=float, default=0.0, help="sleep this long per step")
 p.add_argument("--spawn", action="store_true", help="the first step starts descendants (see above)")
 p.add_argument("--depth", type=int, default=100000, help="deep mode: how deep")
+p.add_argument("--protocol", default="1.0", help="the version the hello states; from 1.1 on, `copied` is "
+               "answered (and echoed), before it is an unknown op")
 args, rest = p.parse_known_args()
 
 member = int(os.environ.get("PBT_MEMBER", "-1"))
@@ -112,7 +114,7 @@ if args.mode == "exit" and bad and starts > args.after_starts:
     sys.exit(3)
 
 theta, steps, rate = 0.9, 0, 0.1
-send({"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else "1.0"})
+send({"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else args.protocol})
 log("started, pid %d, start %d" % (os.getpid(), starts))
 
 for line in sys.stdin:
@@ -203,6 +205,9 @@ for line in sys.stdin:
             s = json.load(f)
         theta, steps = s["theta"], s["steps"]
         log("loaded a checkpoint at steps=%d" % steps)
+        send({"id": rid, "ok": True})
+    elif op == "copied" and args.protocol != "1.0":
+        echo({"copied": {k: req[k] for k in ("donor", "donor_step", "seed")}})
         send({"id": rid, "ok": True})
     elif op == "shutdown":
         send({"id": rid, "ok": True})

@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,7 @@ class ProtocolTest(unittest.TestCase):
                                           {"op": "shutdown"}])
         self.assertEqual(rc, 0)
         self.assertEqual(msgs[0]["hello"], "test")
-        self.assertEqual(msgs[0]["protocol"], "1.0")
+        self.assertEqual(msgs[0]["protocol"], "1.1")
         replies = msgs[1:]
         self.assertEqual([r["id"] for r in replies], list(range(1, 10)))
         self.assertTrue(all(r["ok"] for r in replies))
@@ -180,6 +181,121 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual((c.member, c.seed), (4, 17))
 
 
+class Walker(Counter):
+    """Draws from Python's global generator in every step: what a copy must not replay."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.x = 0.0
+
+    def step(self, n):
+        super().step(n)
+        for _ in range(n):
+            self.x += random.random()
+
+    def eval(self):
+        return self.x
+
+
+def copied(seed, donor=1, donor_step=30):
+    return {"op": "copied", "donor": donor, "donor_step": donor_step, "seed": seed}
+
+
+class CopiedTest(unittest.TestCase):
+    """Protocol 1.1: after a load of another member's checkpoint, `copied` with a fresh seed."""
+
+    def walk_after_copy(self, seed, trainer=Walker):
+        rc, msgs = converse(trainer, [INIT, copied(seed), {"op": "step", "n": 5}, {"op": "eval"}])
+        self.assertTrue(all(m["ok"] for m in msgs[1:]), msgs)
+        return msgs[-1]["score"]
+
+    def test_by_default_a_copy_reseeds_pythons_generator_from_the_seed(self):
+        random.seed(7)  # what the donor's stream would have been
+        first = self.walk_after_copy(2 ** 64 - 1)  # the whole unsigned 64-bit range is a seed
+        random.seed(8)
+        self.assertEqual(self.walk_after_copy(2 ** 64 - 1), first, "the seed alone decides what follows")
+        self.assertNotEqual(self.walk_after_copy(12345), first, "another seed, another stream")
+
+    def test_the_default_reseeds_numpy_and_torch_only_when_imported(self):
+        calls = []
+        fake_torch = type(sys)("torch")
+        fake_torch.manual_seed = calls.append
+        saved = sys.modules.get("torch")
+        sys.modules["torch"] = fake_torch
+        try:
+            seeded = pbt_trainer.reseed(2 ** 63 + 5)
+        finally:
+            if saved is None:
+                del sys.modules["torch"]
+            else:
+                sys.modules["torch"] = saved
+        self.assertEqual(calls, [2 ** 63 + 5])
+        self.assertIn("torch", seeded)
+        self.assertEqual("numpy" in seeded, "numpy" in sys.modules)
+        try:
+            import numpy
+        except ImportError:
+            self.skipTest("numpy is not installed")
+        pbt_trainer.reseed(2 ** 40 + 3)
+        a = numpy.random.rand(3)
+        numpy.random.rand(5)
+        pbt_trainer.reseed(2 ** 40 + 3)
+        self.assertEqual(list(numpy.random.rand(3)), list(a))
+        pbt_trainer.reseed(3)  # the high word counts too
+        self.assertNotEqual(list(numpy.random.rand(3)), list(a))
+
+    def test_a_trainers_own_copied_replaces_the_default(self):
+        class Own(Walker):
+            def copied(self, info):
+                self.info = info
+
+        random.seed(7)
+        state = random.getstate()
+        rc, msgs = converse(Own, [INIT, copied(99, donor=4, donor_step=120)])
+        self.assertTrue(msgs[2]["ok"], msgs)
+        info = Counter.instances[-1].info
+        self.assertEqual((info.donor, info.donor_step, info.seed), (4, 120, 99))
+        self.assertEqual(random.getstate(), state, "the default did not run")
+
+        got = []
+        rc, msgs = converse(None, [INIT, copied(5)], step=lambda n: None, eval=lambda: 0, save=lambda p: None,
+                            load=lambda p: None, copied=got.append)
+        self.assertTrue(msgs[2]["ok"], msgs)
+        self.assertEqual(got[0].seed, 5)
+
+    def test_an_error_in_copied_comes_back_as_an_error_reply(self):
+        class Broken(Walker):
+            def copied(self, info):
+                raise ValueError("cannot reseed the environment")
+
+        rc, msgs = converse(Broken, [INIT, copied(1)])
+        self.assertFalse(msgs[2]["ok"])
+        self.assertEqual(msgs[2]["error"], "ValueError: cannot reseed the environment")
+
+
+NUMPY_TRAINER = """
+import json, sys
+sys.path.insert(0, %r)
+import numpy as np
+import pbt_trainer
+
+class T:  # a random walk on NumPy's global generator; the checkpoint holds x only
+    def __init__(self, ctx):
+        np.random.seed(ctx.seed)
+        self.x = 0.0
+    def step(self, n):
+        self.x += float(np.random.standard_normal(n).sum())
+    def eval(self):
+        return self.x
+    def save(self, p):
+        json.dump(self.x, open(p, "w"))
+    def load(self, p):
+        self.x = json.load(open(p))
+
+sys.exit(pbt_trainer.serve(T))
+"""
+
+
 class RealProcessTest(unittest.TestCase):
     """The module in a child process with real pipes, as the engine runs it."""
 
@@ -206,6 +322,36 @@ class RealProcessTest(unittest.TestCase):
         self.assertEqual([m.get("id") for m in msgs], [None, 1, 2, 3, 4])
         self.assertIn("training 2", p.stderr)
         self.assertIn("from C code", p.stderr)
+
+    def test_two_members_that_copy_one_donor_diverge_and_one_seed_replays_exactly(self):
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            self.skipTest("numpy is not installed")
+        script = NUMPY_TRAINER % os.path.join(ROOT, "python")
+
+        def last_reply(init_seed, reqs):
+            reqs = [dict(INIT, seed=init_seed)] + reqs + [{"op": "shutdown"}]
+            lines = "".join(json.dumps(dict(r, id=i + 1)) + "\n" for i, r in enumerate(reqs))
+            p = subprocess.run([sys.executable, "-c", script], input=lines, capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            msgs = [json.loads(l) for l in p.stdout.splitlines()]
+            self.assertTrue(all(m["ok"] for m in msgs[1:]), msgs)
+            return msgs[-2]
+
+        with tempfile.TemporaryDirectory() as d:
+            ckpt = os.path.join(d, "donor.ckpt")
+            last_reply(1000, [{"op": "step", "n": 10}, {"op": "save", "path": ckpt}])
+
+            # Both copies start alike (same init seed, same checkpoint, same steps): only
+            # the seed in `copied` tells them apart.
+            def copy(seed):
+                return last_reply(7, [{"op": "load", "path": ckpt}, copied(seed, donor=0, donor_step=10),
+                                      {"op": "step", "n": 20}, {"op": "eval"}])["score"]
+
+            one, two, one_again = copy(111), copy(222), copy(111)
+        self.assertNotEqual(one, two, "two copies of one donor with the same h diverge")
+        self.assertEqual(one, one_again, "the same member and seed replay exactly")
 
     def test_the_stdlib_example_speaks_the_protocol(self):
         reqs = [dict(INIT, id=1), {"op": "apply", "h": {"h0": 1.0, "h1": 0.0}, "id": 2},

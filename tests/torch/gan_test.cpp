@@ -299,28 +299,41 @@ TEST(GanTrainable, SaveLoadResumesBitForBit) {
   EXPECT_NE(fingerprint(*a), fingerprint(*d));
 }
 
-// A copy (another member's checkpoint) takes the donor's networks and optimizers but not its
-// random stream: two members that copy one donor with the same h must not stay identical
-// (they did: in a tournament run 4 of 10 members were the same GAN). Still reproducible.
-TEST(GanTrainable, ACopyDrawsItsOwnStreamNotTheDonors) {
+// Issue #16, a copy is a new member: two members that copy one donor and draw the same
+// perturbation must diverge (in a tournament run 4 of 10 members were once the same GAN).
+// After load() the engine tells each that the checkpoint was another member's, with a seed
+// of its own, derive_seed(experiment seed, member, step, kCopy); the copy keeps the donor's
+// networks and optimizers but draws batches and noise from that seed. The converse keeps
+// runs reproducible and the test able to fail: the same member and seed give the same GAN,
+// and load() without copied() is a resume, the donor's stream for both.
+TEST(GanTrainable, TwoMembersThatCopyOneDonorWithTheSameHDiverge) {
   const nlohmann::json o = {{"eval_samples", 300}};
-  auto donor = make(o, 11, 0);
+  constexpr std::uint64_t kSeed = 17;  // the experiment's
+  constexpr std::int64_t kDonorStep = 10;
+  auto donor = make(o, derive_seed(kSeed, 0, 0, kTrain), 0);
   donor->apply(lrs(1e-3, 2e-3));
-  donor->step(10);
+  donor->step(kDonorStep);
   const std::string bytes = save(*donor);
-  auto copy = [&](int member, std::uint64_t seed) {
-    auto t = make(o, seed, member);
-    t->apply(lrs(1e-3, 2e-3));
+  const Hyperparams perturbed = lrs(1.2e-3, 1.6e-3);  // the one explore both copies draw
+  auto copy = [&](int member, bool told) {
+    auto t = make(o, derive_seed(kSeed, member, 0, kTrain), member);
     CheckpointReader r(bytes);
     t->load(r);
+    if (told) t->copied({0, kDonorStep, derive_seed(kSeed, member, kDonorStep, kCopy)});
+    t->apply(perturbed);
     t->step(10);
     return fingerprint(*t);
   };
+  const std::string one = copy(1, true), two = copy(2, true);
+  EXPECT_NE(one, two) << "two copies of one donor with the same h stayed one GAN";
+  EXPECT_EQ(one, copy(1, true)) << "the same member and seed must give the same GAN";
+  EXPECT_EQ(copy(1, false), copy(2, false)) << "without copied(), a load resumes the donor's stream";
+
+  // The donor itself goes on with its own stream, unlike either copy.
+  donor->apply(perturbed);
   donor->step(10);
-  const std::string a = copy(1, 21), b = copy(2, 22);
-  EXPECT_NE(a, b);
-  EXPECT_NE(a, fingerprint(*donor));
-  EXPECT_EQ(a, copy(1, 21));  // the same member copying again draws the same stream
+  EXPECT_NE(one, fingerprint(*donor));
+  EXPECT_EQ(copy(3, false), fingerprint(*donor)) << "load() alone is a resume";
 }
 
 TEST(GanTrainable, LoadKeepsTheAppliedLearningRates) {

@@ -82,6 +82,38 @@ TEST(RlAgent, SaveLoadResumesBitForBit) {
   }
 }
 
+// A copy is a new member (issue #16): after copied() the agent keeps the donor's weights,
+// optimizer and running episodes but draws its own resets and actions, so two members that
+// copy one donor with the same h diverge; the same member and seed replay exactly, and a
+// load alone is a resume (the donor's stream).
+TEST(RlAgent, TwoMembersThatCopyOneDonorWithTheSameHDiverge) {
+  constexpr std::uint64_t kSeed = 5;  // the experiment's
+  A2cTrainable donor(cartpole(), 0, derive_seed(kSeed, 0, 0, kTrain));
+  donor.apply(h_of(1e-3, 0.01, 5));
+  donor.step(3);
+  CheckpointWriter w;
+  donor.save(w);
+  const std::int64_t donor_step = 3;
+  donor.step(2);
+  const double donor_loss = donor.last_loss();
+  auto copy = [&](int member, bool told) {
+    A2cTrainable t(cartpole(), member, derive_seed(kSeed, member, 0, kTrain));
+    CheckpointReader r(w.bytes());
+    t.load(r);
+    if (told) t.copied({0, donor_step, derive_seed(kSeed, member, donor_step, kCopy)});
+    t.apply(h_of(1e-3, 0.01, 5));
+    t.step(2);
+    EXPECT_EQ(t.frames(), donor.frames()) << "a copy inherits the lineage's experience";
+    return t.last_loss();
+  };
+  const double one = copy(1, true);
+  EXPECT_NE(one, copy(2, true)) << "two copies of one donor with the same h stayed one agent";
+  EXPECT_NE(one, donor_loss);
+  EXPECT_EQ(one, copy(1, true)) << "the same member and seed must give the same agent";
+  EXPECT_EQ(copy(1, false), donor_loss) << "without copied(), a load resumes the donor's stream";
+  EXPECT_EQ(copy(2, false), donor_loss);
+}
+
 TEST(RlAgent, ApplyingHMidRunChangesTheOptimizerInPlace) {
   A2cTrainable t(cartpole(), 0, 5);
   t.apply(h_of(1e-3, 0.01, 5));

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "pbt/error.hpp"
+#include "pbt/rng.hpp"
 #include "pbt/trainable.hpp"
 #include "trainables/torch/common.hpp"
 #include "trainables/torch/translation/translation.hpp"
@@ -336,13 +337,23 @@ TEST(TranslationTrainable, SaveLoadResumesBitForBit) {
   fresh->step(10);
   EXPECT_FALSE(state_of(*fresh) == a10);
 
-  // Another member that copies this checkpoint (exploit) gets its own stream, not ours.
-  auto other = make(c.options(), 1, 99);
-  pbt::CheckpointReader r2(at5);
-  other->load(r2);
-  other->apply(h);
-  other->step(5);
-  EXPECT_FALSE(state_of(*other) == a10);
+  // Another member that copies this checkpoint (exploit) is told so by copied(), with a
+  // seed of its own: it keeps the model and optimizer but draws its own batches and
+  // dropout masks. Told nothing, a load is a resume, whoever loads it.
+  auto copy = [&](int member, bool told) {
+    auto t = make(c.options(), member, 99);
+    pbt::CheckpointReader r2(at5);
+    t->load(r2);
+    if (told) t->copied({0, 5, pbt::derive_seed(3, member, 5, pbt::kCopy)});
+    t->apply(h);
+    t->step(5);
+    return state_of(*t);
+  };
+  const std::string one = copy(1, true);
+  EXPECT_FALSE(one == a10) << "the copy replayed the donor's batches and masks";
+  EXPECT_FALSE(one == copy(2, true)) << "two copies of one donor with the same h stayed one model";
+  EXPECT_TRUE(one == copy(1, true)) << "the same member and seed must give the same model";
+  EXPECT_TRUE(copy(1, false) == a10);
 }
 
 TEST(TranslationTrainable, BadHyperparametersAreRefusedAndDivergenceScoresNaN) {

@@ -1,4 +1,4 @@
-// The engine side of the process protocol (docs/protocol.md, version 1.0).
+// The engine side of the process protocol (docs/protocol.md, version 1.1).
 #include "trainables/external/process.hpp"
 
 #include <signal.h>
@@ -309,7 +309,7 @@ std::string cut_traceback(const std::string& traceback) {
   return "... (" + std::to_string(from) + " bytes cut)\n" + tb.substr(from);
 }
 
-void check_hello(const std::string& line) {
+int check_hello(const std::string& line) {
   const std::string deep = too_deep(line);
   if (!deep.empty()) throw Error("protocol error: the hello is refused: " + deep + " (docs/protocol.md, Limits)");
   json hello = json::parse(line, nullptr, false);
@@ -323,6 +323,7 @@ void check_hello(const std::string& line) {
     throw Error("the trainer speaks protocol version " + std::to_string(major) + "." + std::to_string(minor) +
                 "; this engine speaks version " + std::to_string(kProtocolMajor) + "." +
                 std::to_string(kProtocolMinor) + " (docs/protocol.md) and refuses another major version");
+  return minor;
 }
 
 json parse_reply(const std::string& reply, std::int64_t id) {
@@ -570,7 +571,7 @@ void ProcessTrainable::handshake() {
     }
   }
   try {
-    protocol::check_hello(line);
+    trainer_minor_ = protocol::check_hello(line);
   } catch (const Error& e) {
     fail("start", e.what(), true);
   }
@@ -648,6 +649,15 @@ void ProcessTrainable::load(CheckpointReader& in) {
   }
   std::error_code ec;
   std::filesystem::remove(path, ec);
+}
+
+void ProcessTrainable::copied(const Copied& from) {
+  // A 1.0 trainer would refuse an op it does not know, failing every exploit: it keeps
+  // the donor's random stream, as before 1.1.
+  if (trainer_minor_ < kCopiedSinceMinor) return;
+  request("copied (from member " + std::to_string(from.donor) + ")",
+          {{"op", "copied"}, {"donor", from.donor}, {"donor_step", from.donor_step}, {"seed", from.seed}},
+          opt_.timeouts.load);
 }
 
 void register_process_trainable() {

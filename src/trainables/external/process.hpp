@@ -22,7 +22,10 @@ class ChildProcess;
 
 // The protocol version this engine speaks. A trainer whose major version differs is refused.
 inline constexpr int kProtocolMajor = 1;
-inline constexpr int kProtocolMinor = 0;
+inline constexpr int kProtocolMinor = 1;
+// The first minor version whose trainers receive `copied` after a load of another member's
+// checkpoint; older trainers never see the op.
+inline constexpr int kCopiedSinceMinor = 1;
 
 struct ProcessOptions {
   std::vector<std::string> argv;           // required; argv[0] is looked up in PATH
@@ -66,7 +69,8 @@ class TrainerError : public Error {
 // "" when `line` nests at most `max_depth` deep; otherwise what is too deep, for a message.
 std::string too_deep(const std::string& line, int max_depth = kMaxDepth);
 // The hello (the first line); throws when it is not one or states another major version.
-void check_hello(const std::string& line);
+// Returns the minor version the trainer states (what it may be sent).
+int check_hello(const std::string& line);
 // A reply to request `id`: the parsed object when "ok" is true; TrainerError when false.
 nlohmann::json parse_reply(const std::string& line, std::int64_t id);
 // The score of an eval reply (may be non-finite: the caller decides).
@@ -91,6 +95,8 @@ class ProcessTrainable : public Trainable {
   Score eval() override;
   void save(CheckpointWriter& out) const override;
   void load(CheckpointReader& in) override;
+  // Sends `copied` to a trainer of protocol 1.1 or later; nothing to an older one.
+  void copied(const Copied& from) override;
 
   int pid() const;  // the child's pid (-1 when it is not running): for tests
 
@@ -104,6 +110,7 @@ class ProcessTrainable : public Trainable {
   ProcessOptions opt_;
   int member_;
   std::uint64_t seed_;
+  int trainer_minor_ = 0;  // the minor protocol version the trainer's hello stated
   std::function<void(const std::string&)> log_;
   std::string scratch_;
   std::string label_;  // "member 3 (trainer: python3 train.py)" for messages

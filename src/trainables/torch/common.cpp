@@ -47,13 +47,6 @@ namespace {
 at::Generator global_cpu() { return at::detail::getDefaultCPUGenerator(); }
 }  // namespace
 
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 MemberRng::MemberRng(std::uint64_t seed) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
   state_ = g.get_state();

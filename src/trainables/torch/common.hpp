@@ -26,10 +26,6 @@ torch::Device read_device(Options& o);
 void set_learning_rate(torch::optim::Optimizer& opt, double lr);
 double learning_rate(const torch::optim::Optimizer& opt);
 
-// A seed from two numbers (splitmix64 of their combination): e.g. a member's seed and a
-// step, for the stream a member draws from after copying a donor's checkpoint.
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b);
-
 // A member's own random stream. LibTorch draws dropout masks and samples from its global
 // CPU generator; each member keeps its own generator state and swaps it in while it runs,
 // so what a member draws never depends on which members its worker ran before (and a

@@ -124,15 +124,8 @@ std::vector<std::vector<double>> rows(const torch::Tensor& t) {
 
 class GanTrainable : public Trainable {
  public:
-  GanTrainable(const GanOptions& o, int member, std::uint64_t seed)
-      : o_(o),
-        device_(o.device),
-        member_(member),
-        seed_(seed),
-        rng_(seed),
-        g_(nullptr),
-        d_(nullptr),
-        means_(to_tensor(o.mixture.means).to(device_)) {
+  GanTrainable(const GanOptions& o, std::uint64_t seed)
+      : o_(o), device_(o.device), rng_(seed), g_(nullptr), d_(nullptr), means_(to_tensor(o.mixture.means).to(device_)) {
     torchx::use_one_thread();
     classifier_ = &classifier_for(o_.mixture, o_.background_class);  // trained before the member's stream is entered
     auto scope = rng_.enter();  // the initial weights come from the member's stream
@@ -241,7 +234,6 @@ class GanTrainable : public Trainable {
       a.write("rng", rng_.state());
       a.write("counters", torch::tensor({steps_, static_cast<std::int64_t>(diverged_)}, torch::kInt64));
       a.write("losses", torch::tensor({d_loss_, g_loss_}, torch::kFloat64));
-      a.write("member", torch::tensor({static_cast<std::int64_t>(member_)}, torch::kInt64));
     });
   }
 
@@ -251,17 +243,14 @@ class GanTrainable : public Trainable {
       torchx::load_module(a, "discriminator", *d_);
       torchx::load_optimizer(a, "generator_adam", *g_opt_);
       torchx::load_optimizer(a, "discriminator_adam", *d_opt_);
-      torch::Tensor rng, counters, losses, member;
+      torch::Tensor rng, counters, losses;
       a.read("rng", rng);
       a.read("counters", counters);
       a.read("losses", losses);
       steps_ = counters[0].item<std::int64_t>();
-      // Our own checkpoint resumes our stream exactly. A donor's (exploit) does not hand over
-      // its stream: a copy would draw the donor's batches and noise, and two members that
-      // copy one donor and draw the same perturbation would stay identical for good.
-      // (Checkpoints from before the writer was recorded count as our own.)
-      if (!a.try_read("member", member) || member.item<std::int64_t>() == member_) rng_.set_state(rng);
-      else rng_ = torchx::MemberRng(torchx::mix_seed(seed_, static_cast<std::uint64_t>(steps_)));
+      // The stream resumes exactly; a copy gets its own from copied(). (Older checkpoints
+      // also hold the writer's member id, no longer read.)
+      rng_.set_state(rng);
       diverged_ = counters[1].item<std::int64_t>() != 0;
       d_loss_ = losses[0].item<double>();
       g_loss_ = losses[1].item<double>();
@@ -270,6 +259,11 @@ class GanTrainable : public Trainable {
     torchx::set_learning_rate(*g_opt_, lr_g_);
     torchx::set_learning_rate(*d_opt_, lr_d_);
   }
+
+  // Another member's checkpoint: keep its networks and optimizers, but draw batches and
+  // noise from this member's own stream, or two members that copy one donor with the same
+  // perturbation would stay one GAN for good.
+  void copied(const Copied& from) override { rng_ = torchx::MemberRng(from.seed); }
 
  private:
   static double read_lr(const Hyperparams& h, const char* name, double fallback) {
@@ -289,8 +283,6 @@ class GanTrainable : public Trainable {
 
   GanOptions o_;
   torch::Device device_;
-  int member_;
-  std::uint64_t seed_;
   torchx::MemberRng rng_;
   torch::nn::Sequential g_, d_;
   std::unique_ptr<torch::optim::Adam> g_opt_, d_opt_;
@@ -365,7 +357,7 @@ void check_hyperparams(const Hyperparams& h) {
 }
 
 std::unique_ptr<Trainable> make_trainable(const TrainableContext& ctx) {
-  return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.member, ctx.seed);
+  return std::make_unique<GanTrainable>(read_options(ctx.options, "trainable"), ctx.seed);
 }
 
 std::vector<std::vector<double>> classifier_log_posterior(const Mixture& m, const std::vector<Point>& x, bool fresh,

@@ -410,9 +410,8 @@ Score A2cTrainable::eval() {
 }
 
 void A2cTrainable::save(CheckpointWriter& out) const {
-  // The member that wrote it tells a resume (own checkpoint) from a copy (a donor's).
   CheckpointWriter plain;
-  plain.write<std::int32_t>(member_);
+  plain.write<std::int32_t>(member_);  // the writer; no longer read (copied() tells a copy)
   env_->save(plain);
   {
     std::ostringstream r;
@@ -449,7 +448,7 @@ void A2cTrainable::load(CheckpointReader& in) {
   });
   net_->to(o_.device);
   CheckpointReader plain(plain_bytes);
-  const int writer = plain.read<std::int32_t>();
+  (void)plain.read<std::int32_t>();  // the writer's member id
   env_->load(plain);
   {
     std::istringstream r(plain.read_string());
@@ -463,16 +462,16 @@ void A2cTrainable::load(CheckpointReader& in) {
   evals_ = plain.read<std::int64_t>(), debt_ = plain.read<std::int64_t>();
   last_loss_ = plain.read<double>();
   diverged_ = plain.read<std::uint8_t>() != 0;
-  if (writer != member_) {
-    // A copy (exploit): keep the donor's weights, optimizer state, running episodes and
-    // return window, but draw this member's own future resets and actions, so the two
-    // lineages do not replay the same random numbers.
-    const std::uint64_t s =
-        stream(seed_, 4, static_cast<std::uint64_t>(frames_) ^ (static_cast<std::uint64_t>(writer) << 40));
-    env_->reseed(stream(s, 1));
-    rng_.seed(stream(s, 2));
-  }
   torchx::set_learning_rate(*opt_, lr_);  // h in force stays this member's until apply
+}
+
+void A2cTrainable::copied(const Copied& from) {
+  // Keep the donor's weights, optimizer state, running episodes and return window, but
+  // draw this member's own future resets and actions, so the two lineages do not replay
+  // the same random numbers.
+  env_->reseed(stream(from.seed, 1));
+  rng_.seed(stream(from.seed, 2));
+  torch_rng_ = torchx::MemberRng(stream(from.seed, 3));
 }
 
 std::unique_ptr<Trainable> make_a2c_trainable(const TrainableContext& ctx) {

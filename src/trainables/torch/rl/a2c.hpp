@@ -62,6 +62,8 @@ class A2cTrainable final : public Trainable {
   Score eval() override;
   void save(CheckpointWriter& out) const override;
   void load(CheckpointReader& in) override;
+  // Another member's checkpoint: this member's own resets, actions and LibTorch stream.
+  void copied(const Copied& from) override;
 
   // For tests and the bench.
   double last_loss() const { return last_loss_; }

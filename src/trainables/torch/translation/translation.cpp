@@ -347,7 +347,7 @@ TORCH_MODULE(Seq2Seq);
 class TranslationTrainable : public Trainable {
  public:
   TranslationTrainable(const TrainableContext& ctx, MtOptions o)
-      : o_(std::move(o)), member_(ctx.member), seed_(ctx.seed), rng_(ctx.seed), device_(o_.device), log_(ctx.log) {
+      : o_(std::move(o)), rng_(ctx.seed), device_(o_.device), log_(ctx.log) {
     torchx::use_one_thread();
     data_ = load_data(o_);
     {
@@ -478,7 +478,6 @@ class TranslationTrainable : public Trainable {
       torchx::save_optimizer(a, "optimizer", *opt_);
       a.write("rng", rng_.state());
       a.write("step", torch::tensor({step_}, torch::kInt64));
-      a.write("member", torch::tensor({static_cast<std::int64_t>(member_)}, torch::kInt64));
       a.write("diverged", torch::tensor({static_cast<std::int64_t>(diverged_)}, torch::kInt64));
       a.write("shape",
               torch::tensor({data_->src_vocab.size(), data_->tgt_vocab.size(), o_.d_model, o_.layers, o_.heads, o_.ffn},
@@ -487,7 +486,7 @@ class TranslationTrainable : public Trainable {
   }
 
   void load(CheckpointReader& in) override {
-    torch::Tensor rng, step, member, diverged, shape;
+    torch::Tensor rng, step, diverged, shape;
     torchx::read_archive(in, kMagic, "translation", [&](torch::serialize::InputArchive& a) {
       a.read("shape", shape);
       const std::vector<std::int64_t> want = {
@@ -499,17 +498,19 @@ class TranslationTrainable : public Trainable {
       torchx::load_optimizer(a, "optimizer", *opt_);
       a.read("rng", rng);
       a.read("step", step);
-      a.read("member", member);
       a.read("diverged", diverged);
     });
     model_->to(device_);
     step_ = step.item<std::int64_t>();
     diverged_ = diverged.item<std::int64_t>() != 0;
-    // Our own checkpoint resumes our stream exactly; a donor's (exploit) does not hand over
-    // its stream, or the copy would draw the same batches and masks as the donor.
-    if (member.item<std::int64_t>() == member_) rng_.set_state(rng);
-    else rng_ = torchx::MemberRng(torchx::mix_seed(seed_, static_cast<std::uint64_t>(step_)));
+    // The stream resumes exactly; a copy gets its own from copied(). (Older checkpoints
+    // also hold the writer's member id, no longer read.)
+    rng_.set_state(rng);
   }
+
+  // Another member's checkpoint: keep its model and optimizer, but draw batches (the data
+  // order) and dropout masks from this member's own stream, not the donor's.
+  void copied(const Copied& from) override { rng_ = torchx::MemberRng(from.seed); }
 
  private:
   bool params_finite() const {
@@ -560,8 +561,6 @@ class TranslationTrainable : public Trainable {
   }
 
   MtOptions o_;
-  int member_;
-  std::uint64_t seed_;
   torchx::MemberRng rng_;
   torch::Device device_;
   std::function<void(const std::string&)> log_;
