@@ -122,6 +122,12 @@ class Digits:
         self.gen.set_state(state["gen"])
         self.steps = state["steps"]
 
+    def copied(self, info):
+        # The checkpoint was another member's: draw this member's own batches from here on
+        # (the batch order is this trainer's generator), and torch's global stream too.
+        pbt_trainer.reseed(info.seed)
+        self.gen.manual_seed(info.seed % (1 << 63))
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
