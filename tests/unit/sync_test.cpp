@@ -112,8 +112,8 @@ void run_workers(Store& store, const std::string& experiment, int workers) {
 nlohmann::json comparable(const std::vector<Event>& evs) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& e : evs)
-    j.push_back({e.member, e.step, to_string(e.kind), e.donor, e.donor_step, to_string(e.copied),
-                 to_json(e.old_h), to_json(e.new_h), e.old_score, e.donor_score, e.donor_checkpoint});
+    j.push_back({e.member, e.step, to_string(e.kind), e.donor, e.donor_step, to_string(e.copied), to_json(e.old_h),
+                 to_json(e.new_h), e.old_score, e.donor_score, e.donor_checkpoint});
   return j;
 }
 
@@ -251,8 +251,7 @@ TEST(Sync, ACopyIsToldItIsANewMember) {
     for (const auto& [member, from] : told.copies) {
       bool found = false;
       for (const auto& [at, donor] : copied_at)
-        if (at.first == member && donor == from.donor &&
-            from.seed == derive_seed(cfg.seed, member, at.second, kCopy))
+        if (at.first == member && donor == from.donor && from.seed == derive_seed(cfg.seed, member, at.second, kCopy))
           found = true;
       EXPECT_TRUE(found) << mode << ": member " << member << " told of a copy of member " << from.donor
                          << " that the events do not show";
