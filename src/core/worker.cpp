@@ -391,7 +391,8 @@ class IntervalRunner {
 // store applies every decision at once; otherwise the generation waits for its stragglers.
 // A failed member is left out; a member whose worker died is resumed by another worker once
 // its lease expires, so nothing waits forever. Either way the member is given back.
-void synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner& runner, const Leased& leased,
+// Returns whether the generation was complete (false: the caller waits before looking again).
+bool synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner& runner, const Leased& leased,
                  const WorkerOptions& opt, WorkerStats& stats) {
   const std::int64_t s = leased.member.step;
   const std::vector<MemberState> pop = store.population(cfg.name);
@@ -419,7 +420,7 @@ void synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner
     store.release(leased.lease);  // a no-op when the decisions were applied: they freed it
   } catch (const std::exception&) {
   }
-  if (!complete) std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds));
+  return complete;
 }
 
 bool all_done(const std::vector<MemberState>& pop) {
@@ -489,6 +490,7 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   // member, not by a lease: a store that leases fine but refuses every publish (a checkpoint
   // over SQLite's limit, a malformed page) would otherwise retrain the member forever.
   std::map<int, int> publish_failures;
+  int barrier_waits = 0;  // in a row, at a synchronous generation's barrier
 
   while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
     if (opt.stop && opt.stop->load()) break;
@@ -516,8 +518,15 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
     IntervalRunner runner(store, cfg, *exploit, *explore, opt, stats);
     try {
       if (cfg.ready.sync && pending(cfg, leased->member)) {
-        synchronize(store, cfg, runner, *leased, opt, stats);
         store_failures = 0;
+        if (synchronize(store, cfg, runner, *leased, opt, stats)) {
+          barrier_waits = 0;
+        } else {
+          // Waiting for a straggler (perhaps for a dead worker's lease to expire): look less
+          // often the longer it takes, so that many waiting workers do not crowd the store.
+          barrier_waits = std::min(barrier_waits + 1, 10);
+          std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds * barrier_waits));
+        }
         continue;
       }
       {
