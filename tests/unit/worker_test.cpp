@@ -257,5 +257,11 @@ TEST(Worker, ADonorIsChosenOnAScoreItEvaluatedItself) {
     EXPECT_GE(e.donor_step, e.step) << "a donor behind the member would throw its steps away";
   }
   EXPECT_GT(exploits, 10);
-  for (const auto& m : r.pop("toy")) EXPECT_FALSE(m.metrics.contains("copied_from"));
+  // So no copy threw training away: every member's model was trained for all of its steps.
+  const ExperimentConfig cfg = parse_config(toy_from_the_prior().population(6).text(), "test.toml");
+  const Lineage lineage(r.store->events("toy"), initial_hyperparams(cfg));
+  for (const auto& m : r.pop("toy")) {
+    EXPECT_FALSE(m.metrics.contains("copied_from"));
+    EXPECT_GE(lineage.trained_steps(m.id, m.step), m.step) << "member " << m.id;
+  }
 }
