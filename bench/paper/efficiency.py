@@ -18,6 +18,11 @@ its engine steps), the population's median efficiency, and the wall time of `pbt
     /usr/bin/python3 bench/paper/efficiency.py --old OLD/build/pbt --new build/pbt \\
         --out docs/results/efficiency.md
 
+Defaults: toy, cartpole, acrobot, gan_ring and digits, 5 seeds, 2 workers, populations 2, 4
+and 8: 225 runs, about 40-50 minutes on 2 busy cores (digits at population 8 is the longest:
+~1 min a run). translation is opt-in (--domains all, or --domains translation): ~3 h more at
+its default budget. --sizes prints each domain's budget; --budget and --budget-factor shrink them.
+
 Run from anywhere (the configs and the digits trainer are this repository's). Runs one
 `pbt run` at a time (--jobs 1) so that wall times do not overlap. The torch domains need
 binaries built with LibTorch; digits needs Debian's python3-torch and python3-sklearn.
@@ -43,7 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Per domain: the shipped example, the bench's budget (shorter than the example's, with the
 # same ratios of budget to ready interval and min_step), trainable options that make evals
 # cheaper, and the held-out metric in the best member's `metrics` (None: the score is the
-# true objective). Sized so that the default bench fits in about an hour on 2 cores.
+# true objective). Sized so that the default bench (5 seeds, populations 2, 4, 8 on 2 workers)
+# fits in about an hour on 2 shared cores; RL at 40k frames does not saturate CartPole's 500.
 DOMAINS = {
     "toy": dict(config="examples/toy.toml", steps=100, interval=4, min_step=0, trainable={}, held_out=None,
                 note="the paper's toy problem (Q is exact: no held-out metric)"),
@@ -56,13 +62,19 @@ DOMAINS = {
     "gan_ring": dict(config="examples/gan_ring.toml", steps=400, interval=40, min_step=120,
                      trainable={"eval_samples": 1000}, held_out="strict_is",
                      note="GAN on a ring of 8 Gaussians; score: the classifier's IS; held out: the exact strict IS"),
-    "translation": dict(config="examples/translation.toml", steps=200, interval=16, min_step=50, trainable={},
+    # Not in the default --domains: BLEU separates the members only after ~150 steps, and at
+    # the example's budget one run at population 2 takes ~1.5-2 min here (~3 h for the cell grid).
+    "translation": dict(config="examples/translation.toml", steps=600, interval=50, min_step=150,
+                        trainable={"dev_size": 100, "test_size": 100},
                         held_out="test_bleu", note="small Transformer, generated corpus; score: dev BLEU; "
                         "held out: test BLEU"),
-    "digits": dict(config="examples/python/digits.toml", steps=1200, interval=60, min_step=0, trainable={},
+    # With fewer workers than members a worker starts the member's trainer process (importing
+    # torch: ~1.5 s of CPU) at every interval it takes: few, long intervals keep that bounded.
+    "digits": dict(config="examples/python/digits.toml", steps=600, interval=150, min_step=0, trainable={},
                    held_out="test_acc", note="PyTorch MLP on 8x8 digits through the process protocol; score: "
                    "validation accuracy; held out: test accuracy"),
 }
+DEFAULT_DOMAINS = ["toy", "cartpole", "acrobot", "gan_ring", "digits"]
 CONDITIONS = ["old", "async", "sync"]
 
 
@@ -215,12 +227,19 @@ def one_run(job):
         f.write(text)
     run_dir = os.path.join(work, name)
     cmd = [pbt, "run", path, "--run", run_dir] + (["--quiet"] if quiet else [])
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - t0
-    row = {"domain": domain, "pop": pop, "cond": cond, "seed": seed, "wall": wall, "error": None}
+    log = os.path.join(work, name + ".log")
+    with open(log, "w") as out:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        # wait4: this run's CPU time (its workers' and trainers' included), apart from other runs'.
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    row = {"domain": domain, "pop": pop, "cond": cond, "seed": seed, "wall": wall,
+           "cpu": usage.ru_utime + usage.ru_stime, "error": None}
     if p.returncode != 0:
-        row["error"] = "pbt run exited %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:])
+        with open(log) as fh:
+            row["error"] = "pbt run exited %d: %s" % (p.returncode, fh.read().strip()[-300:])
         return row
     try:
         row.update(read_result(readers, run_dir, d["held_out"]))
@@ -241,7 +260,7 @@ def f(x, spec="%.3f"):
     return "–" if x is None else spec % x
 
 
-def signed(x, spec="%+.3f"):
+def signed(x, spec="%+.3g"):
     return "–" if x is None else spec % x
 
 
@@ -263,8 +282,8 @@ def domain_section(out, domain, d, sizes, pops, rows, conditions):
             head += " %s | Δ %s vs old (wins/losses) |" % (hname, hname)
             sep += "---|---|"
         head += " best's efficiency, median (min) | population's median efficiency | copies (of donors behind) " \
-                "| wall (s) | wall / old |"
-        sep += "---|---|---|---|---|"
+                "| wall (s) | wall / old | CPU (s) | CPU / old |"
+        sep += "---|---|---|---|---|---|---|"
         out += [head, sep]
         for cond in conditions:
             ok = {s: r for (c, s), r in by.items() if c == cond and not r["error"]}
@@ -285,16 +304,18 @@ def domain_section(out, domain, d, sizes, pops, rows, conditions):
 
             effs = [r["eff"] for r in ok.values() if r["eff"] is not None]
             ratios = [ok[s]["wall"] / base[s]["wall"] for s in paired if base[s]["wall"] > 0]
+            cpu_ratios = [ok[s]["cpu"] / base[s]["cpu"] for s in paired if base[s]["cpu"] > 0]
             line = "| %s | %d%s | %s | %s |" % (cond, len(ok), " (+%d failed)" % failed if failed else "",
-                                                f(med(r["score"] for r in ok.values())), delta("score"))
+                                                f(med(r["score"] for r in ok.values()), "%.4g"), delta("score"))
             if hname:
-                line += " %s | %s |" % (f(med(r["held_out"] for r in ok.values())), delta("held_out"))
-            line += " %s (%s) | %s | %s (%s) | %s | %s |" % (
+                line += " %s | %s |" % (f(med(r["held_out"] for r in ok.values()), "%.4g"), delta("held_out"))
+            line += " %s (%s) | %s | %s (%s) | %s | %s | %s | %s |" % (
                 f(med(effs), "%.2f"), f(min(effs) if effs else None, "%.2f"),
                 f(med(r["pop_eff"] for r in ok.values()), "%.2f"),
-                f(med(r["copies"] for r in ok.values()), "%.0f"), f(med(r["copies_behind"] for r in ok.values()), "%.0f"),
-                f(med(r["wall"] for r in ok.values()), "%.1f"),
-                "–" if cond == "old" else f(med(ratios), "%.2f"))
+                f(med(r["copies"] for r in ok.values()), "%.0f"),
+                f(med(r["copies_behind"] for r in ok.values()), "%.0f"),
+                f(med(r["wall"] for r in ok.values()), "%.1f"), "–" if cond == "old" else f(med(ratios), "%.2f"),
+                f(med(r["cpu"] for r in ok.values()), "%.1f"), "–" if cond == "old" else f(med(cpu_ratios), "%.2f"))
             out.append(line)
         out.append("")
 
@@ -328,7 +349,8 @@ def write_report(path, args, cmdline, started, t0, load_start, domains, sizes, p
                "trained steps (following weight copies back to a fresh model) over its engine steps, median (min); "
                "*population's median efficiency* is the median over seeds of each run's median over its members; "
                "*copies* is the median count of copies per run (and of those from a donor at a lower step); "
-               "*wall / old* is the median of the per-seed ratios of `pbt run`'s wall time.\n")
+               "*wall / old* is the median of the per-seed ratios of `pbt run`'s wall time; *CPU* the same for "
+               "its CPU time (user + system, its workers and trainers included: less sensitive to other load).\n")
     for domain in domains:
         domain_section(out, domain, DOMAINS[domain], sizes[domain], pops, rows, conditions)
     errors = [r for r in rows if r["error"]]
@@ -340,16 +362,17 @@ def write_report(path, args, cmdline, started, t0, load_start, domains, sizes, p
         out.append("")
     out.append("<details><summary>Every run</summary>\n")
     out.append("| domain | pop | condition | seed | score | held out | best member@step | trained | efficiency | "
-               "pop. median eff. | copies (behind) | wall (s) |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "pop. median eff. | copies (behind) | wall (s) | CPU (s) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["error"]:
-            out.append("| %s | %d | %s | %d | failed | | | | | | | %.1f |" % (r["domain"], r["pop"], r["cond"], r["seed"],
-                                                                             r["wall"]))
+            out.append("| %s | %d | %s | %d | failed | | | | | | | %.1f | %.1f |" % (
+                r["domain"], r["pop"], r["cond"], r["seed"], r["wall"], r["cpu"]))
             continue
-        out.append("| %s | %d | %s | %d | %.4g | %s | %d@%d | %d | %s | %s | %d (%d) | %.1f |" % (
+        out.append("| %s | %d | %s | %d | %.5g | %s | %d@%d | %d | %s | %s | %d (%d) | %.1f | %.1f |" % (
             r["domain"], r["pop"], r["cond"], r["seed"], r["score"], f(r["held_out"], "%.4g"), r["member"], r["step"],
-            r["trained"], f(r["eff"], "%.2f"), f(r["pop_eff"], "%.2f"), r["copies"], r["copies_behind"], r["wall"]))
+            r["trained"], f(r["eff"], "%.2f"), f(r["pop_eff"], "%.2f"), r["copies"], r["copies_behind"], r["wall"],
+            r["cpu"]))
     out.append("\n</details>")
     text = "\n".join(out) + "\n"
     if path:
@@ -362,9 +385,10 @@ def write_report(path, args, cmdline, started, t0, load_start, domains, sizes, p
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--old", required=True, help="pbt built before the change (today's rule)")
-    ap.add_argument("--new", required=True, help="pbt with the new ready rule (async default, [ready] mode)")
-    ap.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated, of: " + ", ".join(DOMAINS))
+    ap.add_argument("--old", help="pbt built before the change (today's rule)")
+    ap.add_argument("--new", help="pbt with the new ready rule (async default, [ready] mode)")
+    ap.add_argument("--domains", default=",".join(DEFAULT_DOMAINS),
+                    help="comma-separated, of: %s; or all (default: all but translation)" % ", ".join(DOMAINS))
     ap.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated, of: old, async, sync")
     ap.add_argument("--seeds", type=int, default=5, help="seeds per cell (paired across conditions)")
     ap.add_argument("--seed0", type=int, default=0, help="first seed")
@@ -380,7 +404,7 @@ def main():
     ap.add_argument("--sizes", action="store_true", help="print each domain's sizes and exit")
     args = ap.parse_args()
 
-    domains = [x for x in args.domains.split(",") if x]
+    domains = list(DOMAINS) if args.domains == "all" else [x for x in args.domains.split(",") if x]
     for x in domains:
         if x not in DOMAINS:
             ap.error("unknown domain '%s' (expected some of %s)" % (x, ", ".join(DOMAINS)))
@@ -399,6 +423,8 @@ def main():
         for x in domains:
             print("%-12s %s" % (x, sizes[x]))
         return
+    if not args.old or not args.new:
+        ap.error("--old and --new are required")
     old, new = os.path.abspath(args.old), os.path.abspath(args.new)
     for p in (old, new):
         if not os.access(p, os.X_OK):
@@ -431,12 +457,13 @@ def main():
     def note(r):
         rows.append(r)
         if r["error"]:
-            print("%-11s p%-3d %-5s seed %d FAILED (%.1f s): %s" % (r["domain"], r["pop"], r["cond"], r["seed"], r["wall"],
-                                                                   r["error"]), file=sys.stderr)
+            print("%-11s p%-3d %-5s seed %d FAILED (%.1f s): %s" % (r["domain"], r["pop"], r["cond"], r["seed"],
+                                                                   r["wall"], r["error"]), file=sys.stderr)
         else:
-            print("%-11s p%-3d %-5s seed %d score %.4g held-out %s eff %.2f pop-eff %.2f copies %d (%d behind) %.1f s" % (
+            print("%-11s p%-3d %-5s seed %d score %.4g held-out %s eff %.2f pop-eff %.2f copies %d (%d behind) "
+                  "%.1f s, CPU %.1f s" % (
                 r["domain"], r["pop"], r["cond"], r["seed"], r["score"], f(r["held_out"], "%.4g"), r["eff"] or 0,
-                r["pop_eff"] or 0, r["copies"], r["copies_behind"], r["wall"]), file=sys.stderr)
+                r["pop_eff"] or 0, r["copies"], r["copies_behind"], r["wall"], r["cpu"]), file=sys.stderr)
         report()
 
     try:
