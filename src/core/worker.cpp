@@ -140,7 +140,7 @@ class IntervalRunner {
     std::vector<Event> events;
     std::optional<MemberState> donor;
     if (pending(cfg_, m)) donor = decide_now(m, events);
-    if (donor && load_donor(m, *donor)) {
+    if (donor && load_donor(m, *donor, cache)) {
       Event& ev = events.back();  // the donor may have moved on before we could load it
       ev.donor_step = donor->step;
       ev.donor_checkpoint = donor->checkpoint;
@@ -259,16 +259,21 @@ class IntervalRunner {
     return make_trainable(cfg_.trainable, ctx);
   }
 
+  // The trainable this worker kept for m from m's last interval here (in the state m last
+  // published), or a fresh one. A copy loads over the kept one: a process trainer's child,
+  // with its imports and its model built, goes on instead of being started again.
+  std::unique_ptr<Trainable> kept_or_fresh(const MemberState& m, Cached& cache) const {
+    if (cache.trainable && cache.member == m.id && cache.step == m.step) return std::move(cache.trainable);
+    return fresh_trainable(m);
+  }
+
   // m's own model: kept in memory from its last interval on this worker, or its checkpoint
   // (its donor's, when a synchronous generation copied one: the trainable is told).
   Trainable& trainable_for(const MemberState& m, Cached& cache, std::vector<Event>& events) {
     const std::optional<Copied> copied = copied_by_generation(m);
-    if (!copied && cache.trainable && cache.member == m.id && cache.step == m.step) {
-      current_ = std::move(cache.trainable);
-      return *current_;
-    }
-    current_ = fresh_trainable(m);
-    if (m.checkpoint.empty()) return *current_;
+    const bool kept = cache.trainable && cache.member == m.id && cache.step == m.step;
+    current_ = kept_or_fresh(m, cache);
+    if ((kept && !copied) || m.checkpoint.empty()) return *current_;
     try {
       const std::string bytes = store_.checkpoint(m.checkpoint);
       CheckpointReader r(bytes);
@@ -280,21 +285,20 @@ class IntervalRunner {
     return *current_;
   }
 
-  // Loads the donor's checkpoint an asynchronous decision chose into a fresh trainable. The
-  // donor may have published (and its old checkpoint been collected) since we read the
-  // population: then it takes the donor's newer checkpoint, at a step >= m's all the same.
-  bool load_donor(MemberState& m, MemberState& d) {
+  // Loads the donor's checkpoint an asynchronous decision chose. The donor may have published
+  // (and its old checkpoint been collected) since we read the population: then it takes the
+  // donor's newer checkpoint, at a step >= m's all the same.
+  bool load_donor(MemberState& m, MemberState& d, Cached& cache) {
+    current_ = kept_or_fresh(m, cache);
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
         const std::string bytes = store_.checkpoint(d.checkpoint);
-        current_ = fresh_trainable(m);
         CheckpointReader r(bytes);
         current_->load(r);
         current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
         m.checkpoint = d.checkpoint;
         return true;
       } catch (const CheckpointError& e) {
-        current_.reset();
         if (attempt == 1) {
           log("member " + std::to_string(d.id) + "'s checkpoint could not be loaded (" + e.what() + "); not copying");
           break;
@@ -303,6 +307,7 @@ class IntervalRunner {
           if (o.id == d.id) d = o;
       }
     }
+    current_.reset();  // a load that failed half-way leaves a state nobody published
     return false;
   }
 
