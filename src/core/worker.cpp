@@ -428,6 +428,29 @@ bool synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner
   return complete;
 }
 
+// Waits at a synchronous generation's barrier (step s) by reading the population, without
+// leasing: a worker that leased other workers' members just to look would take them over
+// (leases prefer the worker that held a member last) and make their trainers restart. Returns
+// when the generation is complete, or a straggler is free for this worker to train (its
+// worker gave it back or died: its lease expired), or the worker is asked to stop. It looks
+// every idle_sleep_seconds (twice that after the first look): a worker that woke up later
+// than the generation's end would find its member taken by a worker with nothing else to do.
+void wait_for_generation(Store& store, const ExperimentConfig& cfg, std::int64_t s, const WorkerOptions& opt) {
+  for (int waits = 1;; waits = 2) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds * waits));
+    if (opt.stop && opt.stop->load()) return;
+    const std::vector<MemberState> pop = store.population(cfg.name);
+    const double now = store.now();
+    bool complete = true;
+    for (const auto& o : pop) {
+      if (o.failed || o.step >= s) continue;
+      complete = false;
+      if (o.owner.empty() || o.lease_expires < now) return;  // a straggler nobody trains
+    }
+    if (complete) return;
+  }
+}
+
 bool all_done(const std::vector<MemberState>& pop) {
   for (const auto& m : pop)
     if (!m.done && !m.failed) return false;
@@ -495,7 +518,6 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
   // member, not by a lease: a store that leases fine but refuses every publish (a checkpoint
   // over SQLite's limit, a malformed page) would otherwise retrain the member forever.
   std::map<int, int> publish_failures;
-  int barrier_waits = 0;  // in a row, at a synchronous generation's barrier
 
   while (opt.max_intervals < 0 || stats.intervals < opt.max_intervals) {
     if (opt.stop && opt.stop->load()) break;
@@ -524,14 +546,8 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
     try {
       if (cfg.ready.sync && pending(cfg, leased->member)) {
         store_failures = 0;
-        if (synchronize(store, cfg, runner, *leased, opt, stats)) {
-          barrier_waits = 0;
-        } else {
-          // Waiting for a straggler (perhaps for a dead worker's lease to expire): look less
-          // often the longer it takes, so that many waiting workers do not crowd the store.
-          barrier_waits = std::min(barrier_waits + 1, 10);
-          std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds * barrier_waits));
-        }
+        if (!synchronize(store, cfg, runner, *leased, opt, stats))
+          wait_for_generation(store, cfg, leased->member.step, opt);
         continue;
       }
       {
