@@ -3,8 +3,8 @@
 #   asan     no LibTorch; AddressSanitizer and UndefinedBehaviorSanitizer: the unit and store
 #            tests, PostgreSQL included (a throwaway server, as scripts/test.sh starts one)
 #   minimal  no LibTorch, no PostgreSQL, warnings as errors: the libraries, pbt and the unit
-#            and store tests compile (not e2e, fault or browser, to keep CI well under
-#            30 min), the unit tests pass
+#            tests compile (not the store, e2e, fault or browser tests, which the main job and
+#            asan build: CI stays well under 30 min), the unit tests pass
 # Usage: scripts/ci-variants.sh [asan] [minimal]   (default: both). Build directories:
 # build-asan/ and build-minimal/.
 set -euo pipefail
