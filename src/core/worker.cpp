@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "pbt/error.hpp"
@@ -436,18 +437,27 @@ bool synchronize(Store& store, const ExperimentConfig& cfg, const IntervalRunner
 // every idle_sleep_seconds (twice that after the first look): a worker that woke up later
 // than the generation's end would find its member taken by a worker with nothing else to do.
 void wait_for_generation(Store& store, const ExperimentConfig& cfg, std::int64_t s, const WorkerOptions& opt) {
+  std::set<int> free_before;  // stragglers nobody held at the last look
   for (int waits = 1;; waits = 2) {
     std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_sleep_seconds * waits));
     if (opt.stop && opt.stop->load()) return;
     const std::vector<MemberState> pop = store.population(cfg.name);
     const double now = store.now();
     bool complete = true;
+    std::set<int> free_now;
     for (const auto& o : pop) {
       if (o.failed || o.step >= s) continue;
       complete = false;
-      if (o.owner.empty() || o.lease_expires < now) return;  // a straggler nobody trains
+      if (o.owner.empty() || o.lease_expires < now) {
+        // Free twice in a row: its worker has not taken it back (gone, or its lease expired).
+        // Free once may be a worker between its publish and its next lease of the member.
+        if (o.lease_expires < now && !o.owner.empty()) return;
+        if (free_before.count(o.id)) return;
+        free_now.insert(o.id);
+      }
     }
     if (complete) return;
+    free_before = std::move(free_now);
   }
 }
 
