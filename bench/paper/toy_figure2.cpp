@@ -332,11 +332,11 @@ int main(int argc, char** argv) {
               "figure (≈ 1.18 at step 40, from a synchronous simulation) is not reproduced here, and why PBT's "
               "margin over exploit only is much larger here than that simulation gives. A PBT run whose Q@100 is 0.851 "
               "stalls the same way: its explore noise, clipped at the bounds, left h at (1, 0) and (0, 1).\n";
+        md << "- The exploit-only stall depends on exact timing (deterministic: exploit only draws no random "
+              "numbers here). With ready interval 2 the members keep copying each other alternately and "
+              "exploit only ends near 1.2; with η = 0.1 it sits on a plateau for most of the run and climbs "
+              "only after a late copy; with interval 8 it stalls at a higher level than with 4.\n";
       }
-      md << "- The exploit-only stall depends on exact timing (deterministic: exploit only draws no random "
-            "numbers here). With ready interval 2 the members keep copying each other alternately and exploit "
-            "only ends near 1.2; with η = 0.1 it sits on a plateau for most of the run and climbs only after a "
-            "late copy; with interval 8 it stalls at a higher level than with 4.\n";
     }
 
     // Checks (reported, never fatal).
