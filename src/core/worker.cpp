@@ -28,6 +28,8 @@ struct Cached {
   int member = -1;
   std::int64_t step = -1;
   std::unique_ptr<Trainable> trainable;
+  // Holds m as m was last published (nobody has trained it since).
+  bool holds(const MemberState& m) const { return trainable && member == m.id && step == m.step; }
   void reset() { *this = Cached{}; }
 };
 
@@ -264,15 +266,14 @@ class IntervalRunner {
   // published), or a fresh one. A copy loads over the kept one: a process trainer's child,
   // with its imports and its model built, goes on instead of being started again.
   std::unique_ptr<Trainable> kept_or_fresh(const MemberState& m, Cached& cache) const {
-    if (cache.trainable && cache.member == m.id && cache.step == m.step) return std::move(cache.trainable);
-    return fresh_trainable(m);
+    return cache.holds(m) ? std::move(cache.trainable) : fresh_trainable(m);
   }
 
   // m's own model: kept in memory from its last interval on this worker, or its checkpoint
   // (its donor's, when a synchronous generation copied one: the trainable is told).
   Trainable& trainable_for(const MemberState& m, Cached& cache, std::vector<Event>& events) {
     const std::optional<Copied> copied = copied_by_generation(m);
-    const bool kept = cache.trainable && cache.member == m.id && cache.step == m.step;
+    const bool kept = cache.holds(m);
     current_ = kept_or_fresh(m, cache);
     if ((kept && !copied) || m.checkpoint.empty()) return *current_;
     try {

@@ -60,6 +60,26 @@ struct SqliteStore::Impl {
     return store_codec::member_from_row(s, where(), experiment);
   }
 
+  // The events of a publish or a decision, stamped with the store's time `t`; `worker` stands in
+  // for an event that names none.
+  void insert_events(const std::string& experiment, double t, const std::vector<Event>& events,
+                     const std::string& worker) {
+    for (const auto& ev : events) {
+      const auto values = store_codec::event_values(ev, worker);
+      static const std::string kEvent = std::string("INSERT INTO events(experiment, time, ") +
+                                        store_codec::kEventColumns + ") VALUES (?, ?, " +
+                                        store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")";
+      db.prepare(kEvent).bind_all(experiment, t, values).run();
+    }
+  }
+
+  // Deletes a checkpoint that a member stopped referring to, unless another still does.
+  void drop_if_unreferenced(const std::string& id) {
+    db.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
+        .bind_all(id, id)
+        .run();
+  }
+
   std::string lease_lost(const Lease& lease, const std::string& what) {
     auto m = member(lease.experiment, lease.member);
     if (!m) return store_codec::lease_lost_text(lease, what, std::nullopt, "");
@@ -200,17 +220,8 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
         std::string("INSERT INTO scores(experiment, ") + store_codec::kScoreColumns + ") VALUES (?, ?, ?, ?)";
     for (const auto& p : pub.scores)
       d.db.prepare(kScore).bind_all(lease.experiment, store_codec::score_values(p)).run();
-    for (const auto& ev : pub.events) {
-      const auto values = store_codec::event_values(ev, lease.worker);
-      static const std::string kEvent = std::string("INSERT INTO events(experiment, time, ") +
-                                        store_codec::kEventColumns + ") VALUES (?, ?, " +
-                                        store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")";
-      d.db.prepare(kEvent).bind_all(lease.experiment, t, values).run();
-    }
-    if (!old_checkpoint.empty() && old_checkpoint != checkpoint)
-      d.db.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
-          .bind_all(old_checkpoint, old_checkpoint)
-          .run();
+    d.insert_events(lease.experiment, t, pub.events, lease.worker);
+    if (!old_checkpoint.empty() && old_checkpoint != checkpoint) d.drop_if_unreferenced(old_checkpoint);
     return lease.version + 1;
   });
   lease.version = version;
@@ -282,18 +293,9 @@ void SqliteStore::decide(const std::string& experiment, const std::vector<Decisi
     for (std::size_t i = 0; i < decisions.size(); ++i) {
       const Decision& dec = decisions[i];
       d.db.prepare(kUpdate).bind_all(store_codec::decided_values(dec), checkpoints[i], experiment, dec.member).run();
-      for (const auto& ev : dec.events) {
-        const auto values = store_codec::event_values(ev, "");
-        static const std::string kEvent = std::string("INSERT INTO events(experiment, time, ") +
-                                          store_codec::kEventColumns + ") VALUES (?, ?, " +
-                                          store_codec::placeholders(std::tuple_size_v<decltype(values)>, 0) + ")";
-        d.db.prepare(kEvent).bind_all(experiment, t, values).run();
-      }
+      d.insert_events(experiment, t, dec.events, "");
     }
-    for (const auto& id : dropped)
-      d.db.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
-          .bind_all(id, id)
-          .run();
+    for (const auto& id : dropped) d.drop_if_unreferenced(id);
     return 0;
   });
 }
