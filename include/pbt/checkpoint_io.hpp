@@ -1,8 +1,12 @@
 #pragma once
 // Checkpoint bytes go through small writer/reader objects, so a trainable's save/load
-// does not care whether the bytes end in a file, a buffer or a database row.
+// does not care whether the bytes end in a file, a buffer or a database row. A store
+// streams them: a checkpoint of 10 GB passes through a buffer of 1 MiB, never through
+// memory whole (unless the trainable itself reads it whole, e.g. with read_string).
 #include <cstdint>
 #include <cstring>
+#include <iosfwd>
+#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -28,9 +32,44 @@ auto checkpoint_in_memory(const std::string& what, std::uint64_t size, F&& f) ->
   }
 }
 
+// Where a streamed checkpoint's bytes go (a store writes them to a file, hashing them on the way).
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+  virtual void write(const char* data, std::size_t n) = 0;
+  // The whole checkpoint is the file at `path` (an external trainer wrote it), given before
+  // anything was written. A sink may take the file itself (rename or link it) instead of
+  // copying it, so `path` may be gone afterwards. Default: streams the file through write().
+  virtual void adopt_file(const std::string& path);
+};
+
+// Where a streamed checkpoint's bytes come from (a store's file, verified as it is read).
+class CheckpointSource {
+ public:
+  virtual ~CheckpointSource() = default;
+  virtual std::uint64_t size() const = 0;
+  // Up to n bytes, fewer only at the end; throws CheckpointError (a file gone, bytes that do
+  // not match the checkpoint's id when the end is reached).
+  virtual std::size_t read(char* out, std::size_t n) = 0;
+  // Puts the whole checkpoint at `path` (a file that must not exist yet) for a reader that
+  // takes files (an external trainer), before anything was read: a hard link where the
+  // filesystem allows (the reader must not write to it), a copy where not.
+  // Default: streams the bytes through read() into the file.
+  virtual void to_file(const std::string& path);
+  // Called by the engine once the trainable has loaded: reads what it left unread and checks
+  // the whole checkpoint against its id; throws CheckpointError when it does not match.
+  virtual void finish() {}
+};
+
 class CheckpointWriter {
  public:
-  void write_bytes(const void* data, std::size_t n) { bytes_.append(static_cast<const char*>(data), n); }
+  CheckpointWriter();                               // into memory: bytes(), take()
+  explicit CheckpointWriter(CheckpointSink& sink);  // streamed into sink (call flush() at the end)
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+
+  void write_bytes(const void* data, std::size_t n);
   template <class T>
   void write(const T& v) {
     static_assert(std::is_trivially_copyable_v<T>, "write() takes plain values");
@@ -45,23 +84,38 @@ class CheckpointWriter {
     write<std::uint64_t>(v.size());
     if (!v.empty()) write_bytes(v.data(), v.size() * sizeof(T));
   }
-  const std::string& bytes() const { return bytes_; }
-  std::string take() { return std::move(bytes_); }
+  // The checkpoint is the file at `path`, whole (nothing else may be written): a streamed
+  // writer's sink may adopt the file itself, so it may be gone afterwards.
+  void write_file(const std::string& path);
+  // The bytes as an std::ostream, for libraries that write to one (torch::save).
+  std::ostream& stream();
+  // Passes buffered bytes on to the sink (the engine calls it after save()).
+  void flush();
+  std::uint64_t size() const { return size_; }  // bytes written so far
+
+  // In-memory writers only (Error otherwise).
+  const std::string& bytes() const;
+  std::string take();
 
  private:
-  std::string bytes_;
+  class Buf;
+  CheckpointSink* sink_ = nullptr;
+  std::string bytes_;  // the bytes (in memory) or the buffer (streamed)
+  std::uint64_t size_ = 0;
+  bool adopted_ = false;
+  std::unique_ptr<Buf> buf_;
+  std::unique_ptr<std::ostream> stream_;
 };
 
 class CheckpointReader {
  public:
-  explicit CheckpointReader(const std::string& bytes) : bytes_(bytes) {}
-  void read_bytes(void* out, std::size_t n) {
-    if (n > bytes_.size() - pos_)
-      throw CheckpointError("checkpoint is truncated: wanted " + std::to_string(n) + " bytes at offset " +
-                            std::to_string(pos_) + " of " + std::to_string(bytes_.size()));
-    std::memcpy(out, bytes_.data() + pos_, n);
-    pos_ += n;
-  }
+  explicit CheckpointReader(const std::string& bytes);  // bytes in memory (kept by the caller)
+  explicit CheckpointReader(CheckpointSource& source);  // streamed from source
+  ~CheckpointReader();
+  CheckpointReader(const CheckpointReader&) = delete;
+  CheckpointReader& operator=(const CheckpointReader&) = delete;
+
+  void read_bytes(void* out, std::size_t n);
   template <class T>
   T read() {
     static_assert(std::is_trivially_copyable_v<T>, "read() takes plain values");
@@ -69,13 +123,7 @@ class CheckpointReader {
     read_bytes(&v, sizeof v);
     return v;
   }
-  std::string read_string() {
-    auto n = read<std::uint64_t>();
-    if (n > remaining()) throw CheckpointError("checkpoint string length runs past its end");
-    std::string s(bytes_.data() + pos_, n);
-    pos_ += n;
-    return s;
-  }
+  std::string read_string();
   template <class T>
   std::vector<T> read_vector() {
     auto n = read<std::uint64_t>();
@@ -84,11 +132,24 @@ class CheckpointReader {
     if (n) read_bytes(v.data(), n * sizeof(T));
     return v;
   }
-  std::size_t remaining() const { return bytes_.size() - pos_; }
+  std::uint64_t remaining() const { return size_ - pos_; }
+  std::uint64_t size() const { return size_; }
+  // Puts the whole checkpoint at `path` (a new file), before anything was read: a link to
+  // the store's file where possible (do not write to it), a copy where not.
+  void to_file(const std::string& path);
+  // The bytes as an std::istream (not seekable when streamed), for libraries that read one.
+  std::istream& stream();
 
  private:
-  const std::string& bytes_;
-  std::size_t pos_ = 0;
+  class Buf;
+  void refill();
+  const std::string* bytes_ = nullptr;  // in memory
+  CheckpointSource* source_ = nullptr;  // streamed
+  std::string buffer_;                  // streamed: bytes read from the source, not yet consumed
+  std::size_t buffer_pos_ = 0;
+  std::uint64_t size_ = 0, pos_ = 0;
+  std::unique_ptr<Buf> buf_;
+  std::unique_ptr<std::istream> stream_;
 };
 
 }  // namespace pbt

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbt/checkpoint_io.hpp"
 #include "pbt/event.hpp"
 #include "pbt/hyperparams.hpp"
 
@@ -84,6 +85,37 @@ struct Event {
   double time = 0;  // store clock, set by the store on publish
 };
 
+// A checkpoint written and hashed for a publish, not yet visible to anyone (see
+// Store::stage_checkpoint). Small ones (and every one of a store without checkpoint files)
+// keep their bytes here; a large one is a temp file in the store's checkpoint directory,
+// already fsynced, that publish renames into place. One never published removes its file.
+class StagedCheckpoint {
+ public:
+  StagedCheckpoint(std::string id, std::uint64_t size, std::string bytes, std::string temp_file = "");
+  ~StagedCheckpoint();  // removes the temp file, if it is still there
+  StagedCheckpoint(const StagedCheckpoint&) = delete;
+  StagedCheckpoint& operator=(const StagedCheckpoint&) = delete;
+
+  const std::string& id() const { return id_; }  // hex SHA-256 of the bytes
+  std::uint64_t size() const { return size_; }
+  const std::string& bytes() const { return bytes_; }          // empty when in a file
+  const std::string& temp_file() const { return temp_file_; }  // empty when in bytes
+
+ private:
+  std::string id_;
+  std::uint64_t size_ = 0;
+  std::string bytes_;
+  std::string temp_file_;
+};
+
+// A sink for one checkpoint to publish: bytes are hashed as they come and, in a store with
+// checkpoint files, streamed to a temp file (fsynced by finish()).
+class CheckpointStager : public CheckpointSink {
+ public:
+  // Ends the writing; throws StoreError when the bytes cannot be made durable.
+  virtual std::shared_ptr<StagedCheckpoint> finish() = 0;
+};
+
 // Everything one interval produces, published at once.
 struct Publication {
   std::int64_t step = 0;
@@ -91,7 +123,8 @@ struct Publication {
   double score = 0;
   std::vector<double> samples;
   Hyperparams h;
-  std::string checkpoint_bytes;  // stored under its hash
+  std::string checkpoint_bytes;                  // stored under its hash (the small-blob form)
+  std::shared_ptr<StagedCheckpoint> checkpoint;  // or this, from Store::stage_checkpoint
   bool done = false;
   nlohmann::json metrics = nlohmann::json::object();
   std::vector<ScorePoint> scores;
@@ -166,8 +199,21 @@ class Store {
   virtual void finish(const std::string& experiment) = 0;
 
   virtual std::vector<MemberState> population(const std::string& experiment) = 0;
-  // The bytes of a checkpoint, verified against its id; throws CheckpointError.
+  // The bytes of a checkpoint, verified against its id; throws CheckpointError. Holds the
+  // checkpoint in memory whole: the engine streams with open_checkpoint instead.
   virtual std::string checkpoint(const std::string& id) = 0;
+
+  // Streamed checkpoints. A sink for the next publish's checkpoint (Publication::checkpoint);
+  // the default keeps the bytes in memory.
+  virtual std::unique_ptr<CheckpointStager> stage_checkpoint();
+  // Checkpoint `id` as a stream, verified as it is read (the end is checked when the last
+  // byte is read, or by CheckpointSource::finish); throws CheckpointError when it is missing.
+  // The default reads checkpoint(id).
+  virtual std::unique_ptr<CheckpointSource> open_checkpoint(const std::string& id);
+  // A directory on the filesystem of the store's checkpoint files, where a trainable may
+  // write files that the store then adopts by rename (and links files into, to hand them
+  // over); empty when the store keeps no checkpoint files.
+  virtual std::string scratch_dir() { return ""; }
   virtual std::vector<Event> events(const std::string& experiment) = 0;
   virtual std::vector<ScorePoint> scores(const std::string& experiment) = 0;
 

@@ -42,6 +42,9 @@ struct TrainableContext {
   // Writes one line to the log of the worker running this member, tagged with the member
   // (e.g. an external trainer's stderr). Never empty when the engine builds the trainable.
   std::function<void(const std::string&)> log;
+  // Where checkpoint files may be written so that the store adopts them without a copy (a
+  // directory on the store's filesystem; empty: anywhere, e.g. $TMPDIR).
+  std::string scratch_dir;
 };
 
 // What a trainable learns when the checkpoint it was just given is another member's: an
@@ -70,6 +73,15 @@ class Trainable {
   // Called right after load() when the checkpoint was another member's (see Copied).
   // Trainables without randomness of their own may ignore it.
   virtual void copied(const Copied& from) { (void)from; }
+  // Asked when the worker moves on to another member (with more members than workers, at
+  // almost every interval): return true when this object now serves `ctx.member` as a newly
+  // built trainable would, and the engine then loads that member's checkpoint, if it has
+  // one. The default, false, has the engine build a new trainable; a trainable that is
+  // costly to start (an external trainer's process) says yes and rebuilds itself.
+  virtual bool switch_member(const TrainableContext& ctx) {
+    (void)ctx;
+    return false;
+  }
 };
 
 using TrainableFactory = std::function<std::unique_ptr<Trainable>(const TrainableContext&)>;

@@ -26,6 +26,8 @@ struct WorkerStats {
   std::int64_t exploits = 0;
   std::int64_t lost_leases = 0;
   std::int64_t failed_intervals = 0;
+  std::int64_t trainables_built = 0;  // new trainables (for a process trainer: processes started)
+  std::int64_t member_switches = 0;   // times a kept trainable went on to serve another member
 };
 
 // Creates the experiment in the store from the config unless it exists already (then

@@ -187,15 +187,21 @@ class IntervalRunner {
     const bool done = step >= cfg_.budget_steps;
 
     if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(m.id));
-    CheckpointWriter w;
-    t.save(w);
+    // Streamed to the store as the trainable writes it (a file in the store's checkpoint
+    // directory, hashed on the way), never held in memory whole.
+    std::unique_ptr<CheckpointStager> staged = store_.stage_checkpoint();
+    {
+      CheckpointWriter w(*staged);
+      t.save(w);
+      w.flush();
+    }
     Publication pub;
     pub.step = step;
     pub.last_ready_step = m.last_ready_step;
     pub.score = score.value;
     pub.samples = samples;
     pub.h = h;
-    pub.checkpoint_bytes = w.take();
+    pub.checkpoint = staged->finish();
     pub.done = done;
     pub.metrics = score.metrics;
     pub.scores = std::move(points);
@@ -249,7 +255,7 @@ class IntervalRunner {
     return std::nullopt;
   }
 
-  std::unique_ptr<Trainable> fresh_trainable(const MemberState& m) const {
+  TrainableContext context_for(const MemberState& m) const {
     TrainableContext ctx;
     ctx.member = m.id;
     ctx.seed = derive_seed(cfg_.seed, m.id, 0, kTrain);
@@ -259,14 +265,32 @@ class IntervalRunner {
     ctx.log = [&opt = opt_, id = m.id](const std::string& line) {
       if (opt.log) opt.log("member " + std::to_string(id) + ": " + line);
     };
-    return make_trainable(cfg_.trainable, ctx);
+    ctx.scratch_dir = store_.scratch_dir();
+    return ctx;
   }
 
   // The trainable this worker kept for m from m's last interval here (in the state m last
-  // published), or a fresh one. A copy loads over the kept one: a process trainer's child,
-  // with its imports and its model built, goes on instead of being started again.
+  // published); else the one it kept for another member, if it agrees to serve m (a process
+  // trainer's child, with its imports done, goes on instead of being started again); else a
+  // new one. A copy loads over it.
   std::unique_ptr<Trainable> kept_or_fresh(const MemberState& m, Cached& cache) const {
-    return cache.holds(m) ? std::move(cache.trainable) : fresh_trainable(m);
+    if (cache.holds(m)) return std::move(cache.trainable);
+    const TrainableContext ctx = context_for(m);
+    if (cache.trainable && cache.trainable->switch_member(ctx)) {
+      stats_.member_switches++;
+      return std::move(cache.trainable);
+    }
+    cache.trainable.reset();  // its process, if any, ends before the new one starts
+    stats_.trainables_built++;
+    return make_trainable(cfg_.trainable, ctx);
+  }
+
+  // Streams checkpoint `id` into t, verified against its id (CheckpointError when not).
+  void load_checkpoint(Trainable& t, const std::string& id) const {
+    std::unique_ptr<CheckpointSource> source = store_.open_checkpoint(id);
+    CheckpointReader r(*source);
+    t.load(r);
+    source->finish();
   }
 
   // m's own model: kept in memory from its last interval on this worker, or its checkpoint
@@ -277,9 +301,7 @@ class IntervalRunner {
     current_ = kept_or_fresh(m, cache);
     if ((kept && !copied) || m.checkpoint.empty()) return *current_;
     try {
-      const std::string bytes = store_.checkpoint(m.checkpoint);
-      CheckpointReader r(bytes);
-      current_->load(r);
+      load_checkpoint(*current_, m.checkpoint);
       if (copied) current_->copied(*copied);
     } catch (const CheckpointError& e) {
       recover(m, e.what(), events);
@@ -294,9 +316,7 @@ class IntervalRunner {
     current_ = kept_or_fresh(m, cache);
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
-        const std::string bytes = store_.checkpoint(d.checkpoint);
-        CheckpointReader r(bytes);
-        current_->load(r);
+        load_checkpoint(*current_, d.checkpoint);
         current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
         m.checkpoint = d.checkpoint;
         return true;
@@ -325,9 +345,7 @@ class IntervalRunner {
     for (const auto& d : pop) {
       if (d.id == m.id || d.checkpoint.empty() || d.checkpoint == m.checkpoint) continue;
       try {
-        const std::string bytes = store_.checkpoint(d.checkpoint);
-        CheckpointReader r(bytes);
-        current_->load(r);
+        load_checkpoint(*current_, d.checkpoint);
         current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
       } catch (const CheckpointError&) {
         continue;

@@ -15,6 +15,16 @@
 
 namespace pbt::store_codec {
 
+// A publication's new checkpoint in memory (the small-blob form, or a staged checkpoint that
+// kept its bytes), and its id; "" when it brings none.
+inline const std::string& publication_bytes(const Publication& pub) {
+  return pub.checkpoint ? pub.checkpoint->bytes() : pub.checkpoint_bytes;
+}
+inline std::string publication_checkpoint_id(const Publication& pub) {
+  if (pub.checkpoint) return pub.checkpoint->id();
+  return pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
+}
+
 inline std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

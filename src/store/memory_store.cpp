@@ -127,7 +127,7 @@ void MemoryStore::heartbeat(const Lease& lease, double lease_seconds) {
 }
 
 void MemoryStore::publish(Lease& lease, const Publication& pub) {
-  const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
+  const std::string new_checkpoint = store_codec::publication_checkpoint_id(pub);
   std::lock_guard<std::mutex> lock(mutex_);
   auto e = experiments_.find(lease.experiment);
   if (e == experiments_.end()) throw LeaseLost(lease_lost_message(lease, "the experiment is gone"));
@@ -139,7 +139,7 @@ void MemoryStore::publish(Lease& lease, const Publication& pub) {
 
   const std::string old_checkpoint = m.checkpoint;
   if (!new_checkpoint.empty()) {
-    checkpoints_.emplace(new_checkpoint, pub.checkpoint_bytes);
+    checkpoints_.emplace(new_checkpoint, store_codec::publication_bytes(pub));
     m.checkpoint = new_checkpoint;
   }
   m.step = pub.step;

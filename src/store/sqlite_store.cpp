@@ -186,13 +186,13 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
   // SQLite refuses a value over its length limit with a bare "string or blob too big";
   // such a checkpoint never fits, however often the member is trained again.
-  if (static_cast<std::int64_t>(pub.checkpoint_bytes.size()) > d.db.max_length())
+  if (static_cast<std::int64_t>(store_codec::publication_bytes(pub).size()) > d.db.max_length())
     throw StoreError(d.where() + ": " + lease_text(lease) + ": its checkpoint of " +
-                     std::to_string(pub.checkpoint_bytes.size()) + " bytes is larger than SQLite's limit of " +
-                     std::to_string(d.db.max_length()) +
+                     std::to_string(store_codec::publication_bytes(pub).size()) +
+                     " bytes is larger than SQLite's limit of " + std::to_string(d.db.max_length()) +
                      " bytes per value (SQLITE_MAX_LENGTH); use a PostgreSQL store with "
                      "checkpoint_dir= (checkpoints as files) or a smaller model");
-  const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
+  const std::string new_checkpoint = store_codec::publication_checkpoint_id(pub);
   const auto published = store_codec::published_values(pub);
   static const std::string kUpdate = "UPDATE members SET " +
                                      store_codec::assignments(store_codec::kPublishedColumns, 0) +
@@ -211,8 +211,8 @@ void SqliteStore::publish(Lease& lease, const Publication& pub) {
     const std::string checkpoint = new_checkpoint.empty() ? old_checkpoint : new_checkpoint;
     if (!new_checkpoint.empty()) {
       auto s = d.db.prepare("INSERT OR IGNORE INTO checkpoints(id, bytes, size, created) VALUES (?, ?, ?, ?)");
-      s.bind(1, new_checkpoint).bind_blob(2, pub.checkpoint_bytes);
-      s.bind(3, static_cast<std::int64_t>(pub.checkpoint_bytes.size())).bind(4, t);
+      s.bind(1, new_checkpoint).bind_blob(2, store_codec::publication_bytes(pub));
+      s.bind(3, static_cast<std::int64_t>(store_codec::publication_bytes(pub).size())).bind(4, t);
       s.run();
     }
     d.db.prepare(kUpdate).bind_all(published, checkpoint, lease.experiment, lease.member).run();

@@ -216,9 +216,9 @@ void PostgresStore::heartbeat(const Lease& lease, double lease_seconds) {
 
 void PostgresStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
-  const std::string new_checkpoint = pub.checkpoint_bytes.empty() ? "" : checkpoint_id(pub.checkpoint_bytes);
+  const std::string new_checkpoint = store_codec::publication_checkpoint_id(pub);
   // checkpoint_dir: the file first (temp name, fsync, rename), then the transaction publishes its id.
-  if (!new_checkpoint.empty()) d.checkpoints.write_file(new_checkpoint, pub.checkpoint_bytes);
+  if (!new_checkpoint.empty()) d.checkpoints.write_file(new_checkpoint, store_codec::publication_bytes(pub));
   const auto published = store_codec::published_values(pub);
   static const std::string kUpdate =
       "UPDATE members SET checkpoint = $1, publish_token = $2, failures = 0, last_error = '', "
@@ -251,7 +251,7 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
       if (drop_old) order.push_back(old_checkpoint);
       std::sort(order.begin(), order.end());
       for (const auto& id : order) {
-        if (id == new_checkpoint) d.checkpoints.hold(id, pub.checkpoint_bytes, t);
+        if (id == new_checkpoint) d.checkpoints.hold(id, store_codec::publication_bytes(pub), t);
         else d.checkpoints.lock(id);
       }
       d.conn.query(kUpdate, Params::of(checkpoint, token, lease.experiment, lease.member, published), "publishing");
