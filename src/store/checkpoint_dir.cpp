@@ -269,11 +269,14 @@ class FileSource : public CheckpointSource {
   }
 
  private:
+  // Once: the hash is spent afterwards; a mismatch is reported again on every later call.
   void verify() {
-    if (verified_) return;
-    const std::string actual = hash_.hex();
-    verified_ = true;
-    if (actual != id_) throw CheckpointError(mismatch_text(id_, where_, actual));
+    if (!verified_) {
+      verified_ = true;
+      const std::string actual = hash_.hex();
+      if (actual != id_) error_ = mismatch_text(id_, where_, actual);
+    }
+    if (!error_.empty()) throw CheckpointError(error_);
   }
 
   std::string id_, file_, where_;
@@ -282,7 +285,7 @@ class FileSource : public CheckpointSource {
   Sha256 hash_;
   bool verified_ = false, linked_ = false;
   std::thread check_;
-  std::string error_;  // the check's finding
+  std::string error_;  // what the check found wrong (linked: set by the background check)
 };
 
 }  // namespace

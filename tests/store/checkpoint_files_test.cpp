@@ -413,6 +413,23 @@ TYPED_TEST(CheckpointFiles, AKilledWriterLeavesNoCheckpointOnlyATempThatGoes) {
   EXPECT_TRUE(temp_files(this->backend->dir()).empty()) << "an abandoned stager removes its temp file";
 }
 
+TYPED_TEST(CheckpointFiles, ADecisionRefusesACheckpointWhoseFileIsGone) {
+  const std::string bytes = random_bytes(kMiB, 15);
+  this->store->create_experiment(test::info("e", 2), test::members(2));
+  auto l = this->must_lease("w");
+  this->store->publish(l.lease, staged_publication(1, stage(*this->store, bytes)));
+  this->store->release(l.lease);
+  const std::string id = checkpoint_id(bytes);
+  fs::remove(this->file_of(id));
+  Decision d;
+  d.member = 1;
+  d.h = test::h_for(1);
+  d.checkpoint = id;
+  const std::string refused = message_of<StoreError>([&] { this->store->decide("e", {d}); });
+  EXPECT_TRUE(contains(refused, id)) << refused;
+  EXPECT_TRUE(this->store->population("e").at(1).checkpoint.empty()) << "nothing was applied";
+}
+
 TYPED_TEST(CheckpointFiles, AnUnpublishedStagedCheckpointRemovesItsFile) {
   auto staged = stage(*this->store, random_bytes(kMiB, 6));
   const std::string temp = staged->temp_file();

@@ -111,8 +111,11 @@ bool Checkpoints::lock(const std::string& id) {
 }
 
 bool Checkpoints::share(const std::string& id) {
-  return conn_.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id), "applying decisions").rows() >
-         0;
+  Result r = conn_.query("SELECT bytes IS NULL, size FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id),
+                         "applying decisions");
+  if (r.rows() == 0) return false;
+  // A checkpoint in the directory is there only with its file (a member must be able to load it).
+  return !r.boolean(0, 0) || !files_ || files_->has(id, static_cast<std::uint64_t>(r.i64(0, 1)));
 }
 
 bool Checkpoints::drop_if_unreferenced(const std::string& id) {

@@ -39,7 +39,7 @@ class Checkpoints {
   bool lock(const std::string& id);
   // Inside a decision: holds the row of a checkpoint that a member starts referring to (it
   // is there already: the donor's) until commit, so that nobody deletes it meanwhile;
-  // false when the store has no such checkpoint.
+  // false when the store has no such checkpoint (or, in checkpoint_dir mode, not its file).
   bool share(const std::string& id);
   // Inside a publish or a decision: deletes that row when no member refers to it any more; true when its
   // file is to go after the commit (remove_file).
