@@ -574,6 +574,14 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
 
   WorkerStats stats;
   Cached cache;
+  // What a worker killed earlier may have left (a checkpoint file without a row, the temp file
+  // of a checkpoint it was writing) goes when the next worker starts: `pbt run` replaces a
+  // dead worker by a new one. Best effort: a store that cannot do it now does it next time.
+  try {
+    store.collect_garbage();
+  } catch (const StoreError& e) {
+    opt.log(std::string("garbage collection skipped: ") + e.what());
+  }
   int store_failures = 0;
   constexpr int kMaxStoreFailures = 60;      // in a row: ~1 minute of an unreachable store
   constexpr int kMaxStoreErrorsOnLease = 3;  // in a row: the store answers, with an error

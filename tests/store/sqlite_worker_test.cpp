@@ -3,6 +3,8 @@
 // (table, row, column), not as a parser's bare message or an error in the user's file.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -289,6 +291,47 @@ TEST(SqliteWorker, ACorruptCheckpointFileFoundWhileTrainingDropsOneIntervalThenT
   for (const auto& p : store.scores("padded"))
     if (p.member == 1) ++points[p.step];
   for (const auto& [step, n] : points) EXPECT_EQ(n, 1) << "step " << step;
+}
+
+}  // namespace
+}  // namespace pbt
+
+namespace pbt {
+namespace {
+
+TEST(SqliteWorker, AWorkerStartingSweepsTheTempFileOfAWriterThatDied) {
+  register_builtin_trainables();
+  TempDir dir;
+  const std::string db = dir.file("store.db");
+  {
+    SqliteStore store(db);
+    create_or_join(store, parse_config(test::ToyConfig("sweep").population(2).steps(8).text(), "sweep.toml"));
+  }
+  // A process that dies while writing a checkpoint (as a SIGKILLed worker would).
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SqliteStore store(db);
+    std::unique_ptr<CheckpointStager> st = store.stage_checkpoint();
+    const std::string chunk(1 << 20, 'w');
+    for (int i = 0; i < 3; ++i) st->write(chunk.data(), chunk.size());
+    _exit(0);  // no finish(), no destructor: its temp file stays behind
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  auto temps = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file("store.db.checkpoints")))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) ++n;
+    return n;
+  };
+  ASSERT_EQ(temps(), 1);
+  SqliteStore store(db);
+  WorkerOptions opt;
+  opt.id = "w";
+  run_worker(store, "sweep", opt);
+  EXPECT_EQ(temps(), 0);
+  for (const auto& m : store.population("sweep")) EXPECT_TRUE(m.done);
 }
 
 }  // namespace
