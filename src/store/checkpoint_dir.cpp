@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -92,6 +94,7 @@ class FileStager : public CheckpointStager {
  public:
   FileStager(CheckpointDir dir, std::size_t inline_max) : dir_(std::move(dir)), inline_max_(inline_max) {}
   ~FileStager() override {
+    stop_hasher(/*abandon=*/true);
     fd_.reset();
     if (!temp_.empty()) ::unlink(temp_.c_str());
   }
@@ -99,17 +102,20 @@ class FileStager : public CheckpointStager {
   void write(const char* data, std::size_t n) override {
     if (finished_ || adopted_) throw Error("a staged checkpoint takes no more bytes after finish() or adopt_file()");
     if (n == 0) return;
-    hash_.update(data, n);
-    size_ += n;
-    if (fd_.fd < 0 && size_ <= inline_max_) {
+    if (fd_.fd < 0 && size_ + n <= inline_max_) {
+      hash_.update(data, n);
+      size_ += n;
       checkpoint_in_memory("a checkpoint being written", size_, [&] { bytes_.append(data, n); });
       return;
     }
     if (fd_.fd < 0) {
       open_temp();
+      const std::uint64_t hashed = size_;
       put(bytes_.data(), bytes_.size());
       std::string().swap(bytes_);
+      start_hasher(hashed);
     }
+    size_ += n;
     put(data, n);  // large writes go straight to the file
   }
 
@@ -154,10 +160,15 @@ class FileStager : public CheckpointStager {
   std::shared_ptr<StagedCheckpoint> finish() override {
     if (finished_) throw Error("a staged checkpoint was finished twice");
     finished_ = true;
-    std::string id = hash_.hex();
-    if (fd_.fd < 0) return std::make_shared<StagedCheckpoint>(std::move(id), size_, std::move(bytes_));
+    if (fd_.fd < 0) return std::make_shared<StagedCheckpoint>(hash_.hex(), size_, std::move(bytes_));
     ::fchmod(fd_.fd, 0444);  // checkpoints are immutable (best effort: an adopted file may be another user's)
-    if (::fsync(fd_.fd) != 0) throw StoreError(dir_.text() + ": cannot sync '" + temp_ + "' to disk: " + errno_text());
+    // The fsync and the hash's last bytes run side by side.
+    const bool synced = ::fsync(fd_.fd) == 0;
+    const std::string sync_error = synced ? "" : errno_text();
+    stop_hasher(/*abandon=*/false);
+    if (!synced) throw StoreError(dir_.text() + ": cannot sync '" + temp_ + "' to disk: " + sync_error);
+    if (!hasher_error_.empty()) throw StoreError(dir_.text() + ": " + hasher_error_);
+    std::string id = hash_.hex();
     const int fd = fd_.fd;
     fd_.fd = -1;
     if (::close(fd) != 0) throw StoreError(dir_.text() + ": cannot write '" + temp_ + "': " + errno_text());
@@ -181,6 +192,63 @@ class FileStager : public CheckpointStager {
     if (!write_all(fd_.fd, data, n)) throw StoreError(dir_.text() + ": cannot write '" + temp_ + "': " + errno_text());
     written_ += n;
     start_writeback(false);
+    if (hasher_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_ = written_;
+      }
+      cv_.notify_one();
+    }
+  }
+
+  // The file's bytes are hashed on a thread of their own, reading behind the writes (from the
+  // page cache), so that a save runs at the speed of writing, not of SHA-256 (~1.5 GB/s);
+  // `from`: the bytes hash_ has already taken (kept in memory before the file was opened).
+  void start_hasher(std::uint64_t from) {
+    Fd in(::open(temp_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (in.fd < 0) throw StoreError(dir_.text() + ": cannot read back '" + temp_ + "': " + errno_text());
+    ready_ = written_;
+    hasher_ = std::thread([this, fd = in.fd, from] {
+      std::string chunk(kChunk, '\0');
+      std::uint64_t at = from;
+      for (;;) {
+        std::uint64_t upto = 0;
+        bool closing = false;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [&] { return ready_ > at || closing_ || abandon_; });
+          if (abandon_) break;
+          upto = ready_;
+          closing = closing_;
+        }
+        while (at < upto) {
+          const ssize_t r =
+              read_some(fd, chunk.data(), static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, upto - at)), at);
+          if (r <= 0) {
+            hasher_error_ =
+                "cannot read back '" + temp_ + "' to hash it: " + (r < 0 ? errno_text() : "it is shorter than written");
+            ::close(fd);
+            return;
+          }
+          hash_.update(chunk.data(), static_cast<std::size_t>(r));
+          at += static_cast<std::uint64_t>(r);
+        }
+        if (closing) break;
+      }
+      ::close(fd);
+    });
+    in.fd = -1;  // the thread closes it
+  }
+  // Waits for the hash of everything written (or, `abandon`, stops it).
+  void stop_hasher(bool abandon) {
+    if (!hasher_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      (abandon ? abandon_ : closing_) = true;
+      ready_ = written_;
+    }
+    cv_.notify_one();
+    hasher_.join();
   }
   // Asks the kernel to start writing what is dirty so far (without waiting), so the disk works
   // while the trainable produces and we hash the next bytes: finish()'s fsync then has little
@@ -201,6 +269,12 @@ class FileStager : public CheckpointStager {
   std::string temp_;  // ours until finish() hands it over
   bool finished_ = false, adopted_ = false;
   std::uint64_t written_ = 0, flushed_ = 0;  // bytes written to the temp file; writeback started for
+  std::thread hasher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t ready_ = 0;  // bytes written that the hasher may read (under mu_)
+  bool closing_ = false, abandon_ = false;
+  std::string hasher_error_;  // set by the hasher, read after the join
 };
 
 // ---------------------------------------------------------------- reading
