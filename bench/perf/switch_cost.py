@@ -150,9 +150,12 @@ def report(args, rows, load_start, started_at, shipped_steps):
         if med[c] is not None:
             o.append("| %s | %.1f | %g |" % (c, med[c], starts[c]))
     if med["restart"] and med["served"]:
-        o += ["", "Median wall time, restarted / served: **%.2f×** (%.1f s saved per run, %.2f s per trainer "
-              "start avoided)." % (med["restart"] / med["served"], med["restart"] - med["served"],
-                                   (med["restart"] - med["served"]) / max(1, starts["restart"] - starts["served"]))]
+        saved = med["restart"] - med["served"]
+        avoided = starts["restart"] - starts["served"]
+        o += ["", "Median wall time, restarted / served: **%.2f×** (%.1f s %s per run%s)."
+              % (med["restart"] / med["served"], abs(saved), "saved" if saved >= 0 else "lost",
+                 ", %.2f s per trainer start avoided" % (saved / avoided) if avoided > 0 else
+                 "; no trainer start was avoided")]
     return "\n".join(o) + "\n"
 
 
