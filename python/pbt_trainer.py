@@ -2,7 +2,7 @@
 
 Standard library only. The engine (``[trainable] kind = "process"``) starts your script
 as a child process and drives it over the line-delimited JSON protocol described in
-docs/protocol.md (version 1.1). You write the training, this module speaks the protocol::
+docs/protocol.md (version 1.2). You write the training, this module speaks the protocol::
 
     import pbt_trainer
 
@@ -40,6 +40,18 @@ generators of its own (a ``torch.Generator``, a ``numpy.random.Generator``, an
 environment) defines ``copied(self, info)`` (``info.donor``, ``info.donor_step``,
 ``info.seed``) instead; it replaces the default, and may call ``reseed(info.seed)`` too.
 
+One process serves many members (protocol 1.2): when a worker has more members than it
+runs at once, the engine tells the trainer to serve another member (``member``) instead of
+starting a new process. By default the module then does what a new process would: it calls
+the old object's ``close()`` (if any), reseeds the global generators from the new member's
+seed (``reseed``) and builds the trainer class again with the new ``Context``; the engine
+then loads that member's checkpoint, if it has one. A trainer may define
+``switch_member(self, ctx)`` instead (it replaces the default: the object itself must then
+become ``ctx.member``'s, as if newly built). A trainer given as an instance, a module or
+functions cannot be rebuilt: without a ``switch_member`` it says protocol 1.1 and is
+restarted for every other member, as before. ``PBT_PROTOCOL_MINOR=1`` in the environment
+(or ``serve(..., protocol_minor=1)``) makes any trainer say 1.1, e.g. to compare the two.
+
 ``run_locally`` drives the same trainer without the engine (one training run at fixed
 hyperparameters): for debugging, and for baselines that train one configuration.
 """
@@ -51,8 +63,10 @@ import os
 import sys
 import traceback
 
-PROTOCOL = "1.1"
+PROTOCOL = "1.2"
 PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 2
+SWITCH_SINCE_MINOR = 2  # the minor version from which the engine sends `member`
 
 __all__ = ["Context", "Copied", "ProtocolError", "context", "reseed", "serve", "run_locally", "PROTOCOL"]
 
@@ -186,9 +200,28 @@ def _eval_result(r):
 
 
 class _Functions:
-    def __init__(self, apply, step, eval, save, load, copied=None):
+    def __init__(self, apply, step, eval, save, load, copied=None, switch_member=None):
         self.apply, self.step, self.eval, self.save, self.load = apply, step, eval, save, load
         self.copied = copied
+        self.switch_member = switch_member
+
+
+def _announced_minor(requested):
+    """The minor version to state: ``requested`` (serve's argument), else PBT_PROTOCOL_MINOR,
+    else this module's; never more than this module speaks."""
+    if requested is None:
+        env = os.environ.get("PBT_PROTOCOL_MINOR", "").strip()
+        if env:
+            try:
+                requested = int(env)
+            except ValueError:
+                raise ValueError("PBT_PROTOCOL_MINOR must be an integer (e.g. 1), got %r" % env) from None
+        else:
+            requested = PROTOCOL_MINOR
+    requested = int(requested)
+    if requested < 0 or requested > PROTOCOL_MINOR:
+        raise ValueError("protocol minor version must be in 0..%d, got %d" % (PROTOCOL_MINOR, requested))
+    return requested
 
 
 def _accepts_argument(cls):
@@ -215,7 +248,7 @@ def _method(obj, *names, required=True):
 
 
 class _Server:
-    def __init__(self, trainer, functions, name, inp, out):
+    def __init__(self, trainer, functions, name, inp, out, minor=PROTOCOL_MINOR):
         self.spec = trainer
         self.functions = functions
         self.name = name
@@ -227,6 +260,14 @@ class _Server:
             self._bind(trainer)  # an instance (or a module): check it now, before the hello
         elif trainer is None:
             self._bind(_Functions(**functions))
+        # A class is built again for another member; an instance, a module or functions only
+        # switch with a switch_member of their own: without one, say 1.1 (restarted instead).
+        rebuildable = inspect.isclass(trainer) or (self.methods is not None and
+                                                   self.methods["switch_member"] is not None)
+        if minor >= SWITCH_SINCE_MINOR and not rebuildable:
+            minor = SWITCH_SINCE_MINOR - 1
+        self.minor = minor
+        self.protocol = "%d.%d" % (PROTOCOL_MAJOR, minor)
 
     def _bind(self, obj):
         self.obj = obj
@@ -237,7 +278,27 @@ class _Server:
             "save": _method(obj, "save"),
             "load": _method(obj, "load"),
             "copied": _method(obj, "copied", required=False),
+            "switch_member": _method(obj, "switch_member", required=False),
         }
+
+    def _build(self, ctx):
+        self._bind(self.spec(ctx) if _accepts_argument(self.spec) else self.spec())
+
+    def _switch(self, ctx):
+        """Serve ctx.member from now on, as a new process would (see the module's docs)."""
+        os.environ["PBT_MEMBER"] = str(ctx.member)  # context() tells the new member too
+        os.environ["PBT_SEED"] = str(ctx.seed)
+        if self.methods["switch_member"] is not None:
+            self.methods["switch_member"](ctx)
+            return
+        old = self.obj
+        self.obj = self.methods = None  # a failed rebuild leaves no half-switched trainer
+        close = getattr(old, "close", None)
+        if callable(close):
+            close()
+        del old, close
+        reseed(ctx.seed)
+        self._build(ctx)
 
     def send(self, msg):
         data = json.dumps(msg, allow_nan=False, separators=(",", ":")) + "\n"
@@ -249,10 +310,13 @@ class _Server:
         if op == "init":
             ctx = Context(int(req.get("member", 0)), int(req.get("seed", 0)))
             if self.obj is None:  # a class: built now, with the context when it takes one
-                self._bind(self.spec(ctx) if _accepts_argument(self.spec) else self.spec())
+                self._build(ctx)
             return {}
         if self.methods is None:
             raise ProtocolError("%r before init" % op)
+        if op == "member" and self.minor >= SWITCH_SINCE_MINOR:
+            self._switch(Context(int(req["member"]), int(req["seed"])))
+            return {}
         if op == "apply":
             if self.methods["apply"] is not None:
                 self.methods["apply"](dict(req.get("h", {})))
@@ -278,10 +342,10 @@ class _Server:
             else:
                 reseed(info.seed)
             return {}
-        raise ProtocolError("unknown op %r (this module speaks protocol %s)" % (op, PROTOCOL))
+        raise ProtocolError("unknown op %r (this trainer speaks protocol %s)" % (op, self.protocol))
 
     def run(self):
-        hello = {"hello": self.name, "protocol": PROTOCOL, "pid": os.getpid()}
+        hello = {"hello": self.name, "protocol": self.protocol, "pid": os.getpid()}
         self.send(hello)
         while True:
             line = self.inp.readline()
@@ -319,7 +383,7 @@ class _Server:
 
 
 def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=None, copied=None,
-          name=None, stdin=None, stdout=None):
+          switch_member=None, name=None, stdin=None, stdout=None, protocol_minor=None):
     """Serve the pbt process protocol until the engine says shutdown (or goes away).
 
     ``trainer`` is a class (built at init; given a Context when its constructor has a
@@ -327,15 +391,20 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
     ``stdout`` (binary streams) default to the process's own; then the real stdout is
     kept for the protocol and file descriptor 1 is pointed at stderr, so output from
     print() or from C extensions lands in the log instead of corrupting the protocol.
+    ``protocol_minor`` (default: $PBT_PROTOCOL_MINOR, else 2) is the minor version the hello
+    states: 1 makes the engine restart this trainer for every other member instead of
+    sending ``member`` (1.2), 0 leaves out ``copied`` too.
     Returns 0 (the exit status to use).
     """
+    minor = _announced_minor(protocol_minor)
     if trainer is None:
         missing = [k for k, f in (("step", step), ("eval", eval), ("save", save), ("load", load)) if f is None]
         if missing:
             raise TypeError("serve() needs a trainer, or the functions %s" % ", ".join(missing))
-        functions = dict(apply=apply, step=step, eval=eval, save=save, load=load, copied=copied)
+        functions = dict(apply=apply, step=step, eval=eval, save=save, load=load, copied=copied,
+                         switch_member=switch_member)
     else:
-        if any(f is not None for f in (apply, step, eval, save, load, copied)):
+        if any(f is not None for f in (apply, step, eval, save, load, copied, switch_member)):
             raise TypeError("serve() takes a trainer or functions, not both")
         functions = None
     if name is None:
@@ -347,7 +416,7 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
         stdout = os.fdopen(os.dup(1), "wb")
         os.dup2(2, 1)  # fd 1 is stderr from now on
         sys.stdout = sys.stderr
-    return _Server(trainer, functions, name, stdin, stdout).run()
+    return _Server(trainer, functions, name, stdin, stdout, minor).run()
 
 
 def run_locally(trainer, h, steps, eval_every=0, ctx=None):

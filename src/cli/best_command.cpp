@@ -16,7 +16,14 @@ int best(const Target& target, bool json, const std::string& export_path) {
   const MemberState* b = best_member(pop);
   if (!b) throw Error("no member of '" + o.experiment + "' has a score yet (a diverged one does not count)");
   if (!export_path.empty()) {
-    write_file_atomically(export_path, o.store->checkpoint(b->checkpoint));
+    // Streamed (a checkpoint may not fit in memory) and verified before the file appears;
+    // a copy, never a link to the store's own file.
+    write_file_atomically(export_path, [&](const WritePiece& write) {
+      std::unique_ptr<CheckpointSource> source = o.store->open_checkpoint(b->checkpoint);
+      std::string chunk(1 << 20, '\0');
+      while (const std::size_t n = source->read(chunk.data(), chunk.size())) write(chunk.data(), n);
+      source->finish();
+    });
   }
   const ExperimentConfig cfg = stored_config(*o.store->experiment(o.experiment));
   const std::vector<Trained> trained = trained_of(lineage_of(*o.store, cfg), pop);

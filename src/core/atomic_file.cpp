@@ -13,6 +13,10 @@
 namespace pbt {
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, [&](const WritePiece& write) { write(bytes.data(), bytes.size()); });
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(const WritePiece& write)>& produce) {
   namespace fs = std::filesystem;
   auto fail = [&](const std::string& what, int err) {
     throw Error("cannot write '" + path + "': " + what + ": " + std::strerror(err));
@@ -36,13 +40,21 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   struct stat old {};
   const mode_t mode = ::stat(path.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
   if (::fchmod(fd, mode) != 0) abandon("fchmod");
-  for (std::size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      abandon("write");
-    }
-    done += static_cast<std::size_t>(n);
+  try {
+    produce([&](const char* data, std::size_t size) {
+      for (std::size_t done = 0; done < size;) {
+        const ssize_t n = ::write(fd, data + done, size - done);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          fail("write", errno);  // closed and removed below
+        }
+        done += static_cast<std::size_t>(n);
+      }
+    });
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
   if (::fsync(fd) != 0) abandon("fsync");
   if (::close(fd) != 0) {

@@ -209,8 +209,8 @@ void CheckpointReader::read_bytes(void* out, std::size_t n) {
         while (got < n) {
           const std::size_t k = source_->read(p + got, n - got);
           if (k == 0)
-            throw CheckpointError("checkpoint is truncated: it ended at offset " + std::to_string(pos_ + got) +
-                                  " of " + std::to_string(size_));
+            throw CheckpointError("checkpoint is truncated: it ended at offset " + std::to_string(pos_ + got) + " of " +
+                                  std::to_string(size_));
           got += k;
         }
         pos_ += n;

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <regex>
+#include <tuple>
 
 #include "pbt/store.hpp"
 #include "pbt/trainable.hpp"
@@ -399,7 +401,7 @@ TEST(ProcessTrainable, ARecursivelyDeepReplyIsAProtocolErrorNotACrash) {
 TEST(ProcessTrainable, AnotherMajorProtocolVersionIsRefused) {
   Captured log;
   std::string e = error_of([&] { make(0, log, fake_options({"--mode", "version"})); });
-  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.1")) << e;
+  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.2")) << e;
   EXPECT_EQ(my_zombies(), 0);
 }
 
@@ -445,6 +447,121 @@ TEST(ProcessTrainable, CopiedReachesA11TrainerOnlyAfterLoad) {
       EXPECT_EQ(got[0]["seed"].get<std::uint64_t>(), 0xfedcba9876543210ull);
     }
   }
+}
+
+// Protocol 1.2: a running trainer that states 1.2 goes on to serve another member (`member`,
+// with that member's seed), its stderr then in the new member's log and its errors naming
+// the new member; an older one declines, and the worker starts a new process as before.
+TEST(ProcessTrainable, AMemberSwitchReachesA12TrainerOnly) {
+  std::string dir = temp_dir("proc-member-op");
+  for (const std::string version : {"1.1", "1.2"}) {
+    SCOPED_TRACE(version);
+    const std::string echo = dir + "/echo-" + version + ".jsonl";
+    const json options = fake_options({"--protocol", version, "--echo", echo, "--seeded"});
+    Captured log0, log3;
+    auto t = make(0, log0, options);
+    const int pid = dynamic_cast<pbt::ProcessTrainable&>(*t).pid();
+    t->step(2);
+    pbt::TrainableContext next = context(3, log3, options);
+    next.seed = 777;
+    const bool switched = t->switch_member(next);
+    ASSERT_EQ(switched, version == "1.2");
+    if (!switched) {
+      EXPECT_EQ(t->eval().metrics["steps"], 2) << "declining leaves the trainer as it was";
+      EXPECT_FALSE(contains(read_file(echo), "member_op")) << read_file(echo);
+      continue;
+    }
+    EXPECT_EQ(dynamic_cast<pbt::ProcessTrainable&>(*t).pid(), pid) << "the same process";
+    pbt::Score s = t->eval();
+    EXPECT_EQ(s.metrics["steps"], 0) << "built afresh for member 3";
+    EXPECT_NEAR(s.metrics["theta"].get<double>(), 0.5 + 777 / 2000.0, 1e-12) << "from member 3's seed";
+    EXPECT_TRUE(contains(read_file(echo), R"("member_op": {"from": 0, "to": 3, "seed": 777})")) << read_file(echo);
+    EXPECT_TRUE(contains(log3.all(), "trainer: fake[3]: now serving member 3 (was 0)")) << log3.all();
+    EXPECT_TRUE(contains(log3.all(), "goes on from member 0 to member 3")) << log3.all();
+    // Options that differ (another experiment's trainer): a new process, never a switch.
+    json other = options;
+    other["env"] = {{"X", "1"}};
+    EXPECT_FALSE(t->switch_member(context(1, log3, other)));
+  }
+  // A failed switch is an error naming the new member, the op and the cause.
+  Captured log0, log1;
+  const json bad =
+      fake_options({"--protocol", "1.2", "--mode", "bad_switch", "--bad-member", "1", "--state-dir", dir + "/state"});
+  auto t = make(0, log0, bad);
+  std::string e = error_of([&] { t->switch_member(context(1, log1, bad)); });
+  EXPECT_TRUE(contains(e, "member 1 (trainer: ")) << e;
+  EXPECT_TRUE(contains(e, "member (from member 0): the trainer reported an error: RuntimeError: cannot serve member 1"))
+      << e;
+  EXPECT_TRUE(contains(log1.all(), "refusing to serve member 1")) << "the new member's log: " << log1.all();
+}
+
+// Checkpoint files without copies: with a store's scratch directory (TrainableContext) the
+// trainer's save file is handed to the store's sink whole (it adopts it by rename), and a
+// load gets the store's file as a hard link, removed after the reply (the store's stays).
+TEST(ProcessTrainable, CheckpointFilesAreAdoptedAndLinkedNotCopied) {
+  std::string dir = temp_dir("proc-files");
+  const std::string store_dir = dir + "/store", scratch = store_dir + "/scratch";
+  std::filesystem::create_directories(scratch);
+  struct AdoptingSink : pbt::CheckpointSink {
+    std::string dest, adopted, written;
+    void write(const char* d, std::size_t n) override { written.append(d, n); }
+    void adopt_file(const std::string& path) override {
+      adopted = path;
+      std::filesystem::rename(path, dest);
+    }
+  } sink;
+  sink.dest = store_dir + "/ckpt-1";
+  Captured log;
+  pbt::TrainableContext ctx = context(0, log, fake_options({}));
+  ctx.scratch_dir = scratch;
+  auto t = pbt::make_trainable("process", ctx);
+  t->apply({{"rate", 0.5}});
+  t->step(3);
+  pbt::CheckpointWriter w(sink);
+  t->save(w);
+  w.flush();
+  EXPECT_EQ(sink.adopted.rfind(scratch + "/pbt-member0-", 0), 0u) << sink.adopted;
+  EXPECT_TRUE(sink.written.empty()) << "the file was handed over, not read";
+  EXPECT_FALSE(std::filesystem::exists(sink.adopted));
+  EXPECT_EQ(json::parse(read_file(sink.dest))["steps"], 3);
+  EXPECT_EQ(w.size(), std::filesystem::file_size(sink.dest));
+
+  struct LinkingSource : pbt::CheckpointSource {
+    std::string file, linked;
+    std::uint64_t size() const override { return std::filesystem::file_size(file); }
+    std::size_t read(char*, std::size_t) override {
+      ADD_FAILURE() << "the bytes were read instead of linked";
+      return 0;
+    }
+    void to_file(const std::string& path) override {
+      linked = path;
+      std::filesystem::create_hard_link(file, path);
+    }
+  } source;
+  source.file = sink.dest;
+  Captured log1;
+  pbt::TrainableContext ctx1 = context(1, log1, fake_options({}));
+  ctx1.scratch_dir = scratch;
+  auto u = pbt::make_trainable("process", ctx1);
+  pbt::CheckpointReader r(source);
+  u->load(r);
+  EXPECT_EQ(u->eval().metrics["steps"], 3);
+  EXPECT_EQ(source.linked.rfind(scratch + "/pbt-member1-", 0), 0u) << source.linked;
+  EXPECT_FALSE(std::filesystem::exists(source.linked)) << "the link is removed after the reply";
+  EXPECT_EQ(std::filesystem::hard_link_count(sink.dest), 1u);
+  EXPECT_EQ(json::parse(read_file(sink.dest))["steps"], 3) << "the store's file is intact";
+
+  // The [trainable] option scratch_dir, when set, wins over the store's.
+  Captured log2;
+  json o = fake_options({});
+  o["scratch_dir"] = dir + "/own";
+  pbt::TrainableContext ctx2 = context(2, log2, o);
+  ctx2.scratch_dir = scratch;
+  auto v = pbt::make_trainable("process", ctx2);
+  int own = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/own"))
+    own += e.path().filename().string().rfind("pbt-member2-", 0) == 0;
+  EXPECT_EQ(own, 1);
 }
 
 TEST(ProcessTrainable, AMissingProgramOrDirectoryIsNamed) {
@@ -567,12 +684,12 @@ RunResult run_with_limit(const std::vector<std::string>& args, const std::string
 
 std::string fake_config(const std::string& dir, const std::string& name, const std::vector<std::string>& extra,
                         const std::string& trainable_extra = "", int workers = 2,
-                        const std::string& exploit = "truncation") {
+                        const std::string& exploit = "truncation", int population = 2) {
   std::string argv = "[\"" + python() + "\", \"" + kFake + "\"";
   for (const auto& a : extra) argv += ", \"" + a + "\"";
   argv += "]";
   std::string path = dir + "/" + name + ".toml";
-  std::ofstream(path) << "name = \"" << name << "\"\nseed = 1\npopulation = 2\n"
+  std::ofstream(path) << "name = \"" << name << "\"\nseed = 1\npopulation = " << population << "\n"
                       << "[trainable]\nkind = \"process\"\nargv = " << argv << "\n"
                       << trainable_extra << "\n"
                       << R"([budget]
@@ -720,6 +837,86 @@ TEST(ProcessRun, OneWorkerForTwoMembersRestartsTheTrainerWhenItSwitches) {
   // 8 intervals, alternating between the two members: a new trainer for (nearly) each.
   EXPECT_GE(count(r.logs, "started trainer pid"), 4) << r.logs;
   EXPECT_EQ(count(r.logs, "started trainer pid"), count(r.logs, "stopped: it exited with code 0")) << r.logs;
+}
+
+// Protocol 1.2: one worker for four members starts one trainer for the whole run, which
+// goes from member to member (`member`), each continuing from its own checkpoint: the run
+// is the same, checkpoint for checkpoint, as with a 1.1 trainer, restarted at every switch.
+TEST(ProcessRun, OneWorkerForFourMembersStartsA12TrainerOnce) {
+  std::string dir = temp_dir("proc-member-switch");
+  auto run = [&](const std::string& version) {
+    const std::string pids = dir + "/pids-" + version;
+    std::string cfg = fake_config(dir, "sw" + std::string(version == "1.2" ? "12" : "11"),
+                                  {"--protocol", version, "--seeded", "--pid-log", pids}, "", /*workers=*/1,
+                                  "truncation", /*population=*/4);
+    std::string run_dir = dir + "/run-" + version;
+    RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 120);
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.cmd.code, 0) << r.cmd.out << r.logs;
+    return std::make_tuple(r, count(read_file(pids), "\n"), run_dir);
+  };
+  auto [r12, starts12, dir12] = run("1.2");
+  auto [r11, starts11, dir11] = run("1.1");
+  EXPECT_EQ(starts12, 1) << "one trainer process for the whole run\n" << r12.logs;
+  EXPECT_EQ(count(r12.logs, "started trainer pid"), 1) << r12.logs;
+  EXPECT_GE(count(r12.logs, "goes on from member"), 8) << "16 intervals over 4 members\n" << r12.logs;
+  EXPECT_GE(starts11, 8) << "a 1.1 trainer is restarted as before\n" << r11.logs;
+  EXPECT_EQ(count(r11.logs, "goes on from member"), 0) << r11.logs;
+  EXPECT_EQ(count(r12.logs, "interval failed") + count(r11.logs, "interval failed"), 0) << r12.logs << r11.logs;
+
+  auto s12 = pbt::open_store("sqlite:" + dir12 + "/store.db");
+  auto s11 = pbt::open_store("sqlite:" + dir11 + "/store.db");
+  auto p12 = s12->population("sw12"), p11 = s11->population("sw11");
+  ASSERT_EQ(p12.size(), 4u);
+  ASSERT_EQ(p11.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE("member " + std::to_string(i));
+    EXPECT_TRUE(p12[i].done);
+    EXPECT_EQ(p12[i].step, 8);
+    json c12 = json::parse(s12->checkpoint(p12[i].checkpoint));
+    json c11 = json::parse(s11->checkpoint(p11[i].checkpoint));
+    EXPECT_EQ(c12, c11) << "the model's whole history (digest) is the one a restarted trainer gives";
+    ASSERT_TRUE(p12[i].score && p11[i].score);
+    EXPECT_EQ(*p12[i].score, *p11[i].score);
+    EXPECT_TRUE(c12.contains("digest"));
+  }
+  EXPECT_EQ(s12->scores("sw12").size(), s11->scores("sw11").size());
+  auto all_scores = [](pbt::Store& s, const std::string& name) {
+    std::vector<std::tuple<int, std::int64_t, double>> v;
+    for (const auto& p : s.scores(name)) v.emplace_back(p.member, p.step, p.score);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(all_scores(*s12, "sw12"), all_scores(*s11, "sw11")) << "every member's scores, eval for eval";
+}
+
+// A trainer whose `member` fails: that interval fails (the trainer is ended), the next one
+// runs on a new process, and the run ends correctly.
+TEST(ProcessRun, AFailedMemberSwitchFailsTheIntervalAndANewTrainerGoesOn) {
+  std::string dir = temp_dir("proc-bad-switch");
+  std::string run_dir = dir + "/run";
+  const std::string pids = dir + "/pids";
+  std::string cfg = fake_config(dir, "badsw",
+                                {"--protocol", "1.2", "--mode", "bad_switch", "--bad-member", "1", "--state-dir",
+                                 dir + "/state", "--pid-log", pids},
+                                "", /*workers=*/1, "truncation", /*population=*/2);
+  RunResult r = run_with_limit({"run", cfg, "--run", run_dir}, dir, run_dir, 90);
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.cmd.code, 0) << r.cmd.out << r.logs;
+  EXPECT_EQ(read_file(dir + "/state/bad-switches"), "1");
+  EXPECT_EQ(count(r.logs, "interval failed"), 1) << r.logs;
+  EXPECT_TRUE(contains(r.logs,
+                       "member (from member 0): the trainer reported an error: RuntimeError: cannot serve "
+                       "member 1"))
+      << r.logs;
+  EXPECT_EQ(count(read_file(pids), "\n"), 2) << "a new trainer after the failure, and only then\n" << r.logs;
+  EXPECT_GE(count(r.logs, "goes on from member"), 3) << "the new trainer switches members again\n" << r.logs;
+  auto store = pbt::open_store("sqlite:" + run_dir + "/store.db");
+  for (const auto& m : store->population("badsw")) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(m.step, 8);
+    EXPECT_FALSE(m.failed);
+  }
 }
 
 // A `pbt worker` SIGKILLed in the middle of a step: its trainer, everything the trainer

@@ -22,6 +22,8 @@ trainer's step count reached --bad-after):
   exit_holding  step forks `sleep 1000` that holds its stdout, then exits with code 1
   deep        eval returns metrics nested --depth deep
   big_error   step fails with a two-line error message and a 4.4 MB traceback
+  bad_switch  `member` (1.2) to member --bad-member replies with an error, once
+              (the first time; counted in STATE_DIR/bad-switches)
 
 --spawn: the first step starts descendants that try to outlive the trainer: a `sleep`
 in its process group, one that calls setsid(), and a double-forked daemon in a session
@@ -48,12 +50,17 @@ p.add_argument("--step-ms", type=float, default=0.0, help="sleep this long per s
 p.add_argument("--spawn", action="store_true", help="the first step starts descendants (see above)")
 p.add_argument("--depth", type=int, default=100000, help="deep mode: how deep")
 p.add_argument("--protocol", default="1.0", help="the version the hello states; from 1.1 on, `copied` is "
-               "answered (and echoed), before it is an unknown op")
+               "answered (and echoed), from 1.2 on `member`; before, each is an unknown op")
+p.add_argument("--pid-log", default="", help="append this process's pid to this file at start, one a line")
+p.add_argument("--seeded", action="store_true",
+               help="theta starts at a value drawn from the member's seed, and the model keeps a running "
+               "digest of its history (member at start, every step's rate and n) reported by eval")
 args, rest = p.parse_known_args()
 
 member = int(os.environ.get("PBT_MEMBER", "-1"))
 bad = args.bad_member < 0 or args.bad_member == member
 out = sys.stdout
+minor = int(args.protocol.split(".")[1]) if "." in args.protocol else 0
 
 
 def log(msg):
@@ -113,7 +120,26 @@ if args.mode == "exit" and bad and starts > args.after_starts:
     log("exiting at once (start %d)" % starts)
     sys.exit(3)
 
-theta, steps, rate = 0.9, 0, 0.1
+if args.pid_log:
+    with open(args.pid_log, "a") as f:
+        f.write("%d\n" % os.getpid())
+
+
+def fresh(seed):
+    """The model of a new member: (theta, steps, rate, digest), as init builds it."""
+    if not args.seeded:
+        return 0.9, 0, 0.1, 0
+    return 0.5 + (seed % 1000) / 2000.0, 0, 0.1, seed % 1000003
+
+
+def mix(digest, *values):
+    """A digest of the model's history: every member's differs, and so does every order."""
+    for v in values:
+        digest = (digest * 1000003 + int(round(v * 1e6))) % (1 << 61)
+    return digest
+
+
+theta, steps, rate, digest = 0.9, 0, 0.1, 0
 send({"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else args.protocol})
 log("started, pid %d, start %d" % (os.getpid(), starts))
 
@@ -125,6 +151,24 @@ for line in sys.stdin:
     triggered = bad and steps >= args.bad_after
     triggered_after = bad and steps > args.bad_after
     if op == "init":
+        theta, steps, rate, digest = fresh(int(req["seed"]))
+        send({"id": rid, "ok": True})
+    elif op == "member" and minor >= 2:
+        new_member = int(req["member"])
+        echo({"member_op": {"from": member, "to": new_member, "seed": req["seed"]}})
+        if args.mode == "bad_switch" and new_member == args.bad_member and args.state_dir:
+            counter = os.path.join(args.state_dir, "bad-switches")
+            n = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+            if n == 1:
+                with open(counter, "w") as f:
+                    f.write(str(n))
+                log("refusing to serve member %d" % new_member)
+                send({"id": rid, "ok": False, "error": "RuntimeError: cannot serve member %d" % new_member})
+                continue
+        member, was = new_member, member
+        log("now serving member %d (was %d)" % (member, was))
+        bad = args.bad_member < 0 or args.bad_member == member
+        theta, steps, rate, digest = fresh(int(req["seed"]))
         send({"id": rid, "ok": True})
     elif op == "apply":
         echo({"h": req["h"]})
@@ -179,6 +223,8 @@ for line in sys.stdin:
         for _ in range(n):
             theta -= rate * theta
         steps += n
+        if args.seeded:
+            digest = mix(digest, rate, n)
         send({"id": rid, "ok": True})
     elif op == "eval":
         if triggered_after and args.mode == "nan":
@@ -191,19 +237,22 @@ for line in sys.stdin:
                       % (rid, "[" * args.depth, "]" * args.depth))
             out.flush()
             continue
-        send({"id": rid, "ok": True, "score": 1.0 - theta * theta, "metrics": {"theta": theta, "steps": steps}})
+        metrics = {"theta": theta, "steps": steps}
+        if args.seeded:
+            metrics["digest"] = digest
+        send({"id": rid, "ok": True, "score": 1.0 - theta * theta, "metrics": metrics})
     elif op == "save":
         if triggered_after and args.mode == "empty_save":
             log("not writing the checkpoint")
             send({"id": rid, "ok": True})
             continue
         with open(req["path"], "w") as f:
-            json.dump({"theta": theta, "steps": steps}, f)
+            json.dump({"theta": theta, "steps": steps, "digest": digest}, f)
         send({"id": rid, "ok": True})
     elif op == "load":
-        with open(req["path"]) as f:
+        with open(req["path"]) as f:  # read-only: it may be a link to the store's own file
             s = json.load(f)
-        theta, steps = s["theta"], s["steps"]
+        theta, steps, digest = s["theta"], s["steps"], s.get("digest", 0)
         log("loaded a checkpoint at steps=%d" % steps)
         send({"id": rid, "ok": True})
     elif op == "copied" and args.protocol != "1.0":

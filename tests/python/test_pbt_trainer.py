@@ -73,7 +73,7 @@ class ProtocolTest(unittest.TestCase):
                                           {"op": "shutdown"}])
         self.assertEqual(rc, 0)
         self.assertEqual(msgs[0]["hello"], "test")
-        self.assertEqual(msgs[0]["protocol"], "1.1")
+        self.assertEqual(msgs[0]["protocol"], "1.2")
         replies = msgs[1:]
         self.assertEqual([r["id"] for r in replies], list(range(1, 10)))
         self.assertTrue(all(r["ok"] for r in replies))
@@ -362,6 +362,149 @@ class RealProcessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         score = json.loads(p.stdout.splitlines()[4])["score"]
         self.assertAlmostEqual(score, 1.2 - (0.9 * 0.9 ** 10) ** 2 - 0.81, places=9)
+
+
+def member(m, seed):
+    return {"op": "member", "member": m, "seed": seed}
+
+
+def run_child(argv, reqs, env=None):
+    """Runs a trainer script with `reqs` on its stdin; returns (hello, replies, stderr)."""
+    lines = "".join(json.dumps(dict(r, id=i + 1)) + "\n" for i, r in enumerate(reqs))
+    p = subprocess.run(argv, input=lines, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **(env or {})))
+    msgs = [json.loads(l) for l in p.stdout.splitlines()]
+    if p.returncode != 0 or not all(m["ok"] for m in msgs[1:]):
+        raise AssertionError("trainer failed (%d): %s\n%s" % (p.returncode, msgs, p.stderr))
+    return msgs[0], msgs[1:], p.stderr
+
+
+class MemberSwitchTest(unittest.TestCase):
+    """Protocol 1.2: `member` makes the process serve another member, as a new one would."""
+
+    def setUp(self):
+        self.saved_env = {k: os.environ.get(k) for k in ("PBT_MEMBER", "PBT_SEED", "PBT_PROTOCOL_MINOR")}
+        for k in self.saved_env:
+            os.environ.pop(k, None)
+
+    def tearDown(self):
+        for k, v in self.saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def test_by_default_the_trainer_is_built_again_for_the_new_member_and_seed(self):
+        closed = []
+
+        class Closing(Counter):
+            def close(self):
+                closed.append(self.ctx.member)
+
+        Counter.instances.clear()
+        rc, msgs = converse(Closing, [INIT, {"op": "step", "n": 4}, member(5, 2 ** 64 - 1),
+                                      {"op": "eval"}, {"op": "step", "n": 1}, {"op": "eval"}])
+        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertTrue(all(m["ok"] for m in msgs[1:]), msgs)
+        self.assertEqual(len(Counter.instances), 2, "a new object for the new member")
+        old, new = Counter.instances
+        self.assertEqual((old.ctx.member, old.ctx.seed), (3, 99))
+        self.assertEqual((new.ctx.member, new.ctx.seed), (5, 2 ** 64 - 1))
+        self.assertEqual(msgs[4]["score"], 0.0, "nothing of member 3's model is left")
+        self.assertEqual(msgs[6]["score"], 1.0)
+        self.assertEqual(closed, [3], "the old object is closed")
+        self.assertEqual(pbt_trainer.context().member, 5, "context() names the new member")
+        self.assertEqual(pbt_trainer.context().seed, 2 ** 64 - 1)
+
+    def test_the_default_switch_reseeds_the_global_generators(self):
+        def walk(first_seed):
+            random.seed(first_seed)  # the previous member's stream
+            rc, msgs = converse(Walker, [INIT, {"op": "step", "n": 3}, member(1, 4242),
+                                         {"op": "step", "n": 5}, {"op": "eval"}])
+            return msgs[-1]["score"]
+
+        self.assertEqual(walk(1), walk(2), "after a switch, the new member's stream, whatever came before")
+
+    def test_a_trainers_own_switch_member_replaces_the_default(self):
+        class InPlace(Counter):
+            def switch_member(self, ctx):
+                self.ctx = ctx
+                self.n = 100
+
+        Counter.instances.clear()
+        rc, msgs = converse(InPlace, [INIT, {"op": "step", "n": 4}, member(2, 8), {"op": "eval"}])
+        self.assertTrue(all(m["ok"] for m in msgs[1:]), msgs)
+        self.assertEqual(len(Counter.instances), 1, "not built again")
+        self.assertEqual(Counter.instances[0].ctx.member, 2)
+        self.assertEqual(msgs[-1]["score"], 100.0)
+
+    def test_an_instance_or_functions_without_switch_member_say_1_1(self):
+        rc, msgs = converse(Counter(pbt_trainer.Context()), [INIT, member(1, 2)])
+        self.assertEqual(msgs[0]["protocol"], "1.1", "an instance cannot be rebuilt")
+        self.assertFalse(msgs[2]["ok"])
+        self.assertIn("unknown op 'member'", msgs[2]["error"])
+        fns = dict(step=lambda n: None, eval=lambda: 0.0, save=lambda p: None, load=lambda p: None)
+        rc, msgs = converse(None, [INIT], **fns)
+        self.assertEqual(msgs[0]["protocol"], "1.1")
+        seen = []
+        rc, msgs = converse(None, [INIT, member(4, 5)], switch_member=lambda ctx: seen.append(ctx.member), **fns)
+        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertTrue(msgs[2]["ok"])
+        self.assertEqual(seen, [4])
+
+    def test_an_older_minor_version_can_be_stated(self):
+        rc, msgs = converse(Counter, [INIT, member(1, 2)], protocol_minor=1)
+        self.assertEqual(msgs[0]["protocol"], "1.1")
+        self.assertFalse(msgs[2]["ok"], "a 1.1 trainer knows no `member`")
+        os.environ["PBT_PROTOCOL_MINOR"] = "0"
+        rc, msgs = converse(Counter, [INIT])
+        self.assertEqual(msgs[0]["protocol"], "1.0")
+        os.environ["PBT_PROTOCOL_MINOR"] = "3"
+        with self.assertRaises(ValueError):
+            converse(Counter, [INIT])
+
+    def test_a_failed_rebuild_is_an_error_reply_and_leaves_no_half_switched_trainer(self):
+        class Picky(Counter):
+            def __init__(self, ctx):
+                if ctx.member == 6:
+                    raise RuntimeError("no GPU for member 6")
+                super().__init__(ctx)
+
+        rc, msgs = converse(Picky, [INIT, member(6, 1), {"op": "eval"}])
+        self.assertFalse(msgs[2]["ok"])
+        self.assertEqual(msgs[2]["error"], "RuntimeError: no GPU for member 6")
+        self.assertFalse(msgs[3]["ok"])
+        self.assertIn("before init", msgs[3]["error"])
+
+    def test_the_examples_serve_a_new_member_as_a_new_process_would(self):
+        """toy_trainer.py and digits.py (when PyTorch and scikit-learn are there): a process
+        that served member 0 and then switched to member 1 gives what a new process for
+        member 1 gives, and a 1.1 example (PBT_PROTOCOL_MINOR=1) is still what it was."""
+        examples = [("toy_trainer.py", {"h0": 1.0, "h1": 0.5})]
+        probe = subprocess.run([sys.executable, "-c", "import torch, sklearn"], capture_output=True)
+        if probe.returncode == 0:
+            examples.append(("digits.py", {"lr": 0.1, "momentum": 0.9}))
+        with tempfile.TemporaryDirectory() as d:
+            for name, h in examples:
+                with self.subTest(name):
+                    argv = [sys.executable, os.path.join(ROOT, "examples", "python", name)]
+                    ckpt = os.path.join(d, name + ".ckpt")
+                    train = [{"op": "apply", "h": h}, {"op": "step", "n": 20}, {"op": "eval"}]
+                    init1 = dict(INIT, member=1, seed=1234)
+                    # A fresh process for member 1: train, save.
+                    hello, fresh, _ = run_child(argv, [init1] + train + [{"op": "save", "path": ckpt}])
+                    self.assertEqual(hello["protocol"], "1.2")
+                    # One process: member 0 trains, then serves member 1 from scratch ...
+                    _, switched, err = run_child(argv, [dict(INIT, member=0, seed=77)] + train +
+                                                 [member(1, 1234)] + train)
+                    self.assertEqual(switched[-1]["score"], fresh[3]["score"], err)  # member 0's model is gone
+                    # ... and continues member 1 from its checkpoint as a new process would.
+                    _, after_load, _ = run_child(argv, [dict(INIT, member=0, seed=77)] + train +
+                                                 [member(1, 1234), {"op": "load", "path": ckpt}] + train)
+                    _, new_proc, _ = run_child(argv, [init1, {"op": "load", "path": ckpt}] + train)
+                    self.assertEqual(after_load[-1]["score"], new_proc[-1]["score"])
+                    hello, _, _ = run_child(argv, [init1], env={"PBT_PROTOCOL_MINOR": "1"})
+                    self.assertEqual(hello["protocol"], "1.1")
 
 
 if __name__ == "__main__":

@@ -265,3 +265,69 @@ TEST(Worker, ADonorIsChosenOnAScoreItEvaluatedItself) {
     EXPECT_GE(lineage.trained_steps(m.id, m.step), m.step) << "member " << m.id;
   }
 }
+
+namespace {
+// The toy behind a trainable that either goes on to serve another member in place (as a
+// process trainer of protocol 1.2 does) or, with `switch = false`, declines: then the
+// worker builds a new one, the old behaviour.
+class Switching : public Trainable {
+ public:
+  explicit Switching(const TrainableContext& ctx) : agree_(ctx.options.at("switch").get<bool>()) { build(ctx); }
+  bool switch_member(const TrainableContext& ctx) override {
+    if (!agree_) return false;
+    build(ctx);  // as new: nothing of the previous member's model remains
+    return true;
+  }
+  void apply(const Hyperparams& h) override { toy_->apply(h); }
+  void step(std::int64_t n) override { toy_->step(n); }
+  Score eval() override { return toy_->eval(); }
+  void save(CheckpointWriter& w) const override { toy_->save(w); }
+  void load(CheckpointReader& r) override { toy_->load(r); }
+  void copied(const Copied& from) override { toy_->copied(from); }
+
+ private:
+  void build(const TrainableContext& ctx) {
+    TrainableContext c = ctx;
+    c.options.erase("switch");
+    toy_ = make_trainable("toy", c);
+  }
+  bool agree_;
+  std::unique_ptr<Trainable> toy_;
+};
+}  // namespace
+
+// With more members than workers, a trainable that agrees to switch members is built once
+// for the whole run, and the run is the same, score for score, as one that builds a new
+// trainable at every switch.
+TEST(Worker, ATrainableThatSwitchesMembersIsBuiltOnceAndChangesNothing) {
+  register_builtin_trainables();
+  register_trainable("switching", [](const TrainableContext& ctx) { return std::make_unique<Switching>(ctx); });
+  auto config = [](bool agree) {
+    return ToyConfig()
+        .seed(3)
+        .population(4)
+        .steps(40)
+        .workers(1)
+        .set("trainable.kind", ToyConfig::quoted("switching"))
+        .set("trainable.switch", agree ? "true" : "false");
+  };
+  ToyRun switched(config(true)), rebuilt(config(false));
+  EXPECT_EQ(switched.stats.trainables_built, 1);
+  EXPECT_GT(switched.stats.member_switches, 0);
+  EXPECT_GT(rebuilt.stats.trainables_built, 4) << "the old behaviour: a new trainable at (nearly) every switch";
+  EXPECT_EQ(rebuilt.stats.member_switches, 0);
+  EXPECT_EQ(switched.stats.intervals, rebuilt.stats.intervals);
+  auto a = switched.pop(), b = rebuilt.pop();
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE("member " + std::to_string(i));
+    EXPECT_TRUE(a[i].done);
+    EXPECT_EQ(a[i].step, b[i].step);
+    ASSERT_TRUE(a[i].score && b[i].score);
+    EXPECT_EQ(*a[i].score, *b[i].score);
+    EXPECT_EQ(a[i].checkpoint, b[i].checkpoint) << "the same bytes: each member went on from its own state";
+  }
+  EXPECT_EQ(comparable(switched.store->events("toy")), comparable(rebuilt.store->events("toy")));
+  EXPECT_EQ(switched.store->scores("toy").size(), rebuilt.store->scores("toy").size());
+}

@@ -1,4 +1,4 @@
-// The engine side of the process protocol (docs/protocol.md, version 1.1).
+// The engine side of the process protocol (docs/protocol.md, version 1.2).
 #include "trainables/external/process.hpp"
 
 #include <signal.h>
@@ -425,10 +425,12 @@ ProcessOptions read_process_options(const json& j, const std::string& where) {
 }
 
 ProcessTrainable::ProcessTrainable(ProcessOptions options, const TrainableContext& ctx)
-    : opt_(std::move(options)), member_(ctx.member), seed_(ctx.seed), log_(ctx.log) {
+    : opt_(std::move(options)), options_(ctx.options), member_(ctx.member), seed_(ctx.seed), log_(ctx.log) {
   if (!log_) log_ = [](const std::string&) {};
   label_ = "member " + std::to_string(member_) + " (trainer: " + shown_argv(opt_.argv) + ")";
-  scratch_ = make_scratch(opt_.scratch_dir, member_);
+  // On the store's filesystem when it has a scratch directory: a saved file is then adopted
+  // by rename and a loaded one is a hard link, no checkpoint copied.
+  scratch_ = make_scratch(!opt_.scratch_dir.empty() ? opt_.scratch_dir : ctx.scratch_dir, member_);
 
   ChildSpec spec;
   spec.argv = opt_.argv;
@@ -610,8 +612,21 @@ Score ProcessTrainable::eval() {
   return s;
 }
 
+namespace {
+// Removes a checkpoint file of the scratch directory when it goes out of scope (whatever
+// happened): the file is ours, or a link to the store's, or already adopted and gone.
+struct RemovedAtEnd {
+  const std::string& path;
+  ~RemovedAtEnd() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+}  // namespace
+
 void ProcessTrainable::save(CheckpointWriter& out) const {
   const std::string path = scratch_file("save");
+  RemovedAtEnd removed{path};
   std::error_code ec;
   std::filesystem::remove(path, ec);
   request("save", {{"op", "save"}, {"path", path}}, opt_.timeouts.save);
@@ -621,34 +636,30 @@ void ProcessTrainable::save(CheckpointWriter& out) const {
   if (!S_ISREG(st.st_mode)) fail("save", "the trainer wrote " + path + " but it is not a regular file", false);
   if (st.st_size == 0)
     fail("save", "the trainer wrote an empty file " + path + " (a checkpoint cannot be empty)", false);
-  std::string bytes = checkpoint_in_memory(label_ + ", save: the checkpoint " + path, st.st_size,
-                                           [&] { return std::string(static_cast<std::size_t>(st.st_size), '\0'); });
-  std::ifstream in(path, std::ios::binary);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())) || in.peek() != EOF)
-    fail("save", "cannot read " + path + " (did the trainer still write to it after replying?)", false);
-  std::filesystem::remove(path, ec);
-  out.write_bytes(bytes.data(), bytes.size());
+  // The file is the checkpoint: a store adopts it by rename (same filesystem) or streams it;
+  // nothing of it passes through this process's memory whole.
+  try {
+    out.write_file(path);
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(label_ + ", save: " + e.what());
+  }
 }
 
 void ProcessTrainable::load(CheckpointReader& in) {
-  std::string bytes = checkpoint_in_memory(label_ + ", load: the checkpoint", in.remaining(),
-                                           [&] { return std::string(in.remaining(), '\0'); });
-  if (!bytes.empty()) in.read_bytes(bytes.data(), bytes.size());
   const std::string path = scratch_file("load");
-  {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw Error(label_ + ", load: cannot write the checkpoint to " + path);
-  }
+  RemovedAtEnd removed{path};
+  // A hard link to the store's file where the filesystem allows (the trainer only reads
+  // it), else a copy streamed through a small buffer.
   try {
-    request("load", {{"op", "load"}, {"path", path}}, opt_.timeouts.load);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
+    in.to_file(path);
+  } catch (const CheckpointError&) {
     throw;
+  } catch (const Error& e) {
+    throw Error(label_ + ", load: " + e.what());
   }
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
+  request("load", {{"op", "load"}, {"path", path}}, opt_.timeouts.load);
 }
 
 void ProcessTrainable::copied(const Copied& from) {
@@ -658,6 +669,27 @@ void ProcessTrainable::copied(const Copied& from) {
   request("copied (from member " + std::to_string(from.donor) + ")",
           {{"op", "copied"}, {"donor", from.donor}, {"donor_step", from.donor_step}, {"seed", from.seed}},
           opt_.timeouts.load);
+}
+
+bool ProcessTrainable::switch_member(const TrainableContext& ctx) {
+  // An older trainer would refuse the op (failing the interval): it is restarted instead.
+  if (trainer_minor_ < kSwitchSinceMinor || !child_ || !child_->running() || child_->exited() ||
+      ctx.options != options_)
+    return false;
+  const int from = member_;
+  // From here on the trainer is the new member's: its stderr goes to that member's log,
+  // its errors name that member (a failed switch is that member's failed interval).
+  member_ = ctx.member;
+  seed_ = ctx.seed;
+  if (ctx.log) log_ = ctx.log;
+  label_ = "member " + std::to_string(member_) + " (trainer: " + shown_argv(opt_.argv) + ")";
+  tail_.clear();
+  log_("trainer pid " + std::to_string(child_->pid()) + " goes on from member " + std::to_string(from) + " to member " +
+       std::to_string(member_));
+  // Rebuilding the model is what init does, so it gets the start time limit.
+  request("member (from member " + std::to_string(from) + ")", {{"op", "member"}, {"member", member_}, {"seed", seed_}},
+          opt_.timeouts.start);
+  return true;
 }
 
 void register_process_trainable() {

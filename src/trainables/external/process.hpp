@@ -3,8 +3,9 @@
 // the line-delimited JSON protocol of docs/protocol.md on its stdin/stdout. Its stderr
 // goes to the worker's log, tagged with the member. The child lives as long as this
 // object: the worker keeps the trainable of the member it worked on last, so a member that
-// stays with its worker keeps its process across intervals; a new trainable (another
-// member, or after a failure) starts a new one.
+// stays with its worker keeps its process across intervals; when the worker moves on to
+// another member, a trainer of protocol 1.2 or later is told to serve it (`member`), an
+// older one is replaced by a new process, as is any trainer after a failure.
 #include <deque>
 #include <map>
 #include <memory>
@@ -22,10 +23,13 @@ class ChildProcess;
 
 // The protocol version this engine speaks. A trainer whose major version differs is refused.
 inline constexpr int kProtocolMajor = 1;
-inline constexpr int kProtocolMinor = 1;
+inline constexpr int kProtocolMinor = 2;
 // The first minor version whose trainers receive `copied` after a load of another member's
 // checkpoint; older trainers never see the op.
 inline constexpr int kCopiedSinceMinor = 1;
+// The first minor version whose trainers receive `member` (serve another member from now
+// on, in the same process); older trainers are restarted instead.
+inline constexpr int kSwitchSinceMinor = 2;
 
 struct ProcessOptions {
   std::vector<std::string> argv;           // required; argv[0] is looked up in PATH
@@ -41,7 +45,9 @@ struct ProcessOptions {
     double shutdown = 10;  // a polite exit before the process group is killed
   } timeouts;
   bool fail_on_non_finite = true;  // on_non_finite = "fail" (default) | "rank_last"
-  std::string scratch_dir;         // where checkpoint files pass; empty: $TMPDIR or /tmp
+  // Where checkpoint files pass; empty: the store's scratch directory when it has one (so
+  // that a saved file is adopted by rename and a load is a hard link), else $TMPDIR or /tmp.
+  std::string scratch_dir;
 };
 
 // What the engine reads from a trainer, checked without a trainer attached (the worker
@@ -97,6 +103,10 @@ class ProcessTrainable : public Trainable {
   void load(CheckpointReader& in) override;
   // Sends `copied` to a trainer of protocol 1.1 or later; nothing to an older one.
   void copied(const Copied& from) override;
+  // Sends `member` to a running trainer of protocol 1.2 or later and returns true (the
+  // trainer rebuilt itself for ctx.member); false for an older trainer, a dead one, or
+  // other options, which the worker then replaces by a new process. A failed op throws.
+  bool switch_member(const TrainableContext& ctx) override;
 
   int pid() const;  // the child's pid (-1 when it is not running): for tests
 
@@ -108,6 +118,7 @@ class ProcessTrainable : public Trainable {
   std::string scratch_file(const char* prefix) const;
 
   ProcessOptions opt_;
+  nlohmann::json options_;  // as the config gave them: a switch serves the same options only
   int member_;
   std::uint64_t seed_;
   int trainer_minor_ = 0;  // the minor protocol version the trainer's hello stated
