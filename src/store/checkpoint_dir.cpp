@@ -7,15 +7,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
+#include <thread>
 
 #include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
-#include "store/codec.hpp"
+#include "core/process_owner.hpp"
+#include "store/hash.hpp"
 
 namespace pbt {
 
@@ -23,7 +25,268 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The most bytes any one stream here holds at once (a read buffer).
+constexpr std::size_t kChunk = 1u << 20;
+constexpr const char* kTempPrefix = ".tmp-";
+
 std::string errno_text() { return std::strerror(errno); }
+
+// An fd closed on every way out.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  void reset(int f = -1) {
+    if (fd >= 0) ::close(fd);
+    fd = f;
+  }
+};
+
+// Writes all n bytes; false (errno set) when the system refuses.
+bool write_all(int fd, const char* data, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return false;
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+// Up to n bytes at `offset` (pread, so that two readers of one fd do not share a position);
+// -1 with errno on failure.
+ssize_t read_some(int fd, char* out, std::size_t n, std::uint64_t offset) {
+  for (;;) {
+    const ssize_t r = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+void fsync_dir(const std::string& dir) {
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.fd >= 0) ::fsync(d.fd);
+}
+
+// A new temp file's name: its owner (process_owner.hpp) and a random part.
+std::string temp_name(const std::string& dir) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char rnd[17];
+  std::snprintf(rnd, sizeof rnd, "%016llx", static_cast<unsigned long long>(rng()));
+  return (fs::path(dir) / (std::string(kTempPrefix) + process_owner::own_name_tag() + "-" + rnd)).string();
+}
+
+std::string mismatch_text(const std::string& id, const std::string& where, const std::string& actual) {
+  return "checkpoint " + id + " in the " + where + " does not match its hash (its bytes hash to " + actual + ")";
+}
+
+// ---------------------------------------------------------------- staging
+
+class FileStager : public CheckpointStager {
+ public:
+  FileStager(CheckpointDir dir, std::size_t inline_max) : dir_(std::move(dir)), inline_max_(inline_max) {}
+  ~FileStager() override {
+    fd_.reset();
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+  }
+
+  void write(const char* data, std::size_t n) override {
+    if (finished_ || adopted_) throw Error("a staged checkpoint takes no more bytes after finish() or adopt_file()");
+    if (n == 0) return;
+    hash_.update(data, n);
+    size_ += n;
+    if (fd_.fd < 0 && size_ <= inline_max_) {
+      checkpoint_in_memory("a checkpoint being written", size_, [&] { bytes_.append(data, n); });
+      return;
+    }
+    if (fd_.fd < 0) {
+      open_temp();
+      put(bytes_.data(), bytes_.size());
+      std::string().swap(bytes_);
+    }
+    put(data, n);  // large writes go straight to the file
+  }
+
+  void adopt_file(const std::string& path) override {
+    if (size_ != 0 || fd_.fd >= 0 || finished_ || adopted_)
+      throw Error("a checkpoint file can only be adopted before anything else is written (" + path + ")");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw Error("cannot read the checkpoint file " + path + ": " + errno_text());
+    if (!S_ISREG(st.st_mode)) throw Error("the checkpoint file " + path + " is not a regular file");
+    if (static_cast<std::uint64_t>(st.st_size) <= inline_max_) {  // small: kept in memory
+      CheckpointSink::adopt_file(path);
+      adopted_ = true;
+      return;
+    }
+    dir_.create();
+    std::string temp = temp_name(dir_.path());
+    if (::rename(path.c_str(), temp.c_str()) != 0) {
+      if (errno != EXDEV)
+        throw StoreError(dir_.text() + ": cannot move the checkpoint file " + path + " to '" + temp +
+                         "': " + errno_text());
+      CheckpointSink::adopt_file(path);  // another filesystem: a streamed copy, hashed on the way
+      adopted_ = true;
+      return;
+    }
+    // Renamed: the bytes are hashed in one read pass (no copy) and made durable here.
+    temp_ = std::move(temp);
+    fd_.reset(::open(temp_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd_.fd < 0) throw StoreError(dir_.text() + ": cannot open '" + temp_ + "': " + errno_text());
+    std::string chunk(kChunk, '\0');
+    for (;;) {
+      const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), size_);
+      if (r < 0) throw StoreError(dir_.text() + ": cannot read '" + temp_ + "': " + errno_text());
+      if (r == 0) break;
+      hash_.update(chunk.data(), static_cast<std::size_t>(r));
+      size_ += static_cast<std::uint64_t>(r);
+    }
+    adopted_ = true;
+  }
+
+  std::shared_ptr<StagedCheckpoint> finish() override {
+    if (finished_) throw Error("a staged checkpoint was finished twice");
+    finished_ = true;
+    std::string id = hash_.hex();
+    if (fd_.fd < 0) return std::make_shared<StagedCheckpoint>(std::move(id), size_, std::move(bytes_));
+    ::fchmod(fd_.fd, 0444);  // checkpoints are immutable (best effort: an adopted file may be another user's)
+    if (::fsync(fd_.fd) != 0) throw StoreError(dir_.text() + ": cannot sync '" + temp_ + "' to disk: " + errno_text());
+    const int fd = fd_.fd;
+    fd_.fd = -1;
+    if (::close(fd) != 0) throw StoreError(dir_.text() + ": cannot write '" + temp_ + "': " + errno_text());
+    auto staged = std::make_shared<StagedCheckpoint>(std::move(id), size_, "", temp_);
+    temp_.clear();  // the staged checkpoint owns it now
+    return staged;
+  }
+
+ private:
+  void open_temp() {
+    dir_.create();
+    temp_ = temp_name(dir_.path());
+    fd_.reset(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd_.fd < 0) {
+      const std::string e = errno_text();
+      temp_.clear();
+      throw StoreError(dir_.text() + ": cannot create a checkpoint file there: " + e);
+    }
+  }
+  void put(const char* data, std::size_t n) {
+    if (!write_all(fd_.fd, data, n)) throw StoreError(dir_.text() + ": cannot write '" + temp_ + "': " + errno_text());
+  }
+
+  CheckpointDir dir_;
+  std::size_t inline_max_;
+  Sha256 hash_;
+  std::uint64_t size_ = 0;
+  std::string bytes_;  // while within inline_max
+  Fd fd_;
+  std::string temp_;  // ours until finish() hands it over
+  bool finished_ = false, adopted_ = false;
+};
+
+// ---------------------------------------------------------------- reading
+
+class FileSource : public CheckpointSource {
+ public:
+  FileSource(std::string id, std::string file, std::string where, int fd, std::uint64_t size)
+      : id_(std::move(id)), file_(std::move(file)), where_(std::move(where)), fd_(fd), size_(size) {}
+  ~FileSource() override {
+    if (check_.joinable()) check_.join();
+  }
+
+  std::uint64_t size() const override { return size_; }
+
+  std::size_t read(char* out, std::size_t n) override {
+    if (linked_) throw Error("checkpoint " + id_ + ": read after to_file");
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, size_ - pos_));
+    if (n == 0) {
+      verify();
+      return 0;
+    }
+    const ssize_t r = read_some(fd_.fd, out, n, pos_);
+    if (r < 0) throw CheckpointError("cannot read checkpoint " + id_ + " from the " + where_ + ": " + errno_text());
+    if (r == 0)
+      throw CheckpointError("checkpoint " + id_ + " in the " + where_ + " is truncated: its file ended at byte " +
+                            std::to_string(pos_) + " of " + std::to_string(size_));
+    hash_.update(out, static_cast<std::size_t>(r));
+    pos_ += static_cast<std::uint64_t>(r);
+    if (pos_ == size_) verify();
+    return static_cast<std::size_t>(r);
+  }
+
+  void to_file(const std::string& path) override {
+    if (pos_ != 0 || linked_) throw Error("checkpoint " + id_ + ": to_file after part of it was read");
+    if (::link(file_.c_str(), path.c_str()) == 0) {
+      // The reader gets the store's own file at once; it is checked meanwhile, on our fd.
+      linked_ = true;
+      check_ = std::thread([this] {
+        try {
+          Sha256 h;
+          std::string chunk(kChunk, '\0');
+          std::uint64_t at = 0;
+          while (at < size_) {
+            const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), at);
+            if (r <= 0) {
+              error_ = "checkpoint " + id_ + " in the " + where_ +
+                       " could not be read whole: " + (r < 0 ? errno_text() : "it ended at byte " + std::to_string(at));
+              return;
+            }
+            h.update(chunk.data(), static_cast<std::size_t>(r));
+            at += static_cast<std::uint64_t>(r);
+          }
+          const std::string actual = h.hex();
+          if (actual != id_) error_ = mismatch_text(id_, where_, actual);
+        } catch (const std::exception& e) {
+          error_ = "checkpoint " + id_ + " in the " + where_ + " could not be checked: " + e.what();
+        }
+      });
+      return;
+    }
+    if (errno != EXDEV && errno != EPERM && errno != EMLINK && errno != ENOTSUP && errno != EOPNOTSUPP)
+      throw Error("cannot link checkpoint " + id_ + " from the " + where_ + " to " + path + ": " + errno_text());
+    try {
+      CheckpointSource::to_file(path);  // a streamed copy, checked on the way
+    } catch (...) {
+      ::unlink(path.c_str());
+      throw;
+    }
+  }
+
+  void finish() override {
+    if (linked_) {
+      if (check_.joinable()) check_.join();
+      if (!error_.empty()) throw CheckpointError(error_);
+      return;
+    }
+    if (pos_ < size_) {
+      std::string chunk(static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size_ - pos_)), '\0');
+      while (pos_ < size_) read(chunk.data(), chunk.size());
+    }
+    verify();
+  }
+
+ private:
+  // Once: the hash is spent afterwards; a mismatch is reported again on every later call.
+  void verify() {
+    if (!verified_) {
+      verified_ = true;
+      const std::string actual = hash_.hex();
+      if (actual != id_) error_ = mismatch_text(id_, where_, actual);
+    }
+    if (!error_.empty()) throw CheckpointError(error_);
+  }
+
+  std::string id_, file_, where_;
+  Fd fd_;
+  std::uint64_t size_ = 0, pos_ = 0;
+  Sha256 hash_;
+  bool verified_ = false, linked_ = false;
+  std::thread check_;
+  std::string error_;  // what the check found wrong (linked: set by the background check)
+};
 
 }  // namespace
 
@@ -36,6 +299,7 @@ CheckpointDir::CheckpointDir(std::string path, std::string owner) : path_(std::m
 
 void CheckpointDir::create() const {
   std::error_code ec;
+  if (fs::is_directory(path_, ec)) return;
   fs::create_directories(path_, ec);
   if (!fs::is_directory(path_))
     throw StoreError(owner_ + ": checkpoint directory '" + path_ + "' does not exist and cannot be created" +
@@ -46,59 +310,93 @@ std::string CheckpointDir::file_of(const std::string& id) const { return (fs::pa
 
 std::string CheckpointDir::text() const { return "checkpoint directory '" + path_ + "' of " + owner_; }
 
-void CheckpointDir::write(const std::string& id, const std::string& bytes) const {
-  const std::string path = file_of(id);
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && static_cast<std::size_t>(st.st_size) == bytes.size()) return;
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::string tmp =
-      (fs::path(path_) / (".tmp-" + id + "-" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 1000000000)))
-          .string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw StoreError(text() + ": cannot create '" + tmp + "': " + errno_text());
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string e = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw StoreError(text() + ": cannot write '" + tmp + "': " + e);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string e = errno_text();
-    ::unlink(tmp.c_str());
-    throw StoreError(text() + ": cannot sync '" + tmp + "': " + e);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string e = errno_text();
-    ::unlink(tmp.c_str());
-    throw StoreError(text() + ": cannot rename '" + tmp + "' to '" + path + "': " + e);
-  }
-  int dfd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+std::unique_ptr<CheckpointStager> CheckpointDir::stage(std::size_t inline_max) const {
+  return std::make_unique<FileStager>(*this, inline_max);
 }
 
-std::string CheckpointDir::read(const std::string& id) const {
+bool CheckpointDir::has(const std::string& id, std::optional<std::uint64_t> size) const {
+  struct stat st {};
+  return ::stat(file_of(id).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         (!size || static_cast<std::uint64_t>(st.st_size) == *size);
+}
+
+void CheckpointDir::adopt(const StagedCheckpoint& staged) const {
+  const std::string& id = staged.id();
+  if (!valid_checkpoint_id(id)) throw StoreError(text() + ": '" + id + "' is not a checkpoint id");
+  if (has(id, staged.size())) return;
+  create();
+  const std::string path = file_of(id);
+  if (staged.temp_file().empty()) {  // bytes in memory: write them out first
+    auto stager = stage(0);
+    stager->write(staged.bytes().data(), staged.bytes().size());
+    const auto written = stager->finish();
+    if (written->temp_file().empty()) {  // nothing to write (an empty checkpoint)
+      Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
+      if (f.fd < 0) throw StoreError(text() + ": cannot create '" + path + "': " + errno_text());
+    } else if (::rename(written->temp_file().c_str(), path.c_str()) != 0) {
+      throw StoreError(text() + ": cannot rename '" + written->temp_file() + "' to '" + path + "': " + errno_text());
+    }
+    fsync_dir(path_);
+    return;
+  }
+  for (int attempt = 0;; ++attempt) {
+    if (::link(staged.temp_file().c_str(), path.c_str()) == 0) break;
+    if (errno == EEXIST && attempt < 3) {  // a damaged file of another size: replaced
+      ::unlink(path.c_str());
+      continue;
+    }
+    if (errno == EPERM || errno == EMLINK || errno == ENOTSUP || errno == EOPNOTSUPP) {  // no hard links here
+      if (::rename(staged.temp_file().c_str(), path.c_str()) == 0) break;
+    }
+    throw StoreError(text() + ": cannot put the checkpoint file '" + staged.temp_file() + "' in place as '" + path +
+                     "': " + errno_text());
+  }
+  fsync_dir(path_);
+}
+
+void CheckpointDir::release_temp(const StagedCheckpoint& staged) {
+  if (!staged.temp_file().empty()) ::unlink(staged.temp_file().c_str());
+}
+
+std::unique_ptr<CheckpointSource> CheckpointDir::open(const std::string& id, std::optional<std::uint64_t> size) const {
   if (!valid_checkpoint_id(id)) throw CheckpointError("'" + id + "' is not a checkpoint id (" + owner_ + ")");
   const std::string file = file_of(id);
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw CheckpointError("checkpoint " + id + " is missing from the " + text());
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  std::string bytes = checkpoint_in_memory("checkpoint " + id + " (file " + file + ")", ec ? 0 : size, [&] {
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0) {
+    if (errno == ENOENT) throw CheckpointError("checkpoint " + id + " is missing from the " + text());
+    throw CheckpointError("cannot open checkpoint " + id + " in the " + text() + ": " + errno_text());
+  }
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0)
+    throw CheckpointError("cannot read checkpoint " + id + " in the " + text() + ": " + errno_text());
+  const auto actual = static_cast<std::uint64_t>(st.st_size);
+  if (size && actual != *size)
+    throw CheckpointError("checkpoint " + id + " in the " + text() + " is damaged or truncated: its file has " +
+                          std::to_string(actual) + " bytes, the store recorded " + std::to_string(*size));
+  const int raw = fd.fd;
+  fd.fd = -1;
+  return std::make_unique<FileSource>(id, file, text(), raw, actual);
+}
+
+void CheckpointDir::write(const std::string& id, const std::string& bytes) const {
+  if (has(id, bytes.size())) return;
+  auto stager = stage(0);
+  stager->write(bytes.data(), bytes.size());
+  const auto staged = stager->finish();
+  if (staged->id() != id) throw StoreError(text() + ": bytes given as checkpoint " + id + " hash to " + staged->id());
+  adopt(*staged);
+}
+
+std::string CheckpointDir::read(const std::string& id, std::optional<std::uint64_t> size) const {
+  auto source = open(id, size);
+  const std::uint64_t n = source->size();
+  return checkpoint_in_memory("checkpoint " + id + " (file " + file_of(id) + ")", n, [&] {
+    std::string bytes(static_cast<std::size_t>(n), '\0');
+    std::size_t got = 0;
+    while (got < bytes.size()) got += source->read(bytes.data() + got, bytes.size() - got);
+    source->finish();
+    return bytes;
   });
-  store_codec::verify_checkpoint(id, bytes, "the " + text());
-  return bytes;
 }
 
 bool CheckpointDir::remove(const std::string& id) const { return ::unlink(file_of(id).c_str()) == 0; }
@@ -113,14 +411,28 @@ std::vector<std::string> CheckpointDir::ids() const {
   return out;
 }
 
-void CheckpointDir::remove_temp_files(std::chrono::seconds age) const {
+std::size_t CheckpointDir::remove_temp_files(std::chrono::seconds age) const {
   std::error_code ec;
+  std::size_t removed = 0;
   const auto old = fs::file_time_type::clock::now() - age;
   for (const auto& entry : fs::directory_iterator(path_, ec)) {
-    if (entry.path().filename().string().rfind(".tmp-", 0) != 0) continue;
-    std::error_code e2;
-    if (fs::last_write_time(entry.path(), e2) < old && !e2) fs::remove(entry.path(), e2);
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kTempPrefix, 0) != 0) continue;
+    // .tmp-OWNER-RANDOM; older versions wrote .tmp-ID-PID-RANDOM (no owner: judged by age).
+    const std::size_t start = std::char_traits<char>::length(kTempPrefix), dash = name.rfind('-');
+    const auto owner = dash > start ? process_owner::parse_name_tag(name.substr(start, dash - start)) : std::nullopt;
+    bool gone = false;
+    if (owner && !process_owner::is_elsewhere(*owner)) {
+      gone = process_owner::is_dead_here(*owner);  // a live owner's file is still being written
+    } else {
+      std::error_code e2;
+      const auto written = fs::last_write_time(entry.path(), e2);
+      gone = !e2 && written < old;
+    }
+    std::error_code e3;
+    if (gone && fs::remove(entry.path(), e3)) ++removed;
   }
+  return removed;
 }
 
 }  // namespace pbt

@@ -1,6 +1,7 @@
 // open_store: the backend factory, chosen by URI.
 #include <sys/stat.h>
 
+#include <cctype>
 #include <memory>
 #include <string>
 
@@ -95,14 +96,60 @@ std::string sqlite_store_problem(const std::string& path) {
   return problem;
 }
 
+struct SqliteTarget {
+  std::string path;
+  SqliteStore::Options options;
+};
+SqliteTarget sqlite_target(const std::string& uri);
+
 std::string sqlite_path(const std::string& uri) {
   std::string path;
+  if (uri.find('?') != std::string::npos) return sqlite_target(uri).path;
   if (starts_with(uri, "sqlite://")) path = uri.substr(9);
   else if (starts_with(uri, "sqlite:")) path = uri.substr(7);
   else if (ends_with(uri, ".db") || ends_with(uri, ".sqlite") || ends_with(uri, ".sqlite3")) path = uri;
   else throw StoreError("store '" + redact_uri(uri) + "' is not a store URI I know; " + kAccepted);
   if (path.empty()) throw StoreError("store '" + uri + "' names no file; " + kAccepted);
   return path;
+}
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A SQLite store URI: the file, and parameters after '?' ("sqlite:run/store.db?checkpoint_dir=/big/disk").
+SqliteTarget sqlite_target(const std::string& uri) {
+  SqliteTarget t;
+  const auto q = uri.find('?');
+  t.path = sqlite_path(uri.substr(0, q));
+  if (q == std::string::npos) return t;
+  const std::string query = uri.substr(q + 1);
+  for (std::size_t start = 0; start <= query.size();) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    const std::string part = query.substr(start, end - start);
+    start = end + 1;
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    const std::string key = part.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : percent_decode(part.substr(eq + 1));
+    if (key != "checkpoint_dir")
+      throw StoreError("store '" + redact_uri(uri) + "': unknown parameter '" + key +
+                       "' (a SQLite store takes checkpoint_dir=DIR)");
+    if (value.empty()) throw StoreError("store '" + redact_uri(uri) + "': checkpoint_dir names no directory");
+    t.options.checkpoint_dir = value;
+  }
+  return t;
 }
 
 }  // namespace
@@ -136,7 +183,8 @@ std::unique_ptr<Store> open_store(const std::string& uri) {
                      "': a PostgreSQL store is named by a URI that starts with "
                      "postgresql:// or postgres://; " +
                      kAccepted);
-  return std::make_unique<SqliteStore>(sqlite_path(uri));
+  SqliteTarget t = sqlite_target(uri);
+  return std::make_unique<SqliteStore>(t.path, std::move(t.options));
 }
 
 }  // namespace pbt

@@ -2,6 +2,9 @@
 // and retry loop are in sqlite_database.cpp, the tables in sqlite_schema.cpp.
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -9,6 +12,7 @@
 
 #include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
+#include "store/checkpoint_dir.hpp"
 #include "store/codec.hpp"
 #include "store/rows.hpp"
 #include "store/sqlite_database.hpp"
@@ -28,9 +32,16 @@ using store_codec::lease_text;
 struct SqliteStore::Impl {
   using Tx = sqlite::Database::Tx;
 
-  Impl(const std::string& path, const Options& options) : db(path, options) {}
+  Impl(const std::string& path, const Options& options)
+      : db(path, options),
+        files(options.checkpoint_dir.empty() ? path + ".checkpoints" : options.checkpoint_dir, db.where()),
+        inline_max(options.inline_max) {}
 
   sqlite::Database db;
+  // Checkpoints over inline_max bytes: files here, their rows hold an empty blob (a real
+  // checkpoint is never empty) and the size.
+  CheckpointDir files;
+  std::size_t inline_max;
   // Members as last read, by experiment and id; valid while their version is unchanged.
   std::unordered_map<std::string, std::map<int, MemberState>> population_cache;
 
@@ -73,11 +84,58 @@ struct SqliteStore::Impl {
     }
   }
 
-  // Deletes a checkpoint that a member stopped referring to, unless another still does.
-  void drop_if_unreferenced(const std::string& id) {
+  struct Stored {
+    bool in_file = false;
+    std::uint64_t size = 0;
+  };
+  // Inside a transaction: checkpoint `id`'s row (without reading its bytes).
+  std::optional<Stored> stored(const std::string& id) {
+    auto s = db.prepare("SELECT length(bytes), size FROM checkpoints WHERE id = ?");
+    s.bind_all(id);
+    if (!s.step()) return std::nullopt;
+    return Stored{s.i64(0) == 0 && s.i64(1) > 0, static_cast<std::uint64_t>(s.i64(1))};
+  }
+
+  // Deletes a checkpoint that a member stopped referring to, unless another still does;
+  // true when it was a file checkpoint (its file is to go: remove_files).
+  bool drop_if_unreferenced(const std::string& id) {
+    const auto st = stored(id);
     db.prepare("DELETE FROM checkpoints WHERE id = ? AND NOT EXISTS (SELECT 1 FROM members WHERE checkpoint = ?)")
         .bind_all(id, id)
         .run();
+    return db.changes() > 0 && st && st->in_file;
+  }
+
+  // Deletes the files of checkpoints that have no row, in a write transaction of its own
+  // after the one that deleted the rows committed. SQLite serializes writers, so no publish
+  // that brings the checkpoint back runs meanwhile (it would find the row, or adopt its
+  // file again after we are done). Not inside the deleting transaction: a crash or a failed
+  // COMMIT after the unlink would roll the member back onto a checkpoint without its file;
+  // this way the worst a crash leaves is a file without a row, which collect_garbage sweeps.
+  // Best effort for the same reason.
+  void remove_files(const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    try {
+      db.run("removing checkpoint files", Tx::write, [&] {
+        for (const auto& id : ids)
+          if (!stored(id)) files.remove(id);
+        return 0;
+      });
+    } catch (const StoreError&) {
+    }
+  }
+
+  // Files (with no row) of checkpoints, left by a crash or a failed publish; `done`: just
+  // removed by remove_files. Returns how many others went.
+  std::size_t sweep_files(const std::vector<std::string>& done) {
+    const std::size_t swept = db.run("collecting garbage", Tx::write, [&] {
+      std::size_t n = 0;
+      for (const auto& id : files.ids())
+        if (!stored(id) && files.remove(id) && std::find(done.begin(), done.end(), id) == done.end()) ++n;
+      return n;
+    });
+    files.remove_temp_files(std::chrono::hours(1));
+    return swept;
   }
 
   std::string lease_lost(const Lease& lease, const std::string& what) {
@@ -184,47 +242,75 @@ void SqliteStore::heartbeat(const Lease& lease, double lease_seconds) {
 
 void SqliteStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
+  // The checkpoint as staged; bytes given in memory (checkpoint_bytes) past inline_max go to a file too.
+  std::shared_ptr<StagedCheckpoint> staged = pub.checkpoint;
+  if (!staged && pub.checkpoint_bytes.size() > d.inline_max) {
+    auto stager = d.files.stage(d.inline_max);
+    stager->write(pub.checkpoint_bytes.data(), pub.checkpoint_bytes.size());
+    staged = stager->finish();
+  }
+  const bool in_file = staged && !staged->temp_file().empty();
+  const std::string& bytes = staged ? staged->bytes() : pub.checkpoint_bytes;  // what goes in the row
   // SQLite refuses a value over its length limit with a bare "string or blob too big";
   // such a checkpoint never fits, however often the member is trained again.
-  if (static_cast<std::int64_t>(store_codec::publication_bytes(pub).size()) > d.db.max_length())
-    throw StoreError(d.where() + ": " + lease_text(lease) + ": its checkpoint of " +
-                     std::to_string(store_codec::publication_bytes(pub).size()) +
+  if (static_cast<std::int64_t>(bytes.size()) > d.db.max_length())
+    throw StoreError(d.where() + ": " + lease_text(lease) + ": its checkpoint of " + std::to_string(bytes.size()) +
                      " bytes is larger than SQLite's limit of " + std::to_string(d.db.max_length()) +
-                     " bytes per value (SQLITE_MAX_LENGTH); use a PostgreSQL store with "
-                     "checkpoint_dir= (checkpoints as files) or a smaller model");
-  const std::string new_checkpoint = store_codec::publication_checkpoint_id(pub);
+                     " bytes per value (SQLITE_MAX_LENGTH); let it go to a checkpoint file (checkpoint_dir=) "
+                     "or use a smaller model");
+  const std::string new_checkpoint = staged ? staged->id() : store_codec::publication_checkpoint_id(pub);
   const auto published = store_codec::published_values(pub);
   static const std::string kUpdate = "UPDATE members SET " +
                                      store_codec::assignments(store_codec::kPublishedColumns, 0) +
                                      ", checkpoint = ?, failures = 0, last_error = '', version = version + 1 "
                                      "WHERE experiment = ? AND id = ?";
-  const std::int64_t version = d.db.run("publishing", Impl::Tx::write, [&] {
-    std::string old_checkpoint;
-    {
-      auto s = d.db.prepare("SELECT version, owner, checkpoint FROM members WHERE experiment = ? AND id = ?");
-      s.bind_all(lease.experiment, lease.member);
-      if (!s.step() || s.i64(0) != lease.version || s.text(1) != lease.worker)
-        throw LeaseLost(d.lease_lost(lease, "publish"));
-      old_checkpoint = s.text(2);
-    }
-    const double t = d.now_sql();
-    const std::string checkpoint = new_checkpoint.empty() ? old_checkpoint : new_checkpoint;
-    if (!new_checkpoint.empty()) {
-      auto s = d.db.prepare("INSERT OR IGNORE INTO checkpoints(id, bytes, size, created) VALUES (?, ?, ?, ?)");
-      s.bind(1, new_checkpoint).bind_blob(2, store_codec::publication_bytes(pub));
-      s.bind(3, static_cast<std::int64_t>(store_codec::publication_bytes(pub).size())).bind(4, t);
-      s.run();
-    }
-    d.db.prepare(kUpdate).bind_all(published, checkpoint, lease.experiment, lease.member).run();
-    static const std::string kScore =
-        std::string("INSERT INTO scores(experiment, ") + store_codec::kScoreColumns + ") VALUES (?, ?, ?, ?)";
-    for (const auto& p : pub.scores)
-      d.db.prepare(kScore).bind_all(lease.experiment, store_codec::score_values(p)).run();
-    d.insert_events(lease.experiment, t, pub.events, lease.worker);
-    if (!old_checkpoint.empty() && old_checkpoint != checkpoint) d.drop_if_unreferenced(old_checkpoint);
-    return lease.version + 1;
-  });
+  std::vector<std::string> unlink;  // files of checkpoints that went
+  std::int64_t version = 0;
+  try {
+    version = d.db.run("publishing", Impl::Tx::write, [&] {
+      unlink.clear();
+      std::string old_checkpoint;
+      {
+        auto s = d.db.prepare("SELECT version, owner, checkpoint FROM members WHERE experiment = ? AND id = ?");
+        s.bind_all(lease.experiment, lease.member);
+        if (!s.step() || s.i64(0) != lease.version || s.text(1) != lease.worker)
+          throw LeaseLost(d.lease_lost(lease, "publish"));
+        old_checkpoint = s.text(2);
+      }
+      const double t = d.now_sql();
+      const std::string checkpoint = new_checkpoint.empty() ? old_checkpoint : new_checkpoint;
+      if (in_file) {
+        // The file in place before its row: also when the row is there but its file went missing.
+        const auto st = d.stored(new_checkpoint);
+        if (!st || st->in_file) d.files.adopt(*staged);
+        if (!st)
+          d.db.prepare("INSERT INTO checkpoints(id, bytes, size, created) VALUES (?, X'', ?, ?)")
+              .bind_all(new_checkpoint, static_cast<std::int64_t>(staged->size()), t)
+              .run();
+      } else if (!new_checkpoint.empty()) {
+        auto s = d.db.prepare("INSERT OR IGNORE INTO checkpoints(id, bytes, size, created) VALUES (?, ?, ?, ?)");
+        s.bind(1, new_checkpoint).bind_blob(2, bytes);
+        s.bind(3, static_cast<std::int64_t>(bytes.size())).bind(4, t);
+        s.run();
+      }
+      d.db.prepare(kUpdate).bind_all(published, checkpoint, lease.experiment, lease.member).run();
+      static const std::string kScore =
+          std::string("INSERT INTO scores(experiment, ") + store_codec::kScoreColumns + ") VALUES (?, ?, ?, ?)";
+      for (const auto& p : pub.scores)
+        d.db.prepare(kScore).bind_all(lease.experiment, store_codec::score_values(p)).run();
+      d.insert_events(lease.experiment, t, pub.events, lease.worker);
+      if (!old_checkpoint.empty() && old_checkpoint != checkpoint && d.drop_if_unreferenced(old_checkpoint))
+        unlink.push_back(old_checkpoint);
+      return lease.version + 1;
+    });
+  } catch (...) {
+    // Nothing was published: a file adopted for it goes again, unless a row refers to it.
+    if (in_file) d.remove_files({new_checkpoint});
+    throw;
+  }
   lease.version = version;
+  if (in_file) CheckpointDir::release_temp(*staged);
+  d.remove_files(unlink);
 }
 
 void SqliteStore::release(const Lease& lease) {
@@ -262,11 +348,13 @@ void SqliteStore::decide(const std::string& experiment, const std::vector<Decisi
   static const std::string kUpdate = "UPDATE members SET " + store_codec::assignments(store_codec::kDecidedColumns, 0) +
                                      ", checkpoint = ?, owner = '', lease_expires = 0, version = version + 1 "
                                      "WHERE experiment = ? AND id = ?";
+  std::vector<std::string> unlink;  // files of checkpoints that went
   d.db.run("applying decisions", Impl::Tx::write, [&] {
     d.require_experiment(experiment);
     // Every check before any change (all or nothing; the write lock keeps what we read).
     std::vector<std::string> checkpoints;  // each member's checkpoint after the decision
     std::vector<std::string> dropped;      // checkpoints members stop referring to
+    unlink.clear();
     for (const auto& dec : decisions) {
       auto s =
           d.db.prepare("SELECT step, last_ready_step, failed, checkpoint FROM members WHERE experiment = ? AND id = ?");
@@ -283,9 +371,11 @@ void SqliteStore::decide(const std::string& experiment, const std::vector<Decisi
     for (std::size_t i = 0; i < decisions.size(); ++i) {  // (staleness first: it says another worker won)
       const Decision& dec = decisions[i];
       if (dec.checkpoint.empty() || dec.checkpoint == checkpoints[i]) continue;
-      auto c = d.db.prepare("SELECT 1 FROM checkpoints WHERE id = ?");
-      c.bind_all(dec.checkpoint);
-      if (!c.step()) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
+      const auto st = d.stored(dec.checkpoint);
+      if (!st) throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec));
+      if (st->in_file && !d.files.has(dec.checkpoint, st->size))
+        throw StoreError(store_codec::unknown_checkpoint_text(d.where(), experiment, dec) +
+                         " (its file is missing from the " + d.files.text() + ")");
       if (!checkpoints[i].empty()) dropped.push_back(checkpoints[i]);
       checkpoints[i] = dec.checkpoint;
     }
@@ -295,9 +385,11 @@ void SqliteStore::decide(const std::string& experiment, const std::vector<Decisi
       d.db.prepare(kUpdate).bind_all(store_codec::decided_values(dec), checkpoints[i], experiment, dec.member).run();
       d.insert_events(experiment, t, dec.events, "");
     }
-    for (const auto& id : dropped) d.drop_if_unreferenced(id);
+    for (const auto& id : dropped)
+      if (d.drop_if_unreferenced(id)) unlink.push_back(id);
     return 0;
   });
+  d.remove_files(unlink);
 }
 
 void SqliteStore::finish(const std::string& experiment) {
@@ -360,17 +452,47 @@ std::vector<MemberState> SqliteStore::population(const std::string& experiment) 
 
 std::string SqliteStore::checkpoint(const std::string& id) {
   Impl& d = *impl_;
+  std::optional<Impl::Stored> file;
   std::optional<std::string> bytes =
-      d.db.run("reading a checkpoint", Impl::Tx::none, [&]() -> std::optional<std::string> {
+      d.db.run("reading a checkpoint", Impl::Tx::read, [&]() -> std::optional<std::string> {
+        file = d.stored(id);
+        if (!file) return std::nullopt;
+        if (file->in_file) return std::string();
+        file.reset();
         auto s = d.db.prepare("SELECT bytes FROM checkpoints WHERE id = ?");
         s.bind_all(id);
         if (!s.step()) return std::nullopt;
         return checkpoint_in_memory("checkpoint " + id + " in " + d.where(), s.size(0), [&] { return s.blob(0); });
       });
   if (!bytes) throw CheckpointError("checkpoint " + id + " is missing from " + d.where());
+  if (file) return d.files.read(id, file->size);
   store_codec::verify_checkpoint(id, *bytes, d.where());
   return std::move(*bytes);
 }
+
+std::unique_ptr<CheckpointStager> SqliteStore::stage_checkpoint() { return impl_->files.stage(impl_->inline_max); }
+
+std::unique_ptr<CheckpointSource> SqliteStore::open_checkpoint(const std::string& id) {
+  Impl& d = *impl_;
+  const auto st =
+      d.db.run("reading a checkpoint", Impl::Tx::none, [&]() -> std::optional<Impl::Stored> { return d.stored(id); });
+  if (!st) throw CheckpointError("checkpoint " + id + " is missing from " + d.where());
+  if (st->in_file) return d.files.open(id, st->size);
+  return Store::open_checkpoint(id);  // in its row: small
+}
+
+std::string SqliteStore::scratch_dir() {
+  Impl& d = *impl_;
+  const std::string dir = (std::filesystem::path(d.files.path()) / "scratch").string();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!std::filesystem::is_directory(dir))
+    throw StoreError(d.where() + ": cannot create the scratch directory '" + dir + "'" +
+                     (ec ? ": " + ec.message() : ""));
+  return dir;
+}
+
+const std::string& SqliteStore::checkpoint_dir() const { return impl_->files.path(); }
 
 std::vector<Event> SqliteStore::events(const std::string& experiment) {
   Impl& d = *impl_;
@@ -400,13 +522,21 @@ std::vector<ScorePoint> SqliteStore::scores(const std::string& experiment) {
 
 std::size_t SqliteStore::collect_garbage() {
   Impl& d = *impl_;
-  return d.db.run("collecting garbage", Impl::Tx::write, [&] {
+  std::vector<std::string> unlink;  // files of checkpoints that went
+  const std::size_t rows = d.db.run("collecting garbage", Impl::Tx::write, [&] {
+    unlink.clear();
+    auto s = d.db.prepare(
+        "SELECT id FROM checkpoints WHERE length(bytes) = 0 AND size > 0 AND NOT EXISTS "
+        "(SELECT 1 FROM members WHERE members.checkpoint = checkpoints.id)");
+    while (s.step()) unlink.push_back(s.text(0));
     d.db.prepare(
             "DELETE FROM checkpoints WHERE NOT EXISTS (SELECT 1 FROM members WHERE members.checkpoint = "
             "checkpoints.id)")
         .run();
     return static_cast<std::size_t>(d.db.changes());
   });
+  d.remove_files(unlink);
+  return rows + d.sweep_files(unlink);
 }
 
 double SqliteStore::now() {

@@ -4,8 +4,12 @@
 //    SQLITE_BUSY / SQLITE_LOCKED are retried with jittered backoff for a bounded time,
 //    then reported as StoreError (path and SQLite's message).
 //  - The clock is SQLite's: lease expiry is computed and compared inside SQL.
+//  - Checkpoints over 64 KiB are files in a checkpoint directory beside the database
+//    ("<path>.checkpoints/", checkpoint_dir.hpp): their row keeps an empty blob and the size.
+//    Smaller ones stay in their row.
 //  - One object may be used from several threads of one process (a mutex serializes
 //    them). Do not carry an open SqliteStore across fork(): open a new one in the child.
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -23,6 +27,10 @@ class SqliteStore : public Store {
     // SQLite's limit on one value (SQLITE_LIMIT_LENGTH: a checkpoint must fit in it); 0 keeps
     // the compiled-in limit (1,000,000,000 bytes by default). Only lowering it has an effect.
     int length_limit = 0;
+    // Where checkpoint files go; empty: "<path>.checkpoints" beside the database.
+    std::string checkpoint_dir;
+    // Checkpoints of at most this many bytes stay in their row.
+    std::size_t inline_max = 64 * 1024;
   };
 
   // Opens (or creates) the store in the file at `path`; throws StoreError naming the path
@@ -49,6 +57,11 @@ class SqliteStore : public Store {
 
   std::vector<MemberState> population(const std::string& experiment) override;
   std::string checkpoint(const std::string& id) override;
+  std::unique_ptr<CheckpointStager> stage_checkpoint() override;
+  std::unique_ptr<CheckpointSource> open_checkpoint(const std::string& id) override;
+  std::string scratch_dir() override;
+  // The directory of the checkpoint files (it may not exist yet).
+  const std::string& checkpoint_dir() const;
   std::vector<Event> events(const std::string& experiment) override;
   std::vector<ScorePoint> scores(const std::string& experiment) override;
 

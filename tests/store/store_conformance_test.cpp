@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "pg_test_util.hpp"
+#include "store/checkpoint_dir.hpp"
 #include "store/memory_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_util.hpp"
@@ -110,9 +111,12 @@ struct PostgresBackendT {
     return id;
   }
   void corrupt(Store&, const std::string& id) {
-    if (kDir) std::ofstream(checkpoints + "/" + id, std::ios::binary | std::ios::trunc) << "tampered";
-    else
+    if (kDir) {  // checkpoint files are read-only: a new file in its place
+      std::filesystem::remove(checkpoints + "/" + id);
+      std::ofstream(checkpoints + "/" + id, std::ios::binary) << "tampered";
+    } else {
       test::PgConnection(db.uri()).exec("UPDATE pbt.checkpoints SET bytes = 'tampered'::bytea WHERE id = '" + id + "'");
+    }
   }
   std::size_t checkpoint_count(Store&) {
     const auto rows =
@@ -120,7 +124,7 @@ struct PostgresBackendT {
     if (kDir) {  // in checkpoint_dir mode every row has its file, and no file outlives its row
       std::size_t files = 0;
       for (const auto& e : std::filesystem::directory_iterator(checkpoints))
-        files += e.path().filename().string().rfind(".tmp-", 0) != 0;
+        files += valid_checkpoint_id(e.path().filename().string());
       EXPECT_EQ(files, rows) << "checkpoint files and rows disagree";
     }
     return rows;

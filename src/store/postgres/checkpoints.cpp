@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <set>
 
 #include "pbt/checkpoint_io.hpp"
@@ -34,8 +35,23 @@ void Checkpoints::open() const {
   if (files_) files_->create();
 }
 
-void Checkpoints::write_file(const std::string& id, const std::string& bytes) const {
-  if (files_) files_->write(id, bytes);
+std::unique_ptr<CheckpointStager> Checkpoints::stage() const { return files_ ? files_->stage(0) : nullptr; }
+
+std::shared_ptr<StagedCheckpoint> Checkpoints::stage_bytes(const std::string& bytes) const {
+  auto stager = stage();
+  stager->write(bytes.data(), bytes.size());
+  return stager->finish();
+}
+
+std::string Checkpoints::scratch_dir() const {
+  if (!files_) return "";
+  const std::string dir = (std::filesystem::path(files_->path()) / "scratch").string();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!std::filesystem::is_directory(dir))
+    throw StoreError(conn_.where() + ": cannot create the scratch directory '" + dir + "'" +
+                     (ec ? ": " + ec.message() : ""));
+  return dir;
 }
 
 // Serializes work on one checkpoint's file across processes and hosts, until commit.
@@ -59,7 +75,8 @@ bool Checkpoints::remove_file(const std::string& id) {
   return removed;
 }
 
-void Checkpoints::hold(const std::string& id, const std::string& bytes, double t) {
+void Checkpoints::hold(const std::string& id, const StagedCheckpoint* staged, const std::string& bytes, double t) {
+  const std::uint64_t size = staged ? staged->size() : bytes.size();
   for (int i = 0; i < 20; ++i) {
     Result s =
         conn_.query("SELECT bytes IS NULL FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id), "publishing");
@@ -70,7 +87,7 @@ void Checkpoints::hold(const std::string& id, const std::string& bytes, double t
       p.add(id);
       if (files_) p.null();
       else p.bytes(bytes);
-      p.add(static_cast<std::int64_t>(bytes.size())).add(t);
+      p.add(static_cast<std::int64_t>(size)).add(t);
       Result ins = conn_.query(
           "INSERT INTO checkpoints(id, bytes, size, created) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING "
           "RETURNING 1",
@@ -81,7 +98,8 @@ void Checkpoints::hold(const std::string& id, const std::string& bytes, double t
     if (!held) continue;  // it was being deleted, or inserted by someone else: look again
     if (files_ && in_dir) {
       lock_file(id);
-      files_->write(id, bytes);  // a no-op when the file is there
+      if (staged) files_->adopt(*staged);  // a no-op when the file is there
+      else files_->write(id, bytes);
     }
     return;
   }
@@ -93,8 +111,11 @@ bool Checkpoints::lock(const std::string& id) {
 }
 
 bool Checkpoints::share(const std::string& id) {
-  return conn_.query("SELECT 1 FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id), "applying decisions").rows() >
-         0;
+  Result r = conn_.query("SELECT bytes IS NULL, size FROM checkpoints WHERE id = $1 FOR SHARE", Params::of(id),
+                         "applying decisions");
+  if (r.rows() == 0) return false;
+  // A checkpoint in the directory is there only with its file (a member must be able to load it).
+  return !r.boolean(0, 0) || !files_ || files_->has(id, static_cast<std::uint64_t>(r.i64(0, 1)));
 }
 
 bool Checkpoints::drop_if_unreferenced(const std::string& id) {
@@ -123,6 +144,22 @@ std::string Checkpoints::read(const std::string& id) {
   }
   store_codec::verify_checkpoint(id, bytes, conn_.where());
   return std::move(bytes);
+}
+
+std::unique_ptr<CheckpointSource> Checkpoints::open_file(const std::string& id) {
+  // 0: missing, 1: bytes here, 2: in the checkpoint directory.
+  auto [where, size] = conn_.run("reading a checkpoint", Connection::Tx::none, [&]() -> std::pair<int, std::int64_t> {
+    Result r = conn_.query("SELECT bytes IS NULL, size FROM checkpoints WHERE id = $1", Params::of(id),
+                           "reading a checkpoint");
+    if (r.rows() == 0) return {0, 0};
+    return {r.boolean(0, 0) ? 2 : 1, r.i64(0, 1)};
+  });
+  if (where == 0) throw CheckpointError("checkpoint " + id + " is missing from " + conn_.where());
+  if (where == 1) return nullptr;
+  if (!files_)
+    throw CheckpointError("checkpoint " + id + " is kept in a checkpoint directory, but " + conn_.where() +
+                          " was opened without checkpoint_dir=");
+  return files_->open(id, static_cast<std::uint64_t>(size));
 }
 
 std::size_t Checkpoints::collect_garbage() {

@@ -5,6 +5,7 @@
 // lock per checkpoint, so deleting an unreferenced checkpoint never races with a publish
 // that starts referring to it.
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,17 +24,22 @@ class Checkpoints {
   void open() const;
   bool in_files() const { return files_.has_value(); }
 
-  // Before a publish's transaction (checkpoint_dir mode): the file first.
-  void write_file(const std::string& id, const std::string& bytes) const;
+  // checkpoint_dir mode: a sink that streams every checkpoint to a temp file there (null
+  // without a checkpoint directory).
+  std::unique_ptr<CheckpointStager> stage() const;
+  // Before a publish's transaction (checkpoint_dir mode): bytes given in memory, staged as a file.
+  std::shared_ptr<StagedCheckpoint> stage_bytes(const std::string& bytes) const;
   // Inside a publish: makes the row of the new checkpoint exist and holds a lock on it
-  // until commit (rewriting its file if a clean-up removed it); `t` is the store's clock.
-  void hold(const std::string& id, const std::string& bytes, double t);
+  // until commit, and (checkpoint_dir mode) its file, adopted from the staged temp file
+  // under the checkpoint's advisory lock (again if a clean-up removed it); `t` is the
+  // store's clock. `staged` may be null when the bytes are kept in the database.
+  void hold(const std::string& id, const StagedCheckpoint* staged, const std::string& bytes, double t);
   // Inside a publish or a decision: locks the row of a checkpoint a member stops referring
   // to (FOR UPDATE); false when there is no such row.
   bool lock(const std::string& id);
   // Inside a decision: holds the row of a checkpoint that a member starts referring to (it
   // is there already: the donor's) until commit, so that nobody deletes it meanwhile;
-  // false when the store has no such checkpoint.
+  // false when the store has no such checkpoint (or, in checkpoint_dir mode, not its file).
   bool share(const std::string& id);
   // Inside a publish or a decision: deletes that row when no member refers to it any more; true when its
   // file is to go after the commit (remove_file).
@@ -43,6 +49,11 @@ class Checkpoints {
 
   // The bytes, verified against the id; throws CheckpointError.
   std::string read(const std::string& id);
+  // The checkpoint streamed from its file (checkpoint_dir mode), or null when it is kept in
+  // the database; throws CheckpointError when there is no such checkpoint.
+  std::unique_ptr<CheckpointSource> open_file(const std::string& id);
+  // checkpoint_dir mode: <dir>/scratch, created when missing; "" otherwise.
+  std::string scratch_dir() const;
   // Deletes the checkpoints no member refers to, their files, and files no row refers to.
   std::size_t collect_garbage();
 

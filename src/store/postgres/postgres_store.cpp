@@ -217,8 +217,11 @@ void PostgresStore::heartbeat(const Lease& lease, double lease_seconds) {
 void PostgresStore::publish(Lease& lease, const Publication& pub) {
   Impl& d = *impl_;
   const std::string new_checkpoint = store_codec::publication_checkpoint_id(pub);
-  // checkpoint_dir: the file first (temp name, fsync, rename), then the transaction publishes its id.
-  if (!new_checkpoint.empty()) d.checkpoints.write_file(new_checkpoint, store_codec::publication_bytes(pub));
+  // checkpoint_dir: the file first (a temp file, fsynced), then the transaction puts it in
+  // place under its id and publishes the id. A checkpoint staged by stage_checkpoint() is that file already.
+  std::shared_ptr<StagedCheckpoint> staged = pub.checkpoint;
+  if (d.checkpoints.in_files() && !new_checkpoint.empty() && (!staged || staged->temp_file().empty()))
+    staged = d.checkpoints.stage_bytes(store_codec::publication_bytes(pub));
   const auto published = store_codec::published_values(pub);
   static const std::string kUpdate =
       "UPDATE members SET checkpoint = $1, publish_token = $2, failures = 0, last_error = '', "
@@ -251,7 +254,9 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
       if (drop_old) order.push_back(old_checkpoint);
       std::sort(order.begin(), order.end());
       for (const auto& id : order) {
-        if (id == new_checkpoint) d.checkpoints.hold(id, store_codec::publication_bytes(pub), t);
+        if (id == new_checkpoint)
+          d.checkpoints.hold(id, d.checkpoints.in_files() ? staged.get() : nullptr, store_codec::publication_bytes(pub),
+                             t);
         else d.checkpoints.lock(id);
       }
       d.conn.query(kUpdate, Params::of(checkpoint, token, lease.experiment, lease.member, published), "publishing");
@@ -281,6 +286,7 @@ void PostgresStore::publish(Lease& lease, const Publication& pub) {
     throw;
   }
   lease.version = version;
+  if (staged) CheckpointDir::release_temp(*staged);
   // After the commit: the files of checkpoints that went (best effort; collect_garbage
   // sweeps what a crash leaves behind).
   for (const auto& id : unlink) d.checkpoints.remove_file(id);
@@ -442,6 +448,18 @@ std::vector<MemberState> PostgresStore::population(const std::string& experiment
 }
 
 std::string PostgresStore::checkpoint(const std::string& id) { return impl_->checkpoints.read(id); }
+
+std::unique_ptr<CheckpointStager> PostgresStore::stage_checkpoint() {
+  auto stager = impl_->checkpoints.stage();
+  return stager ? std::move(stager) : Store::stage_checkpoint();
+}
+
+std::unique_ptr<CheckpointSource> PostgresStore::open_checkpoint(const std::string& id) {
+  auto source = impl_->checkpoints.open_file(id);
+  return source ? std::move(source) : Store::open_checkpoint(id);
+}
+
+std::string PostgresStore::scratch_dir() { return impl_->checkpoints.scratch_dir(); }
 
 std::vector<Event> PostgresStore::events(const std::string& experiment) {
   Impl& d = *impl_;

@@ -21,7 +21,9 @@
 // Whatever the URI leaves out comes from libpq's environment (PGHOST, PGUSER, PGPASSWORD, ...)
 // and ~/.pgpass. These query parameters are pbt's own (taken out before libpq sees the URI):
 //   checkpoint_dir=/shared/path  checkpoint bytes in files on a shared filesystem
-//                                (checkpoint_dir.hpp), not in the database
+//                                (checkpoint_dir.hpp), not in the database: every
+//                                checkpoint is streamed to a temp file there, then
+//                                linked into place by its publish
 //   retry_seconds=60             how long one operation keeps reconnecting / retrying
 //   schema=pbt                   the PostgreSQL schema that holds pbt's tables
 // Messages never show the password (redact_uri).
@@ -72,6 +74,9 @@ class PostgresStore : public Store {
 
   std::vector<MemberState> population(const std::string& experiment) override;
   std::string checkpoint(const std::string& id) override;
+  std::unique_ptr<CheckpointStager> stage_checkpoint() override;
+  std::unique_ptr<CheckpointSource> open_checkpoint(const std::string& id) override;
+  std::string scratch_dir() override;
   std::vector<Event> events(const std::string& experiment) override;
   std::vector<ScorePoint> scores(const std::string& experiment) override;
 

@@ -19,6 +19,7 @@
 
 #include "pbt/error.hpp"
 #include "pbt/options.hpp"
+#include "core/process_owner.hpp"
 #include "trainables/external/child_process.hpp"
 
 namespace pbt {
@@ -126,61 +127,13 @@ bool parse_version(const json& v, int& major, int& minor) {
 // worker's start time (clock ticks since boot) telling it from a later process with its pid.
 constexpr const char* kOwnerFile = ".pbt-owner";
 
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-std::string start_time_of(long pid) {
-  const std::string stat = read_first_line("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return "";
-  std::istringstream rest(stat.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {  // field 22 is starttime
-    if (i == 22) return field;
-  }
-  return "";
-}
-
-std::string host_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return host;
-}
-
-std::string boot_id() { return read_first_line("/proc/sys/kernel/random/boot_id"); }
-
-std::string owner_identity(long pid) {
-  return host_name() + " " + std::to_string(pid) + " " + start_time_of(pid) + " " + boot_id();
-}
-
-// A short, name-safe tag of a text (FNV-1a): the host and boot id in a directory's name.
-std::string tag_of(const std::string& text) {
-  std::uint32_t h = 2166136261u;
-  for (unsigned char c : text) h = (h ^ c) * 16777619u;
-  char out[9];
-  std::snprintf(out, sizeof out, "%08x", h);
-  return out;
-}
-
-// The owner as the directory's own name says it, "HOSTTAG.PID.START.BOOTTAG" between the
-// member and mkdtemp's suffix: a directory is created with its owner named, so a worker
-// killed right after mkdtemp (before the marker file is written) leaves nothing unjudgeable.
-std::string name_tag(long pid) {
-  return tag_of(host_name()) + "." + std::to_string(pid) + "." + start_time_of(pid) + "." + tag_of(boot_id());
-}
-
-// Whether the process `pid` that started at `start` in boot `boot` may still be running.
-bool may_be_alive(long pid, const std::string& start, bool same_boot) {
-  if (!same_boot) return false;
-  const std::string now = start_time_of(pid);
-  if (!now.empty()) return now == start;
-  // Its start time unreadable (/proc hidden) while the pid exists: keep it, to be safe.
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
+using process_owner::boot_id;
+using process_owner::host_name;
+using process_owner::may_be_alive;
+using process_owner::name_tag;
+using process_owner::owner_identity;
+using process_owner::read_first_line;
+using process_owner::tag_of;
 
 // Scratch directories whose worker is gone (its guard removes them, unless it was killed
 // too): a directory of this host whose owner is not the running process it names, by its
