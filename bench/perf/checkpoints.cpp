@@ -238,6 +238,10 @@ struct Path {
 struct Sample {
   double publish_s = 0, exploit_s = 0, trainer_save_s = -1, trainer_load_s = -1;
   double hwm_before_mb = 0, hwm_after_mb = 0;
+  // Where the time goes. publish = save (stage_checkpoint + Trainable::save + flush) + staged
+  // (CheckpointStager::finish) + commit (Store::publish); exploit = load (open_checkpoint +
+  // Trainable::load) + verify (CheckpointSource::finish).
+  double save_s = 0, staged_s = 0, commit_s = 0, load_s = 0, verify_s = 0;
 };
 
 struct Options {
@@ -304,14 +308,19 @@ std::string measure(const Options& o, const StoreUnderTest& st, const std::strin
     t->save(w);
     w.flush();
   }
+  s.save_s = since(t0);
   pbt::Publication pub;
   pub.step = leased->member.step + 1;
   pub.last_ready_step = pub.step;
   pub.score = 0;
   pub.h = leased->member.h;
+  auto t1 = Clock::now();
   pub.checkpoint = stager->finish();
   stager.reset();
+  s.staged_s = since(t1);
+  t1 = Clock::now();
   store->publish(leased->lease, pub);
+  s.commit_s = since(t1);
   s.publish_s = since(t0);
   const std::string id = pub.checkpoint->id();
   pub.checkpoint.reset();
@@ -323,7 +332,10 @@ std::string measure(const Options& o, const StoreUnderTest& st, const std::strin
     std::unique_ptr<pbt::CheckpointSource> source = store->open_checkpoint(id);
     pbt::CheckpointReader r(*source);
     t->load(r);
+    s.load_s = since(t0);
+    const auto t2 = Clock::now();
     source->finish();
+    s.verify_s = since(t2);
   }
   s.exploit_s = since(t0);
   s.hwm_after_mb = vm_hwm_kb() / 1024.0;
@@ -340,9 +352,10 @@ std::string measure(const Options& o, const StoreUnderTest& st, const std::strin
     std::error_code ec;
     fs::remove(times_file, ec);
   }
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%.9f %.9f %.9f %.9f %.3f %.3f", s.publish_s, s.exploit_s, s.trainer_save_s,
-                s.trainer_load_s, s.hwm_before_mb, s.hwm_after_mb);
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%.9f %.9f %.9f %.9f %.3f %.3f %.9f %.9f %.9f %.9f %.9f", s.publish_s, s.exploit_s,
+                s.trainer_save_s, s.trainer_load_s, s.hwm_before_mb, s.hwm_after_mb, s.save_s, s.staged_s, s.commit_s,
+                s.load_s, s.verify_s);
   return buf;
 }
 
@@ -489,7 +502,7 @@ int main(int argc, char** argv) {
             Sample s;
             std::istringstream in(line);
             in >> s.publish_s >> s.exploit_s >> s.trainer_save_s >> s.trainer_load_s >> s.hwm_before_mb >>
-                s.hwm_after_mb;
+                s.hwm_after_mb >> s.save_s >> s.staged_s >> s.commit_s >> s.load_s >> s.verify_s;
             samples[key].push_back(s);
             std::cerr << "  " << st.name << " " << path << ": publish " << mb_s(bytes, s.publish_s) << " MB/s, exploit "
                       << mb_s(bytes, s.exploit_s) << " MB/s, peak RSS " << bench::fmt(s.hwm_after_mb, 1) << " MB (+"
@@ -602,6 +615,29 @@ int main(int argc, char** argv) {
            << (tl.empty() ? "" : bench::fmt(1e3 * bench::median(tl), 1)) << " | " << bench::fmt(bench::median(hwm), 1)
            << " | " << bench::fmt(bench::median(growth), 1) << " |"
            << (failures.count(key) ? " (a repetition failed: " + failures[key] + ")" : "") << "\n";
+      }
+
+  md << "\n## Where the time goes (ms, median of " << o.reps << ")\n\n"
+     << "publish = save (stage_checkpoint + Trainable::save + flush: the cpp trainable writes its bytes into the "
+        "stager; ProcessTrainable has the trainer write its file, then hands it over with write_file) + staged "
+        "(CheckpointStager::finish) + commit (Store::publish). exploit = load (open_checkpoint + Trainable::load: "
+        "for the process path, to_file and the trainer's read) + verify (CheckpointSource::finish).\n\n"
+     << "| store | path | size | save | of it the trainer's write | staged | commit | load | of it the trainer's "
+        "read | verify |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& st : stores)
+    for (const auto& path : o.paths)
+      for (double mb : o.sizes_mb) {
+        auto it = samples.find(std::make_tuple(st.name, path, mb));
+        if (it == samples.end() || it->second.empty()) continue;
+        auto ms = [&](double Sample::*field) {
+          std::vector<double> v;
+          for (const auto& s : it->second)
+            if (s.*field >= 0) v.push_back(1e3 * (s.*field));
+          return v.empty() ? std::string() : bench::fmt(bench::median(v), 1);
+        };
+        md << "| " << st.name << " | " << path << " | " << size_label(mb) << " | " << ms(&Sample::save_s) << " | "
+           << ms(&Sample::trainer_save_s) << " | " << ms(&Sample::staged_s) << " | " << ms(&Sample::commit_s) << " | "
+           << ms(&Sample::load_s) << " | " << ms(&Sample::trainer_load_s) << " | " << ms(&Sample::verify_s) << " |\n";
       }
 
   md << "\n## Store size after garbage collection\n\n"
