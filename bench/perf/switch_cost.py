@@ -17,8 +17,8 @@ lines in the worker logs) and the best member's score. Runs alternate between th
 
     /usr/bin/python3 bench/perf/switch_cost.py --pbt build/pbt --out docs/results/checkpoints.md
 
---out replaces this bench's section in FILE (from its heading to the next "## " heading of
-another section, or the end), or appends it. Defaults: population 16 on 2 workers, 3 runs
+--out replaces this bench's section for the same budget in FILE (from its heading to the next
+"## " heading, or the end), or appends it. Defaults: population 16 on 2 workers, 3 runs
 each, budget 600 steps (the example ships 3000: at population 16 on 2 workers a run would take
 well over 5 minutes; 600 keeps the ready interval of 150, so each member still changes
 worker and trainer 4 times). Run from anywhere: the config and the trainer are this
@@ -42,7 +42,9 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench", "paper"))
 from efficiency import set_key  # noqa: E402  (text edits that keep the example's layout)
 
-HEADING = "## A process trainer at every member change: restarted vs served in turn"
+def heading(steps):
+    """The section's heading: one section per budget, so that runs at two budgets sit side by side."""
+    return "## A process trainer at every member change: restarted vs served in turn (budget %d steps)" % steps
 
 
 def make_config(args, condition, run):
@@ -123,7 +125,7 @@ def report(args, rows, load_start, started_at, shipped_steps):
         load_end = f.read().strip()
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "include", "python")
     steps = args.steps or shipped_steps
-    o = [HEADING, ""]
+    o = [heading(steps), ""]
     o.append("Reproduce (from the repository root; needs Debian's python3-torch and python3-sklearn):")
     o += ["", "```sh", "/usr/bin/python3 bench/perf/switch_cost.py --pbt build/pbt --runs %d%s --out "
           "docs/results/checkpoints.md" % (args.runs, "" if args.steps == 600 else " --steps %d" % args.steps),
@@ -137,8 +139,7 @@ def report(args, rows, load_start, started_at, shipped_steps):
              "budget %d steps%s, ready interval as shipped; restart = the trainer announces protocol 1.1 "
              "(`%s` through [trainable] env), served = 1.2 (the default)"
              % (args.config, args.population, args.workers, steps,
-                "" if steps == shipped_steps else " (the example ships %d: shortened so that a run takes minutes)"
-                % shipped_steps, args.old_env))
+                "" if steps == shipped_steps else " (the example ships %d)" % shipped_steps, args.old_env))
     o += ["", "| run | condition | wall s | trainer processes started | member switches by a running trainer | "
           "exploit/explore events | best score |", "|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -159,13 +160,13 @@ def report(args, rows, load_start, started_at, shipped_steps):
     return "\n".join(o) + "\n"
 
 
-def write_section(path, section):
+def write_section(path, section, head):
     text = open(path).read() if os.path.exists(path) else ""
-    start = text.find(HEADING)
+    start = text.find(head + "\n")
     if start < 0:
         text = (text.rstrip("\n") + "\n\n" if text else "") + section
     else:
-        nxt = text.find("\n## ", start + len(HEADING))
+        nxt = text.find("\n## ", start + len(head))
         text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
     with open(path, "w") as f:
         f.write(text)
@@ -205,7 +206,7 @@ def main():
     section = report(args, rows, load_start, started_at, shipped_steps)
     print(section, end="")
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, heading(args.steps or shipped_steps))
         print("wrote %s" % args.out, file=sys.stderr)
 
 
