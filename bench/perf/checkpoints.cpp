@@ -393,6 +393,34 @@ std::vector<std::string> parse_list(const std::string& s) {
   return out;
 }
 
+// The sections of an earlier --out file that this bench does not write (bench/perf/switch_cost.py's,
+// notes added by hand), kept after its own when it rewrites the file.
+std::string others_sections(const std::string& path) {
+  static const std::vector<std::string> kOwn = {"## The machine's limits", "## Publish and exploit",
+                                                "## Where the time goes", "## Store size after garbage collection",
+                                                "## The goals of issue #17"};
+  std::ifstream in(path);
+  if (path.empty() || !in) return "";
+  std::string out, line;
+  bool keep = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      keep = true;
+      for (const auto& own : kOwn)
+        if (line.rfind(own, 0) == 0) keep = false;
+      if (keep) {  // one blank line before it
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        out += out.empty() ? "\n" : "\n\n";
+      }
+    } else if (line.rfind("# ", 0) == 0) {
+      keep = false;
+    }
+    if (keep) out += line + "\n";
+  }
+  while (out.size() > 1 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') out.pop_back();
+  return out;
+}
+
 std::string mb_s(double bytes, double seconds) { return seconds > 0 ? bench::fmt(bytes / 1e6 / seconds, 0) : "n/a"; }
 
 std::string ratio(double x) { return std::isnan(x) ? "n/a" : bench::fmt(x, 2); }
@@ -552,7 +580,9 @@ int main(int argc, char** argv) {
      << "- Stores: SQLite (a fresh file, WAL)"
      << (o.pg_uri.empty() ? "; PostgreSQL not measured (no --postgres URI given)"
                           : "; PostgreSQL on loopback with checkpoint_dir= in the same directory (a fresh schema)")
-     << "\n- Python for the process path: " << o.python << "\n\n";
+     << "\n- Python for the process path: " << o.python
+     << "\n- The sections after the goals come from bench/perf/switch_cost.py or were written by hand; this bench "
+        "keeps them when it rewrites the file.\n\n";
 
   md << "## The machine's limits (median of " << o.reps << ")\n\n"
      << "fsync'd write: N bytes written in 1 MiB blocks, then fsync (as `dd bs=1M conv=fsync`). Plain copy: read + "
@@ -706,7 +736,7 @@ int main(int argc, char** argv) {
     }
   md << "\n(Store size is for the whole store, both paths together.)\n";
 
-  bench::emit(md.str(), o.out);
+  bench::emit(md.str() + others_sections(o.out), o.out);
   std::error_code ec;
   if (own_dir) fs::remove_all(o.dir, ec);
   else {
