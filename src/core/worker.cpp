@@ -28,9 +28,16 @@ struct Cached {
   int member = -1;
   std::int64_t step = -1;
   std::unique_ptr<Trainable> trainable;
+  // Checkpoints whose check failed after a deferred load (see IntervalRunner::settle): the
+  // next load of one is checked before training, so that recovery takes over.
+  std::set<std::string> suspect;
   // Holds m as m was last published (nobody has trained it since).
   bool holds(const MemberState& m) const { return trainable && member == m.id && step == m.step; }
-  void reset() { *this = Cached{}; }
+  void reset() {
+    member = -1;
+    step = -1;
+    trainable.reset();
+  }
 };
 
 // In a published score's metrics: the score came with a copy of this member and step.
@@ -186,6 +193,7 @@ class IntervalRunner {
         score.samples.empty() ? last_n(append(m.samples, points), cfg_.window) : score.samples;
     const bool done = step >= cfg_.budget_steps;
 
+    settle(cache);
     if (hb.lost()) throw LeaseLost("lost the lease on member " + std::to_string(m.id));
     // Streamed to the store as the trainable writes it (a file in the store's checkpoint
     // directory, hashed on the way), never held in memory whole.
@@ -285,12 +293,36 @@ class IntervalRunner {
     return make_trainable(cfg_.trainable, ctx);
   }
 
-  // Streams checkpoint `id` into t, verified against its id (CheckpointError when not).
-  void load_checkpoint(Trainable& t, const std::string& id) const {
+  // Streams checkpoint `id` into t. Its check against the id (a hash of every byte, on a
+  // thread of the store's) goes on while the interval trains, and settle() collects it
+  // before anything is published; `now` (or a checkpoint that failed a check before) waits
+  // for it here, so that a CheckpointError comes before training.
+  void load_checkpoint(Trainable& t, const std::string& id, Cached& cache, bool now) {
+    checking_.reset();  // a check of what t held before no longer matters
     std::unique_ptr<CheckpointSource> source = store_.open_checkpoint(id);
     CheckpointReader r(*source);
     t.load(r);
-    source->finish();
+    if (now || cache.suspect.count(id)) {
+      source->finish();
+      return;
+    }
+    checking_ = std::move(source);
+    checking_id_ = id;
+  }
+
+  // The deferred check of the checkpoint loaded for this interval: a mismatch drops the
+  // interval's work (nothing is published) and marks the checkpoint suspect.
+  void settle(Cached& cache) {
+    if (!checking_) return;
+    std::unique_ptr<CheckpointSource> source = std::move(checking_);
+    try {
+      source->finish();
+    } catch (const CheckpointError& e) {
+      cache.suspect.insert(checking_id_);
+      throw CheckpointError(std::string(e.what()) +
+                            " (found while the interval trained: its work is dropped, and the next load of this "
+                            "checkpoint is checked first)");
+    }
   }
 
   // m's own model: kept in memory from its last interval on this worker, or its checkpoint
@@ -301,10 +333,10 @@ class IntervalRunner {
     current_ = kept_or_fresh(m, cache);
     if ((kept && !copied) || m.checkpoint.empty()) return *current_;
     try {
-      load_checkpoint(*current_, m.checkpoint);
+      load_checkpoint(*current_, m.checkpoint, cache, false);
       if (copied) current_->copied(*copied);
     } catch (const CheckpointError& e) {
-      recover(m, e.what(), events);
+      recover(m, e.what(), cache, events);
     }
     return *current_;
   }
@@ -316,7 +348,7 @@ class IntervalRunner {
     current_ = kept_or_fresh(m, cache);
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
-        load_checkpoint(*current_, d.checkpoint);
+        load_checkpoint(*current_, d.checkpoint, cache, false);
         current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
         m.checkpoint = d.checkpoint;
         return true;
@@ -336,7 +368,7 @@ class IntervalRunner {
   // The member's own checkpoint is unreadable: the population goes on, and this member
   // continues from the best member whose checkpoint loads, keeping its own h. Recorded
   // as a "recover" event so the lineage shows it.
-  void recover(const MemberState& m, const std::string& why, std::vector<Event>& events) {
+  void recover(const MemberState& m, const std::string& why, Cached& cache, std::vector<Event>& events) {
     log("member " + std::to_string(m.id) + ": its checkpoint " + m.checkpoint + " cannot be used (" + why + ")");
     std::vector<MemberState> pop = store_.population(cfg_.name);
     std::sort(pop.begin(), pop.end(), [](const MemberState& a, const MemberState& b) {
@@ -345,7 +377,7 @@ class IntervalRunner {
     for (const auto& d : pop) {
       if (d.id == m.id || d.checkpoint.empty() || d.checkpoint == m.checkpoint) continue;
       try {
-        load_checkpoint(*current_, d.checkpoint);
+        load_checkpoint(*current_, d.checkpoint, cache, true);
         current_->copied(Copied{d.id, d.step, derive_seed(cfg_.seed, m.id, m.step, kCopy)});
       } catch (const CheckpointError&) {
         continue;
@@ -406,6 +438,8 @@ class IntervalRunner {
   const WorkerOptions& opt_;
   WorkerStats& stats_;
   std::unique_ptr<Trainable> current_;
+  std::unique_ptr<CheckpointSource> checking_;  // the load whose check settle() collects
+  std::string checking_id_;
   Publication published_;
   int member_ = -1;
   std::int64_t step_ = 0;
@@ -540,6 +574,14 @@ WorkerStats run_worker(Store& store, const std::string& experiment, const Worker
 
   WorkerStats stats;
   Cached cache;
+  // What a worker killed earlier may have left (a checkpoint file without a row, the temp file
+  // of a checkpoint it was writing) goes when the next worker starts: `pbt run` replaces a
+  // dead worker by a new one. Best effort: a store that cannot do it now does it next time.
+  try {
+    store.collect_garbage();
+  } catch (const StoreError& e) {
+    opt.log(std::string("garbage collection skipped: ") + e.what());
+  }
   int store_failures = 0;
   constexpr int kMaxStoreFailures = 60;      // in a row: ~1 minute of an unreachable store
   constexpr int kMaxStoreErrorsOnLease = 3;  // in a row: the store answers, with an error

@@ -27,6 +27,8 @@ namespace {
 
 // The most bytes any one stream here holds at once (a read buffer).
 constexpr std::size_t kChunk = 1u << 20;
+// Dirty bytes of a checkpoint being written after which the kernel is asked to start writing them back.
+constexpr std::uint64_t kWriteback = 8u << 20;
 constexpr const char* kTempPrefix = ".tmp-";
 
 std::string errno_text() { return std::strerror(errno); }
@@ -132,10 +134,12 @@ class FileStager : public CheckpointStager {
       adopted_ = true;
       return;
     }
-    // Renamed: the bytes are hashed in one read pass (no copy) and made durable here.
+    // Renamed: the bytes are hashed in one read pass (no copy) and made durable here; the
+    // disk writes back what the trainer wrote while we hash it.
     temp_ = std::move(temp);
     fd_.reset(::open(temp_.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd_.fd < 0) throw StoreError(dir_.text() + ": cannot open '" + temp_ + "': " + errno_text());
+    ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     std::string chunk(kChunk, '\0');
     for (;;) {
       const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), size_);
@@ -175,6 +179,17 @@ class FileStager : public CheckpointStager {
   }
   void put(const char* data, std::size_t n) {
     if (!write_all(fd_.fd, data, n)) throw StoreError(dir_.text() + ": cannot write '" + temp_ + "': " + errno_text());
+    written_ += n;
+    start_writeback(false);
+  }
+  // Asks the kernel to start writing what is dirty so far (without waiting), so the disk works
+  // while the trainable produces and we hash the next bytes: finish()'s fsync then has little
+  // left to do, and dirty pages do not pile up. Every kWriteback bytes, and once at the end.
+  void start_writeback(bool all) {
+    if (!all && written_ - flushed_ < kWriteback) return;
+    ::sync_file_range(fd_.fd, static_cast<off_t>(flushed_), static_cast<off_t>(written_ - flushed_),
+                      SYNC_FILE_RANGE_WRITE);
+    flushed_ = written_;
   }
 
   CheckpointDir dir_;
@@ -185,6 +200,7 @@ class FileStager : public CheckpointStager {
   Fd fd_;
   std::string temp_;  // ours until finish() hands it over
   bool finished_ = false, adopted_ = false;
+  std::uint64_t written_ = 0, flushed_ = 0;  // bytes written to the temp file; writeback started for
 };
 
 // ---------------------------------------------------------------- reading
@@ -201,54 +217,30 @@ class FileSource : public CheckpointSource {
 
   std::size_t read(char* out, std::size_t n) override {
     if (linked_) throw Error("checkpoint " + id_ + ": read after to_file");
+    start_check();
     n = static_cast<std::size_t>(std::min<std::uint64_t>(n, size_ - pos_));
-    if (n == 0) {
-      verify();
-      return 0;
-    }
+    if (n == 0) return 0;
     const ssize_t r = read_some(fd_.fd, out, n, pos_);
     if (r < 0) throw CheckpointError("cannot read checkpoint " + id_ + " from the " + where_ + ": " + errno_text());
     if (r == 0)
       throw CheckpointError("checkpoint " + id_ + " in the " + where_ + " is truncated: its file ended at byte " +
                             std::to_string(pos_) + " of " + std::to_string(size_));
-    hash_.update(out, static_cast<std::size_t>(r));
     pos_ += static_cast<std::uint64_t>(r);
-    if (pos_ == size_) verify();
     return static_cast<std::size_t>(r);
   }
 
   void to_file(const std::string& path) override {
-    if (pos_ != 0 || linked_) throw Error("checkpoint " + id_ + ": to_file after part of it was read");
+    if (pos_ != 0 || linked_ || check_.joinable())
+      throw Error("checkpoint " + id_ + ": to_file after part of it was read");
     if (::link(file_.c_str(), path.c_str()) == 0) {
-      // The reader gets the store's own file at once; it is checked meanwhile, on our fd.
-      linked_ = true;
-      check_ = std::thread([this] {
-        try {
-          Sha256 h;
-          std::string chunk(kChunk, '\0');
-          std::uint64_t at = 0;
-          while (at < size_) {
-            const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), at);
-            if (r <= 0) {
-              error_ = "checkpoint " + id_ + " in the " + where_ +
-                       " could not be read whole: " + (r < 0 ? errno_text() : "it ended at byte " + std::to_string(at));
-              return;
-            }
-            h.update(chunk.data(), static_cast<std::size_t>(r));
-            at += static_cast<std::uint64_t>(r);
-          }
-          const std::string actual = h.hex();
-          if (actual != id_) error_ = mismatch_text(id_, where_, actual);
-        } catch (const std::exception& e) {
-          error_ = "checkpoint " + id_ + " in the " + where_ + " could not be checked: " + e.what();
-        }
-      });
+      linked_ = true;  // the reader gets the store's own file at once; it is checked meanwhile
+      start_check();
       return;
     }
     if (errno != EXDEV && errno != EPERM && errno != EMLINK && errno != ENOTSUP && errno != EOPNOTSUPP)
       throw Error("cannot link checkpoint " + id_ + " from the " + where_ + " to " + path + ": " + errno_text());
     try {
-      CheckpointSource::to_file(path);  // a streamed copy, checked on the way
+      CheckpointSource::to_file(path);  // a streamed copy (checked meanwhile, as any read)
     } catch (...) {
       ::unlink(path.c_str());
       throw;
@@ -256,36 +248,48 @@ class FileSource : public CheckpointSource {
   }
 
   void finish() override {
-    if (linked_) {
-      if (check_.joinable()) check_.join();
-      if (!error_.empty()) throw CheckpointError(error_);
-      return;
-    }
-    if (pos_ < size_) {
-      std::string chunk(static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size_ - pos_)), '\0');
-      while (pos_ < size_) read(chunk.data(), chunk.size());
-    }
-    verify();
+    start_check();  // nothing was read: the check still runs
+    if (check_.joinable()) check_.join();
+    if (!error_.empty()) throw CheckpointError(error_);
   }
 
  private:
-  // Once: the hash is spent afterwards; a mismatch is reported again on every later call.
-  void verify() {
-    if (!verified_) {
-      verified_ = true;
-      const std::string actual = hash_.hex();
-      if (actual != id_) error_ = mismatch_text(id_, where_, actual);
-    }
-    if (!error_.empty()) throw CheckpointError(error_);
+  // The file is hashed on a thread of its own, on its own reads, while the bytes go to the
+  // trainable (or while an external trainer reads its link): SHA-256 runs at ~1.5 GB/s, so
+  // hashing on the way would make it the slowest part of a load. The file is read-only and
+  // never rewritten under its id, so the bytes hashed are the bytes served; finish() joins.
+  void start_check() {
+    if (check_.joinable() || checked_) return;
+    checked_ = true;
+    check_ = std::thread([this] {
+      try {
+        Sha256 h;
+        std::string chunk(kChunk, '\0');
+        std::uint64_t at = 0;
+        while (at < size_) {
+          const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), at);
+          if (r <= 0) {
+            error_ = "checkpoint " + id_ + " in the " + where_ + " could not be read whole: " +
+                     (r < 0 ? errno_text() : "its file ended at byte " + std::to_string(at));
+            return;
+          }
+          h.update(chunk.data(), static_cast<std::size_t>(r));
+          at += static_cast<std::uint64_t>(r);
+        }
+        const std::string actual = h.hex();
+        if (actual != id_) error_ = mismatch_text(id_, where_, actual);
+      } catch (const std::exception& e) {
+        error_ = "checkpoint " + id_ + " in the " + where_ + " could not be checked: " + e.what();
+      }
+    });
   }
 
   std::string id_, file_, where_;
   Fd fd_;
   std::uint64_t size_ = 0, pos_ = 0;
-  Sha256 hash_;
-  bool verified_ = false, linked_ = false;
+  bool linked_ = false, checked_ = false;
   std::thread check_;
-  std::string error_;  // what the check found wrong (linked: set by the background check)
+  std::string error_;  // what the check found wrong (set by the check's thread, read after the join)
 };
 
 }  // namespace

@@ -24,9 +24,14 @@ args = p.parse_args()
 
 
 def record(kind, pid):
-    path = os.path.join(args.state_dir, "%s-%d-%d" % (kind, os.getpid(), pid))
-    with open(path, "w") as f:
+    # Written beside the state directory, then renamed into it: a kill mid-write (which
+    # switching members makes likelier: every switch builds the trainer anew) leaves no
+    # empty record for the test to read.
+    name = "%s-%d-%d" % (kind, os.getpid(), pid)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(args.state_dir)), "." + name)
+    with open(tmp, "w") as f:
         f.write(str(pid))
+    os.rename(tmp, os.path.join(args.state_dir, name))
 
 
 def sleep_forever():

@@ -3,7 +3,11 @@
 // (table, row, column), not as a parser's bare message or an error in the user's file.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -196,6 +200,138 @@ TEST(SqliteStore, AGarbledStoredConfigIsTheStoresCopyNotTheUsersFile) {
   EXPECT_TRUE(contains(m, "experiment 'locked'")) << m;
   EXPECT_TRUE(contains(m, "held in the store")) << m;
   EXPECT_TRUE(contains(m, "/home/u/locked.toml")) << m;
+}
+
+}  // namespace
+}  // namespace pbt
+
+namespace pbt {
+namespace {
+
+// The toy with 200 KiB of padding in every checkpoint: over SQLite's inline limit, so its
+// checkpoints are files in the store's checkpoint directory.
+class PaddedToy : public Trainable {
+ public:
+  explicit PaddedToy(std::unique_ptr<Trainable> toy) : toy_(std::move(toy)) {}
+  void apply(const Hyperparams& h) override { toy_->apply(h); }
+  void step(std::int64_t n) override { toy_->step(n); }
+  Score eval() override { return toy_->eval(); }
+  void save(CheckpointWriter& out) const override {
+    toy_->save(out);
+    const std::string pad(200 << 10, 'p');
+    out.write_string(pad);
+  }
+  void load(CheckpointReader& in) override {
+    toy_->load(in);
+    if (in.read_string().size() != (200u << 10)) throw CheckpointError("padding of the wrong size");
+  }
+  void copied(const Copied& c) override { toy_->copied(c); }
+
+ private:
+  std::unique_ptr<Trainable> toy_;
+};
+
+TEST(SqliteWorker, ACorruptCheckpointFileFoundWhileTrainingDropsOneIntervalThenTheMemberRecovers) {
+  register_builtin_trainables();
+  register_trainable("padded_toy", [](const TrainableContext& ctx) {
+    return std::make_unique<PaddedToy>(make_trainable("toy", ctx));
+  });
+  TempDir dir;
+  SqliteStore store(dir.file("store.db"));
+  ExperimentConfig c = parse_config(test::ToyConfig("padded")
+                                        .seed(2)
+                                        .population(3)
+                                        .steps(24)
+                                        .set("trainable.kind", "\"padded_toy\"")
+                                        .set("exploit.strategy", "\"none\"")
+                                        .text(),
+                                    "padded.toml");
+  create_or_join(store, c);
+  WorkerOptions opt;
+  opt.id = "w";
+  opt.max_intervals = 3;  // one interval per member: every member has a checkpoint file
+  run_worker(store, "padded", opt);
+  const auto before = store.population("padded");
+  const std::string file = dir.file("store.db.checkpoints/" + before[1].checkpoint);
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+  std::filesystem::permissions(file, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('X');  // the padding: the trainable loads it without noticing
+  }
+
+  std::vector<std::string> log;
+  opt.max_intervals = -1;
+  opt.log = [&](const std::string& l) { log.push_back(l); };
+  const WorkerStats stats = run_worker(store, "padded", opt);
+
+  // The check (deferred while the interval trained) dropped that interval, naming the
+  // checkpoint; the next load checked it first and the member recovered from another.
+  int dropped = 0;
+  for (const auto& l : log)
+    if (contains(l, "member 1") && contains(l, before[1].checkpoint) && contains(l, "found while the interval trained"))
+      ++dropped;
+  EXPECT_EQ(dropped, 1);
+  EXPECT_EQ(stats.failed_intervals, 1);
+  int recovered = 0;
+  for (const auto& e : store.events("padded"))
+    if (e.kind == EventKind::recover && e.member == 1) {
+      ++recovered;
+      EXPECT_NE(e.donor_checkpoint, before[1].checkpoint);
+    }
+  EXPECT_EQ(recovered, 1);
+  for (const auto& m : store.population("padded")) {
+    EXPECT_TRUE(m.done);
+    EXPECT_EQ(m.step, 24);
+    EXPECT_FALSE(m.failed);
+  }
+  // Nothing was published from the corrupt model: member 1's scores are one per step.
+  std::map<std::int64_t, int> points;
+  for (const auto& p : store.scores("padded"))
+    if (p.member == 1) ++points[p.step];
+  for (const auto& [step, n] : points) EXPECT_EQ(n, 1) << "step " << step;
+}
+
+}  // namespace
+}  // namespace pbt
+
+namespace pbt {
+namespace {
+
+TEST(SqliteWorker, AWorkerStartingSweepsTheTempFileOfAWriterThatDied) {
+  register_builtin_trainables();
+  TempDir dir;
+  const std::string db = dir.file("store.db");
+  {
+    SqliteStore store(db);
+    create_or_join(store, parse_config(test::ToyConfig("sweep").population(2).steps(8).text(), "sweep.toml"));
+  }
+  // A process that dies while writing a checkpoint (as a SIGKILLed worker would).
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SqliteStore store(db);
+    std::unique_ptr<CheckpointStager> st = store.stage_checkpoint();
+    const std::string chunk(1 << 20, 'w');
+    for (int i = 0; i < 3; ++i) st->write(chunk.data(), chunk.size());
+    _exit(0);  // no finish(), no destructor: its temp file stays behind
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  auto temps = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file("store.db.checkpoints")))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) ++n;
+    return n;
+  };
+  ASSERT_EQ(temps(), 1);
+  SqliteStore store(db);
+  WorkerOptions opt;
+  opt.id = "w";
+  run_worker(store, "sweep", opt);
+  EXPECT_EQ(temps(), 0);
+  for (const auto& m : store.population("sweep")) EXPECT_TRUE(m.done);
 }
 
 }  // namespace
