@@ -60,8 +60,12 @@ class CheckpointDir {
   // The bytes of checkpoint `id`, verified against it (and against `size`, when given);
   // throws CheckpointError.
   std::string read(const std::string& id, std::optional<std::uint64_t> size = {}) const;
-  // Deletes the file of checkpoint `id`; false when there was none.
+  // Deletes the file of checkpoint `id`; false when there was none. Its name goes at once,
+  // its blocks on a thread of their own (see wait_for_removals).
   bool remove(const std::string& id) const;
+  // Waits until the blocks of every file this process removed are freed (a store does it
+  // when it closes, so a clean exit leaves no temp file behind).
+  static void wait_for_removals();
 
   // The ids of the checkpoints held here (for garbage collection).
   std::vector<std::string> ids() const;

@@ -151,7 +151,7 @@ SqliteStore::SqliteStore(const std::string& path, Options options) : impl_(std::
   sqlite::open_schema(impl_->db);
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() { CheckpointDir::wait_for_removals(); }
 
 const std::string& SqliteStore::path() const { return impl_->db.path(); }
 

@@ -66,6 +66,7 @@ void flip_byte(const std::string& path, std::uint64_t at) {
 }
 
 std::vector<std::string> temp_files(const std::string& dir) {
+  CheckpointDir::wait_for_removals();  // files removed a moment ago free their blocks meanwhile
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
@@ -74,6 +75,7 @@ std::vector<std::string> temp_files(const std::string& dir) {
 }
 
 std::uint64_t file_bytes(const std::string& dir) {
+  CheckpointDir::wait_for_removals();
   std::uint64_t n = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))

@@ -109,7 +109,7 @@ PostgresStore::PostgresStore(const std::string& uri, Options options)
   pg::open_schema(impl_->conn, impl_->target.options.schema);
 }
 
-PostgresStore::~PostgresStore() = default;
+PostgresStore::~PostgresStore() { CheckpointDir::wait_for_removals(); }
 
 const std::string& PostgresStore::uri() const { return impl_->target.name; }
 const PostgresStore::Options& PostgresStore::options() const { return impl_->target.options; }
