@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "pbt/error.hpp"
+#include "pbt/version.hpp"
 #include "cli/commands.hpp"
 #ifdef PBT_WITH_TORCH
 #include "trainables/torch/torch_trainables.hpp"
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   using namespace pbt::cli;
   CLI::App app{"pbt: Population Based Training (Jaderberg et al., 2017)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", pbt::version_text(),
+                       "print pbt's version, the process protocol's and the store schemas', and exit");
   const std::vector<Command> commands = {add_run(app, self_exe(argv[0])),
                                          add_create(app),
                                          add_worker(app),

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "pbt/pbt.hpp"
+#include "pbt/version.hpp"
 #include "cli/commands.hpp"
 #include "cli/print.hpp"
 
@@ -22,12 +23,13 @@ int worker(const std::string& uri, const std::string& experiment, const std::str
     if (!log_file) throw Error("cannot open the log file '" + log_path + "': " + std::strerror(errno));
   }
   std::ostream& log = log_path.empty() ? std::cerr : log_file;
-  auto store = open_existing_store(uri);  // a typo names no store; it never makes an empty one
   WorkerOptions opt;
   opt.id = id.empty() ? default_worker_id() : id;
+  opt.log = [&](const std::string& line) { log << now_text() << " [" << opt.id << "] " << line << std::endl; };
+  opt.log(version_text());                // first line: which pbt wrote this log, and what it speaks
+  auto store = open_existing_store(uri);  // a typo names no store; it never makes an empty one
   opt.max_intervals = max_intervals;
   opt.stop = &stop;
-  opt.log = [&](const std::string& line) { log << now_text() << " [" << opt.id << "] " << line << std::endl; };
   opt.log("joined experiment '" + experiment + "' on " + redact_uri(uri));
   WorkerStats s = run_worker(*store, experiment, opt);
   opt.log("leaving: " + std::to_string(s.intervals) + " intervals, " + std::to_string(s.exploits) + " exploits, " +
