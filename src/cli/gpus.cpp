@@ -15,8 +15,8 @@ std::vector<int> parse_gpus(const std::string& text, const std::string& option) 
     const std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
     const bool digits = !part.empty() && part.size() <= 9 && part.find_first_not_of("0123456789") == std::string::npos;
     if (!digits)
-      throw ConfigError(option, "'" + text + "': expected GPU ids, integers >= 0 separated by commas (e.g. 0,1), got '" +
-                                    part + "'");
+      throw ConfigError(
+          option, "'" + text + "': expected GPU ids, integers >= 0 separated by commas (e.g. 0,1), got '" + part + "'");
     ids.push_back(std::stoll(part));
     if (comma == std::string::npos) break;
     at = comma + 1;

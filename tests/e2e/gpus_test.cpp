@@ -48,7 +48,7 @@ std::map<long, std::string> worker_devices(const std::string& logs_dir) {
 }
 
 struct Seen {
-  long worker = -1;    // the worker among its ancestors, -1: none
+  long worker = -1;     // the worker among its ancestors, -1: none
   std::string devices;  // "" when unset
 };
 
