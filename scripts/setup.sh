@@ -11,7 +11,8 @@ PACKAGES=(build-essential cmake pkg-config git clang-format
   libpq-dev postgresql iproute2 openmpi-bin
   libcpp-httplib-dev chromium
   libtorch-dev libopenblas0-serial                 # the LibTorch trainables; OpenBLAS: 3-4x faster than the reference BLAS libtorch-dev pulls in
-  python3-torch python3-sklearn python3-optuna)   # the process protocol's Python example and bench
+  python3-torch python3-sklearn python3-optuna     # the process protocol's Python example and bench
+  python3-pip python3-setuptools python3-wheel python3-venv)  # `pip install --no-build-isolation ./python`, offline
 
 missing=()
 for p in "${PACKAGES[@]}"; do

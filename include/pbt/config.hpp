@@ -47,6 +47,8 @@ struct ExperimentConfig {
   SearchSpace space;
 
   int workers = 1;            // local worker processes for `pbt run`
+  std::vector<int> gpus;      // devices `pbt run` deals to its workers; empty: CUDA_VISIBLE_DEVICES left alone
+  int workers_per_gpu = 1;    // workers that may share one of them
   double lease_seconds = 30;  // a silent worker's member is free again after this
   int max_failures = 3;       // failed intervals in a row before a member is marked failed
   std::string store;          // store URI; empty: <run dir>/store.db
@@ -70,6 +72,16 @@ std::vector<Hyperparams> initial_hyperparams(const ExperimentConfig& config);
 // Why `workers` local workers cannot serve `population` members (at most one per member),
 // or "" when they can: [workers] count and `pbt run --workers` are checked by this one rule.
 std::string workers_problem(std::int64_t workers, int population);
+
+// GPU placement: why a list of device ids is not one ("" when it is: integers >= 0, no
+// duplicates, at least one), and why `workers` workers do not fit `gpus` devices with
+// `per_gpu` workers on each ("" when they do). The config, `pbt run --gpus` and
+// `pbt worker --gpus` are checked by these.
+std::string gpu_ids_problem(const std::vector<std::int64_t>& ids);
+std::string gpus_problem(std::int64_t workers, std::size_t gpus, std::int64_t per_gpu);
+// Worker slot `slot`'s device: gpus[slot % gpus.size()] (round robin, so with
+// workers <= gpus x per_gpu no device has more than per_gpu workers).
+int gpu_of_slot(const std::vector<int>& gpus, int slot);
 
 // Every setting the parser reads, with its value and check, default and description, as
 // Markdown: README.md's "Config reference" is this text (a unit test compares them).

@@ -1,6 +1,7 @@
 // `pbt replay`: retrains one member from scratch on the schedule it inherited.
 #include <iomanip>
 #include <iostream>
+#include <optional>
 
 #include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
@@ -10,7 +11,8 @@ namespace pbt::cli {
 
 namespace {
 
-int replay(const Target& target, int member, bool json) {
+// `schedule_only`: the schedule, without retraining (for readers such as python/pbt_run.py).
+int replay(const Target& target, int member, bool json, bool schedule_only) {
   Opened o = open_target(target);
   auto info = o.store->experiment(o.experiment);
   const ExperimentConfig cfg = stored_config(*info);
@@ -26,7 +28,8 @@ int replay(const Target& target, int member, bool json) {
   }
   if (!m->score) throw Error("member " + std::to_string(m->id) + " has no score yet");
   auto schedule = Lineage(o.store->events(o.experiment), initial_hyperparams(cfg)).schedule_of(m->id, m->step);
-  ReplayResult r = replay(cfg, schedule);
+  std::optional<double> replayed;
+  if (!schedule_only) replayed = replay(cfg, schedule).score.value;
 
   if (json) {
     nlohmann::json segs = nlohmann::json::array();
@@ -35,7 +38,7 @@ int replay(const Target& target, int member, bool json) {
     nlohmann::json j = {{"experiment", o.experiment},
                         {"member", m->id},
                         {"original_score", *m->score},
-                        {"replay_score", r.score.value},
+                        {"replay_score", replayed ? nlohmann::json(*replayed) : nlohmann::json(nullptr)},
                         {"root", schedule.root},
                         {"total_steps", schedule.total_steps()},
                         {"schedule", segs}};
@@ -49,7 +52,8 @@ int replay(const Target& target, int member, bool json) {
   for (const auto& s : schedule.segments)
     std::cout << std::left << std::setw(8) << s.member << std::setw(16)
               << (std::to_string(s.from_step) + ".." + std::to_string(s.to_step)) << to_string(s.h) << "\n";
-  std::cout << "\nreplayed from scratch, no population: score " << fmt_score(r.score.value) << "\n"
+  if (!replayed) return 0;
+  std::cout << "\nreplayed from scratch, no population: score " << fmt_score(*replayed) << "\n"
             << "original (with PBT):                   score " << fmt_score(m->score) << "\n";
   return 0;
 }
@@ -61,13 +65,15 @@ Command add_replay(CLI::App& app) {
     Target target;
     int member = -1;
     bool json = false;
+    bool schedule_only = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("replay", "retrain one member from scratch on the schedule it inherited");
   add_target(cmd, a->target);
   cmd->add_option("--member", a->member, "member to replay (default: the best)")->check(CLI::Range(0, 100000));
   cmd->add_flag("--json", a->json, "machine-readable output");
-  return {cmd, [a] { return replay(a->target, a->member, a->json); }};
+  cmd->add_flag("--schedule-only", a->schedule_only, "print the inherited schedule without retraining");
+  return {cmd, [a] { return replay(a->target, a->member, a->json, a->schedule_only); }};
 }
 
 }  // namespace pbt::cli

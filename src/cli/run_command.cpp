@@ -11,6 +11,7 @@
 
 #include "pbt/pbt.hpp"
 #include "cli/commands.hpp"
+#include "cli/gpus.hpp"
 #include "cli/print.hpp"
 #include "cli/supervisor.hpp"
 #include "core/atomic_file.hpp"
@@ -29,13 +30,20 @@ struct Prepared {
 };
 
 // Reads the config, makes the run directory and creates (or finds) the experiment.
-Prepared prepare(const std::string& config_path, const std::string& run_dir_in, int workers) {
+// `gpus` (--gpus, "" if not given) replaces the config's [workers] gpus.
+Prepared prepare(const std::string& config_path, const std::string& run_dir_in, int workers,
+                 const std::string& gpus = "") {
   Prepared p;
   p.cfg = load_config(config_path);
   if (workers > 0) {
     const std::string why = workers_problem(workers, p.cfg.population);
     if (!why.empty()) throw ConfigError("--workers", why);
     p.cfg.workers = workers;
+  }
+  if (!gpus.empty()) p.cfg.gpus = parse_gpus(gpus, "--gpus");
+  if (!p.cfg.gpus.empty()) {
+    const std::string why = gpus_problem(p.cfg.workers, p.cfg.gpus.size(), p.cfg.workers_per_gpu);
+    if (!why.empty()) throw ConfigError(!gpus.empty() ? "--gpus" : "--workers", why);
   }
   p.run_dir = run_dir_in.empty() ? (fs::path("runs") / p.cfg.name).string() : run_dir_in;
   fs::create_directories(fs::path(p.run_dir) / "logs");
@@ -164,15 +172,18 @@ Outcome print_summary(Store& store, const ExperimentConfig& cfg, const std::stri
   return {complete, failed};
 }
 
-int run(const std::string& config_path, const std::string& run_dir_in, int workers, bool quiet,
+int run(const std::string& config_path, const std::string& run_dir_in, int workers, const std::string& gpus, bool quiet,
         const std::string& self_exe) {
-  Prepared p = prepare(config_path, run_dir_in, workers);
+  Prepared p = prepare(config_path, run_dir_in, workers, gpus);
   const ExperimentConfig& cfg = p.cfg;
   std::cout << (p.created ? "created" : "resuming") << " experiment '" << cfg.name << "' (" << cfg.population
             << " members, " << cfg.budget_steps << " steps each) in " << p.run_dir << "\n"
             << "starting " << cfg.workers << " worker process" << (cfg.workers == 1 ? "" : "es") << "; logs in "
-            << (fs::path(p.run_dir) / "logs").string() << "\n"
-            << std::flush;
+            << (fs::path(p.run_dir) / "logs").string() << "\n";
+  if (!cfg.gpus.empty())
+    std::cout << "GPUs " << gpus_text(cfg.gpus) << ", at most " << cfg.workers_per_gpu
+              << " worker(s) each: worker slot i sees only GPU gpus[i % " << cfg.gpus.size() << "]\n";
+  std::cout << std::flush;
 
   std::atomic<bool>& stop = stop_on_signals();
   RunPrinter printer(*p.store, cfg, quiet);
@@ -182,6 +193,7 @@ int run(const std::string& config_path, const std::string& run_dir_in, int worke
   opt.experiment = cfg.name;
   opt.log_dir = (fs::path(p.run_dir) / "logs").string();
   opt.workers = cfg.workers;
+  opt.gpus = cfg.gpus;
   opt.max_restarts = 3 * cfg.workers;
   opt.poll_every = std::chrono::milliseconds(printer.tty() ? 250 : 500);
   opt.stop = &stop;
@@ -200,6 +212,7 @@ Command add_run(CLI::App& app, const std::string& self_exe) {
   struct Args {
     std::string config, run_dir;
     int workers = 0;
+    std::string gpus;
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -208,8 +221,11 @@ Command add_run(CLI::App& app, const std::string& self_exe) {
   cmd->add_option("--run", a->run_dir, "run directory (default: runs/<name>)");
   cmd->add_option("--workers", a->workers, "local worker processes (default: the config's workers.count)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--gpus", a->gpus,
+                  "GPU ids, e.g. 0,1: worker slot i sees only gpus[i % n] through CUDA_VISIBLE_DEVICES "
+                  "(default: the config's workers.gpus; none: the environment is left as it is)");
   cmd->add_flag("--quiet", a->quiet, "no progress line");
-  return {cmd, [a, self_exe] { return run(a->config, a->run_dir, a->workers, a->quiet, self_exe); }};
+  return {cmd, [a, self_exe] { return run(a->config, a->run_dir, a->workers, a->gpus, a->quiet, self_exe); }};
 }
 
 Command add_create(CLI::App& app) {

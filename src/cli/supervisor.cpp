@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "pbt/config.hpp"
 #include "pbt/error.hpp"
+
+extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -22,9 +25,24 @@ namespace pbt::cli {
 
 namespace {
 
-// One worker process: `pbt worker ...`, its output appended to its log file.
+// One worker process: `pbt worker ...`, its output appended to its log file; `gpus` not
+// empty: it (and every trainer it starts) sees only those devices.
 pid_t spawn_worker(const std::string& exe, const std::string& uri, const std::string& experiment,
-                   const std::string& log_path) {
+                   const std::string& log_path, const std::string& gpus) {
+  // Built before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> args = {exe, "worker", "--store", uri, "--experiment", experiment};
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0) env.push_back(*e);
+  if (!gpus.empty()) {
+    args.insert(args.end(), {"--gpus", gpus});
+    env.push_back("CUDA_VISIBLE_DEVICES=" + gpus);
+  }
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) throw Error(std::string("cannot start a worker process: ") + std::strerror(errno));
   if (pid == 0) {
@@ -34,11 +52,7 @@ pid_t spawn_worker(const std::string& exe, const std::string& uri, const std::st
       dup2(fd, 2);
       close(fd);
     }
-    std::vector<std::string> args = {exe, "worker", "--store", uri, "--experiment", experiment};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
+    execve(exe.c_str(), argv.data(), envp.data());
     std::perror("pbt: exec worker");
     _exit(127);
   }
@@ -56,14 +70,19 @@ bool work_left(Store& store, const std::string& experiment) {
 }  // namespace
 
 void supervise(Store& store, const SupervisorOptions& opt, SupervisorEvents& events) {
-  std::map<pid_t, std::string> children;  // pid -> its log file
+  struct Child {
+    std::string log;
+    int slot;  // its place among opt.workers: what decides its GPU
+  };
+  std::map<pid_t, Child> children;
   int started = 0;
-  auto start_one = [&] {
+  auto start_one = [&](int slot) {
     std::string log = (fs::path(opt.log_dir) / ("worker-" + std::to_string(started) + ".log")).string();
-    children[spawn_worker(opt.exe, opt.uri, opt.experiment, log)] = log;
+    const std::string gpus = opt.gpus.empty() ? "" : std::to_string(gpu_of_slot(opt.gpus, slot));
+    children[spawn_worker(opt.exe, opt.uri, opt.experiment, log, gpus)] = {log, slot};
     ++started;
   };
-  for (int i = 0; i < opt.workers; ++i) start_one();
+  for (int i = 0; i < opt.workers; ++i) start_one(i);
 
   int restarts = 0;
   std::optional<std::chrono::steady_clock::time_point> stop_since;  // when the interrupt came
@@ -73,7 +92,8 @@ void supervise(Store& store, const SupervisorOptions& opt, SupervisorEvents& eve
     int wstatus = 0;
     pid_t pid = waitpid(-1, &wstatus, WNOHANG);
     if (pid > 0 && children.count(pid)) {
-      const std::string log = children[pid];
+      const std::string log = children[pid].log;
+      const int slot = children[pid].slot;
       children.erase(pid);
       const bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
       if (!clean) {
@@ -81,7 +101,7 @@ void supervise(Store& store, const SupervisorOptions& opt, SupervisorEvents& eve
         if (work_left(store, opt.experiment) && !stopping() && restarts < opt.max_restarts) {
           ++restarts;
           events.replacing(restarts, opt.max_restarts);
-          start_one();
+          start_one(slot);
         }
       }
       continue;
@@ -95,7 +115,7 @@ void supervise(Store& store, const SupervisorOptions& opt, SupervisorEvents& eve
         killing = true;
         events.killing(children.size(), opt.stop_grace);
       }
-      for (auto& [p, log] : children) kill(p, overdue ? SIGKILL : SIGTERM);
+      for (auto& [p, child] : children) kill(p, overdue ? SIGKILL : SIGTERM);
     }
     events.poll(children.size());
     std::this_thread::sleep_for(opt.poll_every);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "pbt/store.hpp"
 
@@ -33,6 +34,9 @@ struct SupervisorOptions {
   std::string experiment;
   std::string log_dir;  // worker N appends to log_dir/worker-N.log
   int workers = 1;
+  // Worker slot i (a replacement takes its slot) runs with CUDA_VISIBLE_DEVICES and
+  // --gpus set to gpus[i % size]; empty: the environment is passed on as it is.
+  std::vector<int> gpus;
   int max_restarts = 3;  // replacements in all
   std::chrono::milliseconds poll_every{500};
   // After an interrupt a worker stops after its interval; one still running this long

@@ -134,6 +134,28 @@ void check_workers(const Options& t, const std::int64_t& workers, const C& c) {
   if (!why.empty()) throw ConfigError(t.path("count"), why);
 }
 
+void read_gpus(Options& t, C& c) {
+  const nlohmann::json* v = t.raw("gpus");
+  if (!v) return;
+  if (!v->is_array())
+    throw ConfigError(t.path("gpus"), std::string("expected an array of integers, got ") + json_type_name(*v));
+  std::vector<std::int64_t> ids;
+  for (const auto& x : *v) {
+    if (!x.is_number_integer())
+      throw ConfigError(t.path("gpus"), "expected an array of integers, got " + x.dump() + " in " + v->dump());
+    ids.push_back(x.get<std::int64_t>());
+  }
+  const std::string why = gpu_ids_problem(ids);
+  if (!why.empty()) throw ConfigError(t.path("gpus"), why + " in " + v->dump());
+  c.gpus.assign(ids.begin(), ids.end());
+}
+
+void check_gpu_places(const Options& t, const std::int64_t& per_gpu, const C& c) {
+  if (c.gpus.empty()) return;
+  const std::string why = gpus_problem(c.workers, c.gpus.size(), per_gpu);
+  if (!why.empty()) throw ConfigError(t.path("gpus"), why);
+}
+
 // An int's bounds become int64 values and their difference a count: keep them where a
 // double holds every whole number, so neither the conversion nor high - low + 1 overflows.
 // Checked once both are read (low first), as `high` is.
@@ -248,6 +270,12 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
                         "a silent worker's member is free for another after this many seconds"),
            integer_in<C>("max_failures", &C::max_failures, kDef, 1, 1000000,
                          "failed intervals in a row before a member is marked failed"),
+           declare<C>("gpus", "array of integers, 0 to 10^6, no duplicates", "none",
+                      "devices for `pbt run`'s workers: worker slot i sees only gpus[i % len] through "
+                      "`CUDA_VISIBLE_DEVICES` (`pbt run --gpus` overrides); none: left as it is",
+                      read_gpus),
+           integer_in<C>("workers_per_gpu", &C::workers_per_gpu, kDef, 1, 100000,
+                         "workers that may share one of `gpus` (count <= len(gpus) x this)", check_gpu_places),
        },
        ""},
       {"store",
@@ -303,6 +331,29 @@ std::string workers_problem(std::int64_t workers, int population) {
   if (workers <= population) return "";
   return std::to_string(workers) + " workers for " + std::to_string(population) +
          " members: at most one worker per member";
+}
+
+std::string gpu_ids_problem(const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return "names no device (leave it out to leave CUDA_VISIBLE_DEVICES alone)";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] > 1000000)
+      return "a GPU id must be an integer from 0 to 10^6, got " + std::to_string(ids[i]);
+    for (std::size_t j = 0; j < i; ++j)
+      if (ids[j] == ids[i]) return "GPU " + std::to_string(ids[i]) + " is listed twice";
+  }
+  return "";
+}
+
+std::string gpus_problem(std::int64_t workers, std::size_t gpus, std::int64_t per_gpu) {
+  if (workers <= static_cast<std::int64_t>(gpus) * per_gpu) return "";
+  return std::to_string(workers) + " workers do not fit " + std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
+         " x " + std::to_string(per_gpu) +
+         " workers_per_gpu = " + std::to_string(static_cast<std::int64_t>(gpus) * per_gpu) +
+         ": name more GPUs, raise workers_per_gpu or start fewer workers";
+}
+
+int gpu_of_slot(const std::vector<int>& gpus, int slot) {
+  return gpus.at(static_cast<std::size_t>(slot) % gpus.size());
 }
 
 }  // namespace pbt
