@@ -11,6 +11,7 @@
 #include "pbt/store.hpp"
 #include "store/memory_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "store/uri_text.hpp"
 #ifdef PBT_WITH_POSTGRES
 #include "store/postgres/postgres_store.hpp"
 #endif
@@ -111,20 +112,6 @@ std::string sqlite_path(const std::string& uri) {
   else throw StoreError("store '" + redact_uri(uri) + "' is not a store URI I know; " + kAccepted);
   if (path.empty()) throw StoreError("store '" + uri + "' names no file; " + kAccepted);
   return path;
-}
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 // A SQLite store URI: the file, and parameters after '?' ("sqlite:run/store.db?checkpoint_dir=/big/disk").
