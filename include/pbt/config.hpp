@@ -26,7 +26,8 @@ struct ExperimentConfig {
   int population = 0;                // members
   std::vector<Hyperparams> initial;  // explicit initial h for the first members (rest sampled)
 
-  std::string trainable;  // trainable kind
+  std::string trainable;         // trainable kind
+  std::string trainable_plugin;  // [trainable] plugin: the shared library that registers it ("" if none)
   nlohmann::json trainable_options = nlohmann::json::object();
 
   std::int64_t budget_steps = 0;       // steps per member

@@ -5,6 +5,7 @@
 // pbt/trainable.hpp for the registration functions and a worked example).
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,14 @@ class Registry {
     std::string known;
     for (const auto& n : names_locked()) known += (known.empty() ? "" : ", ") + n;
     throw ConfigError(where, "unknown " + what_ + " '" + name + "' (known: " + known + ")");
+  }
+
+  // The entry under `name`, if there is one.
+  std::optional<Entry> get(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& e : entries_)
+      if (e.first == name) return e.second;
+    return std::nullopt;
   }
 
   std::vector<std::string> names() const {

@@ -8,11 +8,9 @@
 #include <CLI/CLI.hpp>
 
 #include "pbt/error.hpp"
+#include "pbt/plugin.hpp"
 #include "pbt/version.hpp"
 #include "cli/commands.hpp"
-#ifdef PBT_WITH_TORCH
-#include "trainables/torch/torch_trainables.hpp"
-#endif
 
 namespace {
 std::string self_exe(const char* argv0) {
@@ -21,10 +19,23 @@ std::string self_exe(const char* argv0) {
   if (n > 0) return std::string(buf, n);
   return argv0;
 }
+
+// pbt's own plugins: next to the executable in the build tree (plugins/), and under the
+// prefix once installed (lib/.../pbt/plugins). The kinds they provide are loaded on first use.
+void declare_builtin_plugins(const std::string& exe) {
+  const std::string dir = exe.substr(0, exe.rfind('/') + 1);
+  pbt::add_plugin_dir(dir + "plugins");
+  pbt::add_plugin_dir(dir + "../" PBT_PLUGIN_SUBDIR);
+  for (const char* kind : {"rl", "gan", "translation"})
+    pbt::add_builtin_plugin_kind(kind, "libpbt_torch.so",
+                                 "the LibTorch trainables; build pbt with LibTorch (libtorch-dev, "
+                                 "-DPBT_WITH_TORCH=ON)");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace pbt::cli;
+  declare_builtin_plugins(self_exe(argv[0]));
   CLI::App app{"pbt: Population Based Training (Jaderberg et al., 2017)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", pbt::version_text(),
@@ -48,11 +59,13 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-#ifdef PBT_WITH_TORCH
-    pbt::register_torch_trainables();
-#endif
-    for (const auto& c : commands)
-      if (*c.app) return c.run();
+    for (const auto& c : commands) {
+      if (!*c.app) continue;
+      // Readers of a run build no trainable: they start without its plugin (LibTorch).
+      for (const char* reader : {"status", "best", "events", "report", "dashboard", "export"})
+        if (c.app->get_name() == reader) pbt::set_plugins_deferred(true);
+      return c.run();
+    }
   } catch (const pbt::ConfigError& e) {
     std::cerr << "pbt: config error: " << e.what() << "\n";
     return 2;

@@ -4,10 +4,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <regex>
 #include <stdexcept>
 #include <type_traits>
+
+#include "pbt/plugin.hpp"
 
 namespace pbt {
 
@@ -198,7 +201,16 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        ""},
       {"trainable",
        {text<C>("kind", &C::trainable, kReq, "string",
-                "which trainable: toy, process; rl, gan, translation (LibTorch)")},
+                "which trainable: toy, process; rl, gan, translation (LibTorch); or one a plugin registers"),
+        declare<C>("plugin", "string: a shared library's path", "none",
+                   "a trainable plugin to load first: relative to the config's directory, or a bare name "
+                   "found there, on $PBT_PLUGIN_PATH or in pbt's plugin directory",
+                   [](Options& t, C& c) {
+                     c.trainable_plugin = t.string("plugin", std::string());
+                     if (c.trainable_plugin.empty() || plugins_deferred()) return;
+                     const std::string dir = std::filesystem::path(c.origin).parent_path().string();
+                     load_plugin(c.trainable_plugin, dir, t.path("plugin"));
+                   })},
        "the trainable's own options, checked by it"},
       {"budget",
        {
