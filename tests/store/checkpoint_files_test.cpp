@@ -620,7 +620,9 @@ TEST(CheckpointDirFiles, MemoryStaysFlatWhateverTheSize) {
       }
       source->finish();
       const long grown = peak() - before;
-      rc = grown < 8 * 1024 ? 0 : 2;
+      // The streams' own buffers (1 MiB each, the hashing threads' read-ahead of 4 MiB, their
+      // stacks): well under the 64 MiB checkpoint, which must never be held whole.
+      rc = grown < 24 * 1024 ? 0 : 2;
       if (rc) std::fprintf(stderr, "peak RSS grew by %ld KiB\n", grown);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "child: %s\n", e.what());
