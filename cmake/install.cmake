@@ -2,7 +2,8 @@
 #   bin/pbt                               the command
 #   include/pbt/*.hpp                     the public headers, pbt/version.hpp (generated) among them
 #   lib/libpbt_{core,store,report}.a      the libraries (static; their dependencies below)
-#   lib/cmake/pbt/                        find_package(pbt CONFIG): pbt::core, pbt::store, pbt::report
+#   lib/cmake/pbt/                        find_package(pbt CONFIG): pbt::core, pbt::store, pbt::report,
+#                                         pbt::plugin_api (what a trainable plugin builds against)
 #   lib/pkgconfig/pbt.pc                  pkg-config --cflags --libs pbt
 #   share/pbt/python/pbt_trainer.py       the process protocol's Python side (stdlib only): put
 #                                         this directory on PYTHONPATH
@@ -18,7 +19,8 @@ set(PBT_INSTALL_PYTHONDIR ${CMAKE_INSTALL_DATADIR}/pbt/python)
 set_target_properties(pbt_core PROPERTIES EXPORT_NAME core)
 set_target_properties(pbt_store PROPERTIES EXPORT_NAME store)
 set_target_properties(pbt_report PROPERTIES EXPORT_NAME report)
-install(TARGETS pbt_core pbt_store pbt_report EXPORT pbtTargets
+set_target_properties(pbt_plugin_api PROPERTIES EXPORT_NAME plugin_api)  # headers only: for plugins
+install(TARGETS pbt_core pbt_store pbt_report pbt_plugin_api EXPORT pbtTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

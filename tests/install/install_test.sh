@@ -42,6 +42,46 @@ awk -v s="$score" 'BEGIN { exit !(s <= 0 && s > -1) }' || fail "best score $scor
 [ -f "$tmp/q.db" ] || fail "no SQLite store written"
 
 # pkg-config: compile and link a program from pbt.pc alone.
+# A trainable plugin built against the installed package (pbt::plugin_api), run by the
+# installed pbt with two workers.
+mkdir -p "$tmp/plugin"
+cp "$src/tests/plugins/quadratic_plugin.cpp" "$tmp/plugin/"
+cat >"$tmp/plugin/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(quadratic_plugin CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(pbt CONFIG REQUIRED)
+add_library(quadratic MODULE quadratic_plugin.cpp)
+target_link_libraries(quadratic PRIVATE pbt::plugin_api)
+CMAKE
+cmake -S "$tmp/plugin" -B "$tmp/plugin/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$p" \
+  >"$tmp/plugin.log" 2>&1 || { cat "$tmp/plugin.log"; fail "configuring a plugin against the package"; }
+cmake --build "$tmp/plugin/build" >>"$tmp/plugin.log" 2>&1 || { cat "$tmp/plugin.log"; fail "building the plugin"; }
+cat >"$tmp/plugin/quad.toml" <<'TOML'
+name = "quad"
+seed = 3
+population = 4
+
+[trainable]
+kind = "quadratic"
+plugin = "build/libquadratic.so"
+target = 3.0
+
+[budget]
+steps = 40
+
+[ready]
+interval = 5
+
+[space.lr]
+type = "float"
+low = 0.01
+high = 0.4
+TOML
+"$p/bin/pbt" run "$tmp/plugin/quad.toml" --run "$tmp/plugin/run" --workers 2 --quiet >"$tmp/plugin-run.out" 2>&1 ||
+  { cat "$tmp/plugin-run.out"; fail "the installed pbt running the plugin"; }
+grep -q "4/4 members reached the budget" "$tmp/plugin-run.out" || { cat "$tmp/plugin-run.out"; fail "plugin run unfinished"; }
+
 cat >"$tmp/pc.cpp" <<'CPP'
 #include <iostream>
 #include <pbt/version.hpp>
