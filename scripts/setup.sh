@@ -9,6 +9,7 @@ PACKAGES=(build-essential cmake pkg-config git clang-format
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libboost-math-dev libgtest-dev libgmock-dev python3
   libpq-dev postgresql iproute2 openmpi-bin
+  slurmctld slurmd slurm-client munge             # tests/slurm: a one-node Slurm cluster runs the README's sbatch recipe
   libcpp-httplib-dev chromium
   libtorch-dev libopenblas0-serial                 # the LibTorch trainables; OpenBLAS: 3-4x faster than the reference BLAS libtorch-dev pulls in
   python3-torch python3-sklearn python3-optuna     # the process protocol's Python example and bench
