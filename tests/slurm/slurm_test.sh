@@ -153,7 +153,7 @@ fi
 SCHEMA="slurm_$(date +%s)_$$"
 case "$PBT_TEST_POSTGRES_URI" in *\?*) URI="$PBT_TEST_POSTGRES_URI&schema=$SCHEMA" ;; *) URI="$PBT_TEST_POSTGRES_URI?schema=$SCHEMA" ;; esac
 
-# ---- The experiment: the toy, slow enough per step that a task can be cancelled mid-run.
+# ---- The experiment: the toy, held mid-run by a pause file until one task has been cancelled.
 NAME=slurm
 POP=6
 STEPS=30
@@ -165,7 +165,9 @@ population = $POP
 
 [trainable]
 kind = "toy"
-sleep_ms = 150
+sleep_ms = 100
+pause_after = 4                # each worker trains 4 steps, then waits while the pause file exists
+pause_file = "$DIR/pause"
 
 [budget]
 steps = $STEPS
@@ -196,6 +198,7 @@ lease_seconds = 3.0
 uri = "$URI"
 EOF
 cd "$DIR"
+touch "$DIR/pause"
 pbt create "$NAME.toml" --run "$DIR/run" >"$DIR/create.log" 2>&1 || fail "pbt create: $(cat "$DIR/create.log")"
 
 # ---- The README's recipe, as written there.
@@ -206,29 +209,36 @@ JOB=$(echo "$out" | awk '/Submitted batch job/ {print $4}')
 echo "slurm: submitted array job $JOB ($TASKS tasks)"
 DEADLINE=$((SECONDS + WAIT_RUN))
 
-# Status as JSON: every member's step (python3 reads it).
-steps_of() { pbt status --store "$URI" --experiment "$NAME" --json 2>/dev/null; }
-most_step() {
-  steps_of | python3 -c '
+# Status as JSON; python3 reads it.
+status_json() { pbt status --store "$URI" --experiment "$NAME" --json 2>/dev/null; }
+held_members() {
+  status_json | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-print(max([m["step"] for m in d["members"]] or [0]))' 2>/dev/null || echo 0
+print(sum(m["held_by"] is not None for m in json.load(sys.stdin)["members"]))' 2>/dev/null || echo 0
 }
 
-# Cancel task 1 once it runs and the run has made progress (well before the budget).
+# Every task runs a worker that holds a member (paused mid-run): cancel task 1, wait until it has
+# left the queue, then let the others go on. Its member's lease expires and another worker resumes it.
 VICTIM="${JOB}_1"
 cancelled=""
 while [ "$SECONDS" -lt "$DEADLINE" ]; do
-  st=$(squeue -h -j "$VICTIM" -o %T 2>/dev/null || true)
-  if [ "$st" = RUNNING ] && [ "$(most_step)" -ge 4 ]; then
+  running=$(squeue -h -j "$JOB" -t RUNNING -o %i 2>/dev/null | wc -l)
+  if [ "$running" -eq "$TASKS" ] && [ "$(held_members)" -ge "$TASKS" ]; then
     scancel "$VICTIM" || fail "scancel $VICTIM"
     cancelled=yes
     break
   fi
   sleep 0.5
 done
-[ -n "$cancelled" ] || fail "task $VICTIM never ran with progress within ${WAIT_RUN}s (state '${st:-}')"
-echo "slurm: cancelled $VICTIM at step $(most_step) of $STEPS"
+[ -n "$cancelled" ] || fail "the $TASKS tasks never all ran holding members within ${WAIT_RUN}s: $(squeue -j "$JOB")"
+gone=""
+while [ "$SECONDS" -lt "$DEADLINE" ]; do
+  [ -z "$(squeue -h -j "$VICTIM" 2>/dev/null)" ] && { gone=yes; break; }
+  sleep 0.5
+done
+[ -n "$gone" ] || fail "$VICTIM still in the queue ${WAIT_RUN}s after sbatch"
+echo "slurm: cancelled $VICTIM mid-run ($(held_members) members still held)"
+rm -f "$DIR/pause"
 
 # The array drains: every task ends (the workers exit once every member is at the budget).
 drained=""
@@ -249,7 +259,7 @@ for t in $(seq 0 $((TASKS - 1))); do
 done
 
 # ---- Nothing lost: every member done at the budget, one score point per member and step.
-steps_of >"$DIR/status.json" || fail "pbt status --json failed"
+status_json >"$DIR/status.json" || fail "pbt status --json failed"
 pbt export --store "$URI" --experiment "$NAME" --what scores --format jsonl >"$DIR/scores.jsonl" 2>"$DIR/export.log" ||
   fail "pbt export: $(cat "$DIR/export.log")"
 python3 - "$DIR/status.json" "$DIR/scores.jsonl" "$POP" "$STEPS" <<'EOF'
