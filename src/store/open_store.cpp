@@ -120,21 +120,12 @@ SqliteTarget sqlite_target(const std::string& uri) {
   const auto q = uri.find('?');
   t.path = sqlite_path(uri.substr(0, q));
   if (q == std::string::npos) return t;
-  const std::string query = uri.substr(q + 1);
-  for (std::size_t start = 0; start <= query.size();) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string part = query.substr(start, end - start);
-    start = end + 1;
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    const std::string key = part.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "" : percent_decode(part.substr(eq + 1));
-    if (key != "checkpoint_dir")
-      throw StoreError("store '" + redact_uri(uri) + "': unknown parameter '" + key +
+  for (const QueryParam& p : query_params(uri.substr(q + 1))) {
+    if (p.key != "checkpoint_dir")
+      throw StoreError("store '" + redact_uri(uri) + "': unknown parameter '" + p.key +
                        "' (a SQLite store takes checkpoint_dir=DIR)");
-    if (value.empty()) throw StoreError("store '" + redact_uri(uri) + "': checkpoint_dir names no directory");
-    t.options.checkpoint_dir = value;
+    if (p.value.empty()) throw StoreError("store '" + redact_uri(uri) + "': checkpoint_dir names no directory");
+    t.options.checkpoint_dir = p.value;
   }
   return t;
 }

@@ -27,21 +27,9 @@ SplitUri split_uri(const std::string& uri) {
     return out;
   }
   std::string kept;
-  std::string query = uri.substr(q + 1);
-  std::size_t start = 0;
-  while (start <= query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    const std::string part = query.substr(start, end - start);
-    start = end + 1;
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    const std::string key = part.substr(0, eq);
-    if (kOwn.count(key)) {
-      out.own[key] = eq == std::string::npos ? "" : percent_decode(part.substr(eq + 1));
-    } else {
-      kept += (kept.empty() ? "" : "&") + part;
-    }
+  for (const QueryParam& p : query_params(uri.substr(q + 1))) {
+    if (kOwn.count(p.key)) out.own[p.key] = p.value;
+    else kept += (kept.empty() ? "" : "&") + p.text;
   }
   out.libpq = uri.substr(0, q) + (kept.empty() ? "" : "?" + kept);
   return out;
