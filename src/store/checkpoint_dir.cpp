@@ -470,16 +470,10 @@ void CheckpointDir::adopt(const StagedCheckpoint& staged) const {
   if (has(id, staged.size())) return;
   create();
   const std::string path = file_of(id);
-  if (staged.temp_file().empty()) {  // bytes in memory: write them out first
-    auto stager = stage(0);
-    stager->write(staged.bytes().data(), staged.bytes().size());
-    const auto written = stager->finish();
-    if (written->temp_file().empty()) {  // nothing to write (an empty checkpoint)
-      Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));
-      if (f.fd < 0) throw StoreError(text() + ": cannot create '" + path + "': " + errno_text());
-    } else if (::rename(written->temp_file().c_str(), path.c_str()) != 0) {
-      throw StoreError(text() + ": cannot rename '" + written->temp_file() + "' to '" + path + "': " + errno_text());
-    }
+  if (staged.temp_file().empty()) {                                              // bytes in memory
+    if (!staged.bytes().empty()) return write(id, staged.bytes());               // staged to a file, then adopted
+    Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444));  // an empty checkpoint
+    if (f.fd < 0) throw StoreError(text() + ": cannot create '" + path + "': " + errno_text());
     fsync_dir(path_);
     return;
   }
