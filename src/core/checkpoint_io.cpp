@@ -29,6 +29,17 @@ struct Fd {
   }
 };
 
+// Writes all n bytes to fd (the checkpoint file `path`); throws Error naming it.
+void write_all(int fd, const char* data, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw Error("cannot write the checkpoint file " + path + ": " + errno_text());
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
 }  // namespace
 
 void CheckpointSink::adopt_file(const std::string& path) {
@@ -51,13 +62,7 @@ void CheckpointSource::to_file(const std::string& path) {
   for (;;) {
     const std::size_t n = read(chunk.data(), chunk.size());
     if (n == 0) break;
-    std::size_t done = 0;
-    while (done < n) {
-      const ssize_t w = ::write(out.fd, chunk.data() + done, n - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) throw Error("cannot write the checkpoint file " + path + ": " + errno_text());
-      done += static_cast<std::size_t>(w);
-    }
+    write_all(out.fd, chunk.data(), n, path);
   }
 }
 
@@ -242,13 +247,7 @@ void CheckpointReader::to_file(const std::string& path) {
   } else {
     Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (out.fd < 0) throw Error("cannot create the checkpoint file " + path + ": " + errno_text());
-    std::size_t done = 0;
-    while (done < bytes_->size()) {
-      const ssize_t w = ::write(out.fd, bytes_->data() + done, bytes_->size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) throw Error("cannot write the checkpoint file " + path + ": " + errno_text());
-      done += static_cast<std::size_t>(w);
-    }
+    write_all(out.fd, bytes_->data(), bytes_->size(), path);
   }
   pos_ = size_;
 }
