@@ -150,6 +150,7 @@ std::string temp_name(const std::string& dir) {
 
 // The background removals of this process (CheckpointDir::remove). Never destroyed: a
 // detached removal may still finish while the process exits.
+constexpr int kMaxBackgroundRemovals = 4;
 struct Removals {
   std::mutex mu;
   std::condition_variable done;
@@ -546,7 +547,14 @@ bool CheckpointDir::remove(const std::string& id) const {
   if (::rename(file_of(id).c_str(), doomed.c_str()) != 0) return false;
   Removals& r = removals();
   {
-    std::lock_guard<std::mutex> lock(r.mu);
+    // A few removals at a time on threads (a publish drops one checkpoint); past that (a
+    // garbage collection of thousands) the rest go here, rather than a thread each.
+    std::unique_lock<std::mutex> lock(r.mu);
+    if (r.pending >= kMaxBackgroundRemovals) {
+      lock.unlock();
+      ::unlink(doomed.c_str());
+      return true;
+    }
     ++r.pending;
   }
   std::thread([doomed, &r] {
