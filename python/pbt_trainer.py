@@ -52,6 +52,14 @@ functions cannot be rebuilt: without a ``switch_member`` it says protocol 1.1 an
 restarted for every other member, as before. ``PBT_PROTOCOL_MINOR=1`` in the environment
 (or ``serve(..., protocol_minor=1)``) makes any trainer say 1.1, e.g. to compare the two.
 
+Saves written front to back (``sequential_save``): a trainer whose ``save`` writes its file
+from the first byte to the last, never seeking back to rewrite a byte, may say so with a
+class attribute ``sequential_save = True`` (or ``serve(..., sequential_save=True)``). The
+engine then hashes the file while it is being written instead of after, which takes about
+a second per GB off every save. ``torch.save``, ``pickle.dump`` and ``numpy.save`` write
+front to back; ``numpy.savez`` and anything else built on ``zipfile`` seek back (a file
+rewritten after the engine read it is caught as a corrupt checkpoint when it is loaded).
+
 ``run_locally`` drives the same trainer without the engine (one training run at fixed
 hyperparameters): for debugging, and for baselines that train one configuration.
 """
@@ -248,8 +256,13 @@ def _method(obj, *names, required=True):
 
 
 class _Server:
-    def __init__(self, trainer, functions, name, inp, out, minor=PROTOCOL_MINOR):
+    def __init__(self, trainer, functions, name, inp, out, minor=PROTOCOL_MINOR, sequential_save=None):
         self.spec = trainer
+        if sequential_save is None:
+            sequential_save = getattr(trainer, "sequential_save", False) if trainer is not None else False
+        if not isinstance(sequential_save, bool):
+            raise TypeError("sequential_save must be True or False, got %r" % (sequential_save,))
+        self.sequential_save = sequential_save
         self.functions = functions
         self.name = name
         self.inp = inp
@@ -346,6 +359,8 @@ class _Server:
 
     def run(self):
         hello = {"hello": self.name, "protocol": self.protocol, "pid": os.getpid()}
+        if self.sequential_save:
+            hello["sequential_save"] = True
         self.send(hello)
         while True:
             line = self.inp.readline()
@@ -383,7 +398,7 @@ class _Server:
 
 
 def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=None, copied=None,
-          switch_member=None, name=None, stdin=None, stdout=None, protocol_minor=None):
+          switch_member=None, name=None, stdin=None, stdout=None, protocol_minor=None, sequential_save=None):
     """Serve the pbt process protocol until the engine says shutdown (or goes away).
 
     ``trainer`` is a class (built at init; given a Context when its constructor has a
@@ -393,7 +408,9 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
     print() or from C extensions lands in the log instead of corrupting the protocol.
     ``protocol_minor`` (default: $PBT_PROTOCOL_MINOR, else 2) is the minor version the hello
     states: 1 makes the engine restart this trainer for every other member instead of
-    sending ``member`` (1.2), 0 leaves out ``copied`` too.
+    sending ``member`` (1.2), 0 leaves out ``copied`` too. ``sequential_save`` (default: the
+    trainer's attribute of that name, else False) tells the engine that ``save`` writes its file
+    front to back, so it may hash the file while it grows (see the module's docs).
     Returns 0 (the exit status to use).
     """
     minor = _announced_minor(protocol_minor)
@@ -416,7 +433,7 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
         stdout = os.fdopen(os.dup(1), "wb")
         os.dup2(2, 1)  # fd 1 is stderr from now on
         sys.stdout = sys.stderr
-    return _Server(trainer, functions, name, stdin, stdout, minor).run()
+    return _Server(trainer, functions, name, stdin, stdout, minor, sequential_save).run()
 
 
 def run_locally(trainer, h, steps, eval_every=0, ctx=None):

@@ -22,6 +22,7 @@ CHUNK = 1 << 20
 SIZE = int(os.environ.get("BALLAST_BYTES", "16"))
 SEED = int(os.environ.get("BALLAST_SEED", "0"))
 TIMES = os.environ.get("BALLAST_TIMES", "")
+SEQUENTIAL = os.environ.get("BALLAST_SEQUENTIAL", "0") == "1"
 
 
 def note(what, seconds):
@@ -31,6 +32,8 @@ def note(what, seconds):
 
 
 class Ballast:
+    sequential_save = SEQUENTIAL  # save writes front to back: with it, the engine hashes as it writes
+
     def __init__(self):
         self.block = bytearray(random.Random(SEED).randbytes(CHUNK))
 

@@ -2,7 +2,7 @@
 // the store's size on disk for checkpoints of 1 MB to 1 GB, beside what the machine itself
 // does (a write with fsync, a plain file copy) measured in the same run.
 //
-//   checkpoints [--sizes 1,100,1000] [--reps 3] [--dir DIR] [--postgres URI] [--paths cpp,process]
+//   checkpoints [--sizes 1,100,1000] [--reps 3] [--dir DIR] [--postgres URI] [--paths cpp,process,sequential]
 //               [--python PATH] [--root .] [--out FILE]
 //
 // Sizes are in MB (10^6 bytes). Run it from the repository root (or give --root): the process
@@ -14,7 +14,9 @@
 //  - cpp: a trainable whose model is N bytes generated in 1 MiB chunks as save() writes them
 //    and checked chunk by chunk as load() reads them (never held whole);
 //  - process: the real ProcessTrainable with bench/perf/ballast_trainer.py, which writes N
-//    bytes to the file it is given and reads the file it is given.
+//    bytes to the file it is given and reads the file it is given;
+//  - sequential: the same, with a trainer whose hello promises sequential saves, so the store
+//    hashes its file while it is written (CheckpointSink::expect_file).
 // publish = stage_checkpoint + save + finish + Store::publish; exploit = open_checkpoint
 // (the donor's) + load, what the member waits for before it trains (the worker collects the
 // check, CheckpointSource::finish, before it publishes: it overlaps the training), and the
@@ -233,7 +235,7 @@ struct StoreUnderTest {
 };
 
 struct Path {
-  std::string name;  // "cpp" | "process"
+  std::string name;  // "cpp" | "process" | "sequential"
 };
 
 struct Sample {
@@ -249,7 +251,7 @@ struct Options {
   std::vector<double> sizes_mb = {1, 100, 1000};
   int reps = 3;
   std::string dir, pg_uri, out, python, root = ".";
-  std::vector<std::string> paths = {"cpp", "process"};
+  std::vector<std::string> paths = {"cpp", "process", "sequential"};
 };
 
 std::string size_label(double mb) {
@@ -294,7 +296,8 @@ std::string measure(const Options& o, const StoreUnderTest& st, const std::strin
                    {"env",
                     {{"BALLAST_BYTES", std::to_string(bytes)},
                      {"BALLAST_SEED", std::to_string(seed)},
-                     {"BALLAST_TIMES", times_file}}}};
+                     {"BALLAST_TIMES", times_file},
+                     {"BALLAST_SEQUENTIAL", path == "sequential" ? "1" : "0"}}}};
     t = pbt::make_trainable("process", ctx);
   }
 
@@ -342,7 +345,7 @@ std::string measure(const Options& o, const StoreUnderTest& st, const std::strin
   s.hwm_after_mb = vm_hwm_kb() / 1024.0;
   t.reset();  // the trainer process ends (and its scratch directory goes)
 
-  if (path == "process") {
+  if (path != "cpp") {
     std::ifstream in(times_file);
     std::string what;
     double secs;
@@ -451,16 +454,17 @@ int main(int argc, char** argv) {
     }
     if (o.reps < 1) throw std::runtime_error("--reps must be at least 1");
     for (const auto& p : o.paths)
-      if (p != "cpp" && p != "process") throw std::runtime_error("--paths: " + p + " is not cpp or process");
+      if (p != "cpp" && p != "process" && p != "sequential")
+        throw std::runtime_error("--paths: " + p + " is not cpp, process or sequential");
     if (o.pg_uri.find("checkpoint_dir=") != std::string::npos)
       throw std::runtime_error("--postgres: give the URI without checkpoint_dir= (the bench puts it in --dir)");
   } catch (const std::exception& e) {
     std::cerr << "checkpoints: " << e.what()
               << "\nusage: checkpoints [--sizes 1,100,1000] [--reps 3] [--dir DIR] [--postgres URI] "
-                 "[--paths cpp,process] [--python PATH] [--root .] [--out FILE]\n";
+                 "[--paths cpp,process,sequential] [--python PATH] [--root .] [--out FILE]\n";
     return 2;
   }
-  if (std::find(o.paths.begin(), o.paths.end(), "process") != o.paths.end() &&
+  if (std::any_of(o.paths.begin(), o.paths.end(), [](const std::string& p) { return p != "cpp"; }) &&
       !fs::exists(o.root + "/bench/perf/ballast_trainer.py")) {
     std::cerr << "checkpoints: " << o.root << "/bench/perf/ballast_trainer.py not found (run from the repository "
               << "root or give --root)\n";
@@ -573,7 +577,7 @@ int main(int argc, char** argv) {
      << "Reproduce (from the repository root; the PostgreSQL rows need a server, e.g. the one "
         "scripts/pg-for-tests.sh starts):\n\n```sh\nscripts/setup.sh build\n"
      << "./build/bench/perf/checkpoints --sizes " << sizes_arg << " --reps " << o.reps
-     << (join(o.paths) == "cpp,process" ? "" : " --paths " + join(o.paths))
+     << (join(o.paths) == "cpp,process,sequential" ? "" : " --paths " + join(o.paths))
      << (o.pg_uri.empty() ? "" : " --postgres postgresql://USER@127.0.0.1:PORT/DB")
      << " --out docs/results/checkpoints.md\n```\n\n"
      << bench::machine_markdown(load_at_start) << "- Files in "
@@ -613,7 +617,9 @@ int main(int argc, char** argv) {
         "worker collects the check before it publishes, so the check overlaps the interval's training). "
         "cpp: a trainable whose model is N bytes made and checked in 1 MiB chunks; process: ProcessTrainable "
         "with bench/perf/ballast_trainer.py (its own write and read of the file are shown apart: they are part "
-        "of publish and exploit). Ratios are to the machine's limits above, measured in the same run. Peak RSS "
+        "of publish and exploit); sequential: the same trainer with `sequential_save` in its hello, so the store "
+        "hashes the file while the trainer writes it. Ratios are to the machine's limits above, measured in the same "
+        "run. Peak RSS "
         "is the bench process's (the worker's) VmHWM after the exploit, in a child process per measurement; "
         "growth is from before the publish.\n\n"
      << "| store | path | size | publish MB/s | × fsync'd write | exploit MB/s | × plain copy | exploit with the check "

@@ -58,6 +58,8 @@ def load_data():
 class Digits:
     """One member: model, optimizer, and the generator that draws its minibatches."""
 
+    sequential_save = True  # torch.save writes front to back: the engine hashes while it writes
+
     def __init__(self, ctx, hidden=None, batch_size=None):
         seed = ctx.seed % (2 ** 62)
         self.hidden = hidden or int(os.environ.get("DIGITS_HIDDEN", "64"))

@@ -41,6 +41,11 @@ class CheckpointSink {
   // anything was written. A sink may take the file itself (rename or link it) instead of
   // copying it, so `path` may be gone afterwards. Default: streams the file through write().
   virtual void adopt_file(const std::string& path);
+  // Announces that another process is about to write the whole checkpoint to `path`, front to
+  // back (never rewriting a byte it wrote), and that adopt_file(path) follows once it is done.
+  // A sink may read and hash the file while it grows, so that the hash does not wait for the
+  // write. Default: nothing (adopt_file does all the work).
+  virtual void expect_file(const std::string& /*path*/) {}
 };
 
 // Where a streamed checkpoint's bytes come from (a store's file, verified as it is read).
@@ -87,6 +92,9 @@ class CheckpointWriter {
   // The checkpoint is the file at `path`, whole (nothing else may be written): a streamed
   // writer's sink may adopt the file itself, so it may be gone afterwards.
   void write_file(const std::string& path);
+  // Before write_file(path): the file is about to be written there front to back by another
+  // process (an external trainer that promised sequential writes); see CheckpointSink.
+  void expect_file(const std::string& path);
   // The bytes as an std::ostream, for libraries that write to one (torch::save).
   std::ostream& stream();
   // Passes buffered bytes on to the sink (the engine calls it after save()).

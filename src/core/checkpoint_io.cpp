@@ -132,6 +132,11 @@ void CheckpointWriter::write_file(const std::string& path) {
   adopted_ = true;
 }
 
+void CheckpointWriter::expect_file(const std::string& path) {
+  if (size_ != 0 || adopted_) throw Error("a checkpoint given as a file (write_file) must be the whole checkpoint");
+  if (sink_) sink_->expect_file(path);
+}
+
 std::ostream& CheckpointWriter::stream() {
   if (!stream_) {
     buf_ = std::make_unique<Buf>(*this);

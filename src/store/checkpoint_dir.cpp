@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -140,6 +142,82 @@ std::string hash_range(int fd, std::uint64_t from, std::uint64_t to, Sha256& h) 
   return error;
 }
 
+// A file that another process (an external trainer) is writing front to back, hashed while
+// it grows: reads follow the writes from the page cache, polling at the end of what is
+// written so far, and the disk's writeback is started as they go. When the writer is done,
+// finish() reads the rest, so an adopted file needs no second pass: the hash no longer waits
+// for the write (a GB: ~0.7 s of SHA-256 after a ~0.25 s write, now side by side).
+class GrowingFile {
+ public:
+  explicit GrowingFile(std::string path) : path_(std::move(path)) {
+    thread_ = std::thread([this] { follow(); });
+  }
+  ~GrowingFile() { stop(/*abandon=*/true); }
+  GrowingFile(const GrowingFile&) = delete;
+  GrowingFile& operator=(const GrowingFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  // The writer is done. True when the file now at path() is the one that was read (same
+  // inode), read whole (its size is the bytes hashed): hash, fd and size are then the file's.
+  bool finish() {
+    stop(/*abandon=*/false);
+    if (!error_.empty() || fd.fd < 0) return false;
+    struct stat read {
+    }, now{};
+    if (::fstat(fd.fd, &read) != 0 || ::stat(path_.c_str(), &now) != 0) return false;
+    return read.st_ino == now.st_ino && read.st_dev == now.st_dev && static_cast<std::uint64_t>(now.st_size) == size;
+  }
+
+  Sha256 hash;
+  Fd fd;
+  std::uint64_t size = 0;
+
+ private:
+  void stop(bool abandon) {
+    if (!thread_.joinable()) return;
+    (abandon ? abandon_ : done_).store(true, std::memory_order_release);
+    thread_.join();
+  }
+  void follow() {
+    std::string chunk(kChunk, '\0');
+    std::uint64_t flushed = 0;
+    while (!abandon_.load(std::memory_order_acquire)) {
+      // Read after looking at done_: once the writer is done, an empty read is the end.
+      const bool done = done_.load(std::memory_order_acquire);
+      if (fd.fd < 0) {
+        fd.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd.fd < 0) {
+          if (errno != ENOENT || done) return;  // finish() says no; adopt_file reports the file
+          std::this_thread::sleep_for(std::chrono::microseconds(500));
+          continue;
+        }
+      }
+      const ssize_t r = read_some(fd.fd, chunk.data(), chunk.size(), size);
+      if (r > 0) {
+        hash.update(chunk.data(), static_cast<std::size_t>(r));
+        size += static_cast<std::uint64_t>(r);
+        if (size - flushed >= kWriteback) {
+          ::sync_file_range(fd.fd, static_cast<off_t>(flushed), static_cast<off_t>(size - flushed),
+                            SYNC_FILE_RANGE_WRITE);
+          flushed = size;
+        }
+        continue;
+      }
+      if (r < 0) {
+        error_ = errno_text();
+        return;
+      }
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+
+  std::string path_;
+  std::thread thread_;
+  std::atomic<bool> done_{false}, abandon_{false};
+  std::string error_;  // set by the thread, read after the join
+};
+
 // A new temp file's name: its owner (process_owner.hpp) and a random part.
 std::string temp_name(const std::string& dir) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -196,9 +274,16 @@ class FileStager : public CheckpointStager {
     put(data, n);  // large writes go straight to the file
   }
 
+  void expect_file(const std::string& path) override {
+    if (size_ != 0 || fd_.fd >= 0 || finished_ || adopted_ || growing_)
+      throw Error("a checkpoint file can only be expected before anything else is written (" + path + ")");
+    growing_ = std::make_unique<GrowingFile>(path);
+  }
+
   void adopt_file(const std::string& path) override {
     if (size_ != 0 || fd_.fd >= 0 || finished_ || adopted_)
       throw Error("a checkpoint file can only be adopted before anything else is written (" + path + ")");
+    if (adopt_grown(path)) return;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw Error("cannot read the checkpoint file " + path + ": " + errno_text());
     if (!S_ISREG(st.st_mode)) throw Error("the checkpoint file " + path + " is not a regular file");
@@ -252,6 +337,29 @@ class FileStager : public CheckpointStager {
   }
 
  private:
+  // adopt_file of the file expect_file announced: when it was hashed whole as it grew, it is
+  // renamed into place with nothing left to read. False: adopt it the usual way (another
+  // file, one replaced or truncated while it was read, a small one, another filesystem).
+  bool adopt_grown(const std::string& path) {
+    std::unique_ptr<GrowingFile> grown = std::move(growing_);
+    if (!grown || grown->path() != path || !grown->finish() || grown->size <= inline_max_) return false;
+    dir_.create();
+    std::string temp = temp_name(dir_.path());
+    if (::rename(path.c_str(), temp.c_str()) != 0) {
+      if (errno == EXDEV) return false;
+      throw StoreError(dir_.text() + ": cannot move the checkpoint file " + path + " to '" + temp +
+                       "': " + errno_text());
+    }
+    temp_ = std::move(temp);
+    fd_.reset(grown->fd.fd);
+    grown->fd.fd = -1;
+    ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // the rest of the writeback
+    hash_ = std::move(grown->hash);
+    size_ = grown->size;
+    adopted_ = true;
+    return true;
+  }
+
   void open_temp() {
     dir_.create();
     temp_ = temp_name(dir_.path());
@@ -348,7 +456,8 @@ class FileStager : public CheckpointStager {
   std::condition_variable cv_;
   std::uint64_t ready_ = 0;  // bytes written that the hasher may read (under mu_)
   bool closing_ = false, abandon_ = false;
-  std::string hasher_error_;  // set by the hasher, read after the join
+  std::string hasher_error_;              // set by the hasher, read after the join
+  std::unique_ptr<GrowingFile> growing_;  // expect_file's, until adopt_file
 };
 
 // ---------------------------------------------------------------- reading

@@ -22,6 +22,8 @@ Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
 }
 
 Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(const char* data, std::size_t n) {
   if (n && EVP_DigestUpdate(ctx_->md, data, n) != 1) throw Error("SHA-256: OpenSSL could not hash");

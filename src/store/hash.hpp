@@ -12,6 +12,8 @@ class Sha256 {
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
   void update(const char* data, std::size_t n);
   // Lowercase hex of the digest; the object is spent afterwards.
   std::string hex();

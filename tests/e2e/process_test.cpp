@@ -495,6 +495,48 @@ TEST(ProcessTrainable, AMemberSwitchReachesA12TrainerOnly) {
   EXPECT_TRUE(contains(log1.all(), "refusing to serve member 1")) << "the new member's log: " << log1.all();
 }
 
+// A hello that promises sequential saves has the sink told the save file's path before the
+// trainer writes it (a store hashes it as it grows), then given the file itself; a hello that
+// says nothing, or false, leaves expect_file out; anything else in the field is refused.
+TEST(ProcessTrainable, ASequentialSaveIsAnnouncedToTheSinkBeforeTheTrainerWrites) {
+  std::string dir = temp_dir("proc-sequential");
+  const std::string scratch = dir + "/scratch";
+  std::filesystem::create_directories(scratch);
+  struct RecordingSink : pbt::CheckpointSink {
+    std::vector<std::string> calls;
+    void write(const char*, std::size_t) override {}
+    void expect_file(const std::string& path) override {
+      calls.push_back("expect " + path + (std::filesystem::exists(path) ? " (exists)" : ""));
+    }
+    void adopt_file(const std::string& path) override { calls.push_back("adopt " + path); }
+  };
+  for (const std::string extra : {R"({"sequential_save": true})", R"({"sequential_save": false})", "{}"}) {
+    SCOPED_TRACE(extra);
+    Captured log;
+    pbt::TrainableContext ctx = context(0, log, fake_options({"--hello-extra", extra}));
+    ctx.scratch_dir = scratch;
+    auto t = pbt::make_trainable("process", ctx);
+    t->step(1);
+    RecordingSink sink;
+    pbt::CheckpointWriter w(sink);
+    t->save(w);
+    ASSERT_FALSE(sink.calls.empty());
+    const std::string adopted = sink.calls.back();
+    ASSERT_EQ(adopted.rfind("adopt " + scratch + "/pbt-member0-", 0), 0u) << adopted;
+    if (contains(extra, "true")) {
+      ASSERT_EQ(sink.calls.size(), 2u);
+      EXPECT_EQ(sink.calls[0], "expect " + adopted.substr(6)) << "the same path, announced before it existed";
+    } else {
+      EXPECT_EQ(sink.calls.size(), 1u) << sink.calls[0];
+    }
+  }
+  Captured log;
+  const std::string e = error_of([&] {
+    make(0, log, fake_options({"--hello-extra", R"({"sequential_save": "yes"})"}))->step(1);
+  });
+  EXPECT_TRUE(contains(e, R"(the hello's "sequential_save" must be true or false)")) << e;
+}
+
 // Checkpoint files without copies: with a store's scratch directory (TrainableContext) the
 // trainer's save file is handed to the store's sink whole (it adopts it by rename), and a
 // load gets the store's file as a hard link, removed after the reply (the store's stays).

@@ -55,6 +55,7 @@ p.add_argument("--pid-log", default="", help="append this process's pid to this 
 p.add_argument("--seeded", action="store_true",
                help="theta starts at a value drawn from the member's seed, and the model keeps a running "
                "digest of its history (member at start, every step's rate and n) reported by eval")
+p.add_argument("--hello-extra", default="{}", help="a JSON object of fields added to the hello")
 args, rest = p.parse_known_args()
 
 member = int(os.environ.get("PBT_MEMBER", "-1"))
@@ -140,7 +141,9 @@ def mix(digest, *values):
 
 
 theta, steps, rate, digest = 0.9, 0, 0.1, 0
-send({"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else args.protocol})
+hello = {"hello": "fake_trainer", "protocol": "2.0" if args.mode == "version" and bad else args.protocol}
+hello.update(json.loads(args.hello_extra))
+send(hello)
 log("started, pid %d, start %d" % (os.getpid(), starts))
 
 for line in sys.stdin:

@@ -83,6 +83,22 @@ class ProtocolTest(unittest.TestCase):
         t = Counter.instances[-1]
         self.assertEqual((t.ctx.member, t.ctx.seed), (3, 99), "the class gets the Context at init")
 
+    def test_a_trainer_that_saves_front_to_back_says_so_in_its_hello(self):
+        class Sequential(Counter):
+            sequential_save = True
+        _, msgs = converse(Sequential, [INIT])
+        self.assertIs(msgs[0].get("sequential_save"), True)
+        _, msgs = converse(Counter, [INIT])
+        self.assertNotIn("sequential_save", msgs[0], "not promised unless the trainer says so")
+        _, msgs = converse(None, [INIT], step=lambda n: None, eval=lambda: 0.0, save=lambda p: None,
+                           load=lambda p: None, sequential_save=True)
+        self.assertIs(msgs[0].get("sequential_save"), True)
+
+        class Unclear(Counter):
+            sequential_save = "yes"
+        with self.assertRaisesRegex(TypeError, "sequential_save must be True or False"):
+            converse(Unclear, [INIT])
+
     def test_functions_instead_of_a_class(self):
         state = {"n": 0}
         rc, msgs = converse(None, [INIT, {"op": "step", "n": 2}, {"op": "eval"}],

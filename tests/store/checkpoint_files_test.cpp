@@ -10,10 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "pbt/checkpoint_io.hpp"
 #include "core/process_owner.hpp"
@@ -329,6 +331,73 @@ TYPED_TEST(CheckpointFiles, AdoptFileRenamesTheTrainersFile) {
   ASSERT_EQ(id, checkpoint_id(bytes));
   EXPECT_EQ(stat_of(this->file_of(id)).st_ino, inode) << "the trainer's own file, put in place";
   EXPECT_EQ(read_streamed(*this->store, id), bytes);
+}
+
+// expect_file: the trainer writes the file front to back while the store hashes it. Written
+// in small pieces with pauses (the store reads up to the end of what is written, waits, reads
+// on), it is adopted by rename with the right id; a file put there by a rename instead (another
+// inode than the one read) and a file never written are adopted or refused as without it; a
+// stager dropped while it waits for the file does not hang.
+TYPED_TEST(CheckpointFiles, AnExpectedFileIsHashedWhileItIsWritten) {
+  const std::string scratch = this->store->scratch_dir();
+  ASSERT_FALSE(scratch.empty());
+  const std::string bytes = random_bytes(9 * kMiB + 3, 8);
+  const std::string written = scratch + "/grown.bin";
+  auto stager = this->store->stage_checkpoint();
+  CheckpointWriter w(*stager);
+  w.expect_file(written);
+  std::thread trainer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the store waits for the file too
+    std::ofstream out(written, std::ios::binary);
+    for (std::size_t at = 0; at < bytes.size(); at += 300 * 1024) {
+      out.write(bytes.data() + at, static_cast<std::streamsize>(std::min<std::size_t>(300 * 1024, bytes.size() - at)));
+      out.flush();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  trainer.join();
+  const ino_t inode = stat_of(written).st_ino;
+  w.write_file(written);
+  w.flush();
+  auto staged = stager->finish();
+  EXPECT_EQ(staged->id(), checkpoint_id(bytes));
+  EXPECT_EQ(staged->size(), bytes.size());
+  EXPECT_FALSE(fs::exists(written)) << "renamed, not copied";
+  this->store->create_experiment(test::info("e", 1), test::members(1));
+  auto l = this->must_lease("w");
+  this->store->publish(l.lease, staged_publication(1, staged));
+  const std::string id = this->store->population("e").at(0).checkpoint;
+  ASSERT_EQ(id, checkpoint_id(bytes));
+  EXPECT_EQ(stat_of(this->file_of(id)).st_ino, inode) << "the trainer's own file, put in place";
+  EXPECT_EQ(read_streamed(*this->store, id), bytes);
+
+  // Written, then replaced by a rename (a trainer that writes a temp file and renames it):
+  // the file now there is another inode than the one read, so it is hashed again, whole.
+  const std::string other = random_bytes(4 * kMiB, 9);
+  {
+    auto s2 = this->store->stage_checkpoint();
+    CheckpointWriter w2(*s2);
+    w2.expect_file(written);
+    std::ofstream(written, std::ios::binary) << random_bytes(4 * kMiB, 10);
+    std::ofstream(written + ".tmp", std::ios::binary) << other;
+    fs::rename(written + ".tmp", written);
+    w2.write_file(written);
+    w2.flush();
+    EXPECT_EQ(s2->finish()->id(), checkpoint_id(other));
+  }
+  {  // never written: the usual error, naming the file
+    auto s3 = this->store->stage_checkpoint();
+    CheckpointWriter w3(*s3);
+    w3.expect_file(written + ".never");
+    const std::string e = message_of<Error>([&] { w3.write_file(written + ".never"); });
+    EXPECT_TRUE(contains(e, written + ".never")) << e;
+  }
+  {  // dropped while waiting (the trainer failed): nothing hangs, nothing is left
+    auto s4 = this->store->stage_checkpoint();
+    CheckpointWriter w4(*s4);
+    w4.expect_file(written + ".failed");
+  }
+  EXPECT_TRUE(temp_files(this->backend->dir()).empty());
 }
 
 TYPED_TEST(CheckpointFiles, CollectingGarbageKeepsTheStoreNearItsLiveCheckpoints) {

@@ -262,7 +262,7 @@ std::string cut_traceback(const std::string& traceback) {
   return "... (" + std::to_string(from) + " bytes cut)\n" + tb.substr(from);
 }
 
-int check_hello(const std::string& line) {
+Hello check_hello(const std::string& line) {
   const std::string deep = too_deep(line);
   if (!deep.empty()) throw Error("protocol error: the hello is refused: " + deep + " (docs/protocol.md, Limits)");
   json hello = json::parse(line, nullptr, false);
@@ -276,7 +276,14 @@ int check_hello(const std::string& line) {
     throw Error("the trainer speaks protocol version " + std::to_string(major) + "." + std::to_string(minor) +
                 "; this engine speaks version " + std::to_string(kProtocolMajor) + "." +
                 std::to_string(kProtocolMinor) + " (docs/protocol.md) and refuses another major version");
-  return minor;
+  Hello h;
+  h.minor = minor;
+  if (hello.contains("sequential_save")) {
+    if (!hello["sequential_save"].is_boolean())
+      throw Error("the hello's \"sequential_save\" must be true or false: " + quote(line));
+    h.sequential_save = hello["sequential_save"].get<bool>();
+  }
+  return h;
 }
 
 json parse_reply(const std::string& reply, std::int64_t id) {
@@ -526,7 +533,9 @@ void ProcessTrainable::handshake() {
     }
   }
   try {
-    trainer_minor_ = protocol::check_hello(line);
+    const protocol::Hello hello = protocol::check_hello(line);
+    trainer_minor_ = hello.minor;
+    sequential_save_ = hello.sequential_save;
   } catch (const Error& e) {
     fail("start", e.what(), true);
   }
@@ -582,6 +591,8 @@ void ProcessTrainable::save(CheckpointWriter& out) const {
   RemovedAtEnd removed{path};
   std::error_code ec;
   std::filesystem::remove(path, ec);
+  // A trainer that writes front to back has its file hashed while it writes it.
+  if (sequential_save_) out.expect_file(path);
   request("save", {{"op", "save"}, {"path", path}}, opt_.timeouts.save);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)

@@ -74,9 +74,13 @@ class TrainerError : public Error {
 
 // "" when `line` nests at most `max_depth` deep; otherwise what is too deep, for a message.
 std::string too_deep(const std::string& line, int max_depth = kMaxDepth);
+// What a trainer's hello states.
+struct Hello {
+  int minor = 0;                 // the minor version (what it may be sent)
+  bool sequential_save = false;  // it writes save files front to back (read while they grow)
+};
 // The hello (the first line); throws when it is not one or states another major version.
-// Returns the minor version the trainer states (what it may be sent).
-int check_hello(const std::string& line);
+Hello check_hello(const std::string& line);
 // A reply to request `id`: the parsed object when "ok" is true; TrainerError when false.
 nlohmann::json parse_reply(const std::string& line, std::int64_t id);
 // The score of an eval reply (may be non-finite: the caller decides).
@@ -121,7 +125,8 @@ class ProcessTrainable : public Trainable {
   nlohmann::json options_;  // as the config gave them: a switch serves the same options only
   int member_;
   std::uint64_t seed_;
-  int trainer_minor_ = 0;  // the minor protocol version the trainer's hello stated
+  int trainer_minor_ = 0;         // the minor protocol version the trainer's hello stated
+  bool sequential_save_ = false;  // its hello promised save files written front to back
   std::function<void(const std::string&)> log_;
   std::string scratch_;
   std::string label_;  // "member 3 (trainer: python3 train.py)" for messages
