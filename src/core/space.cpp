@@ -154,7 +154,10 @@ std::string SearchSpace::problem(const Hyperparams& h) const {
         if (std::holds_alternative<std::int64_t>(v) && p->contains(Value(as_double(v)))) continue;
         break;
     }
-    return at + " is outside its bounds [" + exact(Value(p->low)) + ", " + exact(Value(p->high)) + "]";
+    const auto bound = [&](double b) {
+      return p->kind == Param::Kind::Int ? exact(Value(static_cast<std::int64_t>(b))) : exact(Value(b));
+    };
+    return at + " is outside its bounds [" + bound(p->low) + ", " + bound(p->high) + "]";
   }
   for (const auto& p : params_)
     if (!h.count(p.name)) return "'" + p.name + "' is missing (every hyperparameter of [space] must be given)";

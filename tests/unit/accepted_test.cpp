@@ -12,13 +12,20 @@ using namespace pbt;
 
 namespace {
 
+Param param(const std::string& name, Param::Kind kind, double low = 0, double high = 1) {
+  Param p;
+  p.name = name;
+  p.kind = kind;
+  p.low = low;
+  p.high = high;
+  return p;
+}
+
 SearchSpace batch_space() {
-  Param batch{"batch", Param::Kind::Int, 16, 512};
-  Param minibatch{"minibatch", Param::Kind::Int, 4, 256};
-  Param lr{"lr", Param::Kind::Float, 1e-4, 0.1};
-  Param act{"act", Param::Kind::Categorical};
+  Param act = param("act", Param::Kind::Categorical);
   act.choices = {"relu", "tanh"};
-  return SearchSpace({batch, minibatch, lr, act});
+  return SearchSpace({param("batch", Param::Kind::Int, 16, 512), param("minibatch", Param::Kind::Int, 4, 256),
+                      param("lr", Param::Kind::Float, 1e-4, 0.1), act});
 }
 
 Hyperparams good() { return {{"batch", std::int64_t{64}}, {"minibatch", std::int64_t{16}}, {"lr", 0.01}, {"act", "relu"}}; }

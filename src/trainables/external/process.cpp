@@ -1,4 +1,4 @@
-// The engine side of the process protocol (docs/protocol.md, version 1.2).
+// The engine side of the process protocol (docs/protocol.md, version 1.3).
 #include "trainables/external/process.hpp"
 
 #include <signal.h>
