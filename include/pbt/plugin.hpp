@@ -62,8 +62,9 @@ namespace pbt {
 
 // Loads the plugin at `path` (a file name, found as find_plugin says) once per process:
 // dlopen, the entry point, its ABI version, then its registration, in which a kind (or a
-// strategy name) that is already registered is refused, as is a plugin that registers nothing. Any failure is a ConfigError at `where` naming the file and
-// the cause. `config_dir` anchors a relative path ("" for the working directory).
+// strategy name) that is already registered is refused, as is a plugin that registers
+// nothing. Any failure is a ConfigError at `where` naming the file and the cause.
+// `config_dir` anchors a relative path ("" for the working directory).
 void load_plugin(const std::string& path, const std::string& config_dir, const std::string& where);
 
 // Where a plugin named by a relative path is looked for, in order: the config's directory,

@@ -128,8 +128,9 @@ Setting<Target> when(Setting<Target> s, bool (*applies)(const Target&)) {
 Setting<C> plugin(const std::string& table, std::string C::*field) {
   const std::string what = table == "trainable" ? "a trainable plugin" : "a plugin of " + table + " strategies";
   return declare<C>("plugin", "string: a shared library's path", "none",
-                    what + " to load first: relative to the config's directory, or a bare name found there, "
-                           "on $PBT_PLUGIN_PATH or in pbt's plugin directory",
+                    what +
+                        " to load first: relative to the config's directory, or a bare name found there, "
+                        "on $PBT_PLUGIN_PATH or in pbt's plugin directory",
                     [field](Options& t, C& c) {
                       c.*field = t.string("plugin", std::string());
                       if ((c.*field).empty() || plugins_deferred()) return;

@@ -1,4 +1,5 @@
-// Plugins (trainables, exploit and explore strategies): find, dlopen, check and register, once per process (pbt/plugin.hpp).
+// Plugins (trainable kinds, exploit and explore strategies): find, dlopen, check and
+// register, once per process (pbt/plugin.hpp).
 #include "pbt/plugin.hpp"
 
 #include <dlfcn.h>

@@ -146,8 +146,7 @@ std::string SearchSpace::problem(const Hyperparams& h) const {
           return at + " is not one of its choices (" + choices + ")";
         }
       case Param::Kind::Int:
-        if (!std::holds_alternative<std::int64_t>(v))
-          return at + ": expected an integer (an int), got " + type_of(v);
+        if (!std::holds_alternative<std::int64_t>(v)) return at + ": expected an integer (an int), got " + type_of(v);
         break;
       case Param::Kind::Float:
         if (!numeric_value) return at + ": expected a number (a float), got " + type_of(v);

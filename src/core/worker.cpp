@@ -406,11 +406,12 @@ class IntervalRunner {
   Hyperparams in_force(Trainable& t, const MemberState& m, std::vector<Event>& events) const {
     t.apply(m.h);
     std::optional<Hyperparams> accepted = t.accepted();
-    if (!accepted || *accepted == m.h) return m.h;
+    if (!accepted) return m.h;
     for (auto& [name, v] : *accepted) {  // a whole number sent for a float is that float
       const Param* p = cfg_.space.find(name);
       if (p && p->kind == Param::Kind::Float && std::holds_alternative<std::int64_t>(v)) v = as_double(v);
     }
+    if (*accepted == m.h) return m.h;
     const std::string why = cfg_.space.problem(*accepted);
     if (!why.empty())
       throw Error("member " + std::to_string(m.id) + ": the trainable accepted hyperparameters outside [space] (" +

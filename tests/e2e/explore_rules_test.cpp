@@ -173,8 +173,7 @@ TEST(ExploreRules, ATrainerThatKeepsTheRuleSilentlyLeavesTheEnginesH) {
   EXPECT_GT(shown(dir + "/run", dir).broken(), 0);
   // A 1.2 trainer's h is never read: PBT_PROTOCOL_MINOR=2 makes the module say 1.2 and send none.
   const std::string dir12 = temp_dir("rule-12");
-  auto r12 = run_pbt({"run", python_config(dir12, "", "env = { PBT_PROTOCOL_MINOR = \"2\" }"), "--run",
-                      dir12 + "/run"},
+  auto r12 = run_pbt({"run", python_config(dir12, "", "env = { PBT_PROTOCOL_MINOR = \"2\" }"), "--run", dir12 + "/run"},
                      dir12);
   ASSERT_EQ(r12.code, 0) << r12.out << r12.err;
   EXPECT_GT(shown(dir12 + "/run", dir12).broken(), 0);

@@ -28,7 +28,9 @@ SearchSpace batch_space() {
                       param("lr", Param::Kind::Float, 1e-4, 0.1), act});
 }
 
-Hyperparams good() { return {{"batch", std::int64_t{64}}, {"minibatch", std::int64_t{16}}, {"lr", 0.01}, {"act", "relu"}}; }
+Hyperparams good() {
+  return {{"batch", std::int64_t{64}}, {"minibatch", std::int64_t{16}}, {"lr", 0.01}, {"act", "relu"}};
+}
 
 Hyperparams with(Hyperparams h, const std::string& name, Value v) {
   h[name] = std::move(v);

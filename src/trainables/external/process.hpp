@@ -130,7 +130,7 @@ class ProcessTrainable : public Trainable {
   nlohmann::json options_;  // as the config gave them: a switch serves the same options only
   int member_;
   std::uint64_t seed_;
-  int trainer_minor_ = 0;  // the minor protocol version the trainer's hello stated
+  int trainer_minor_ = 0;                // the minor protocol version the trainer's hello stated
   std::optional<Hyperparams> accepted_;  // from the last apply reply
   std::function<void(const std::string&)> log_;
   std::string scratch_;
