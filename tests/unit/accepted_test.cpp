@@ -164,10 +164,11 @@ struct RuledRun {
   std::unique_ptr<Store> store = open_store("memory:");
   std::vector<MemberState> pop;
   std::vector<Event> events;
-  explicit RuledRun(Rule r) {
+  explicit RuledRun(Rule r, bool sync = false) {
     rule = r;
     register_trainable("ruled", [](const TrainableContext&) { return std::make_unique<Ruled>(); });
     ExperimentConfig c = parse_config(kRuledConfig, "ruled.toml");
+    c.ready.sync = sync;
     c.max_failures = 2;
     create_or_join(*store, c);
     WorkerOptions opt;
@@ -196,6 +197,17 @@ TEST(AcceptedH, WhatTheTrainableAcceptedIsTheHInForceInTheStoreAndTheEvents) {
     EXPECT_TRUE(obeys(e.old_h)) << e.member << "@" << e.step << ": " << to_string(e.old_h);
     EXPECT_TRUE(obeys(e.new_h)) << e.member << "@" << e.step << ": " << to_string(e.new_h);
   }
+}
+
+TEST(AcceptedH, InSyncModeTheStoreHoldsWhatTheTrainableAccepted) {
+  // A generation's events are written before its members train (docs/protocol.md): they keep
+  // the h sent, and what each member publishes is what it accepted.
+  RuledRun r({/*enforce=*/true, /*bad=*/false}, /*sync=*/true);
+  for (const auto& m : r.pop) {
+    EXPECT_TRUE(m.done) << m.id << ": " << m.last_error;
+    EXPECT_TRUE(obeys(m.h)) << m.id << ": " << to_string(m.h);
+  }
+  for (const auto& e : r.events) EXPECT_TRUE(obeys(e.old_h)) << e.member << "@" << e.step << ": " << to_string(e.old_h);
 }
 
 TEST(AcceptedH, WithoutTheRuleExploreBreaksIt) {
