@@ -2,15 +2,15 @@
 
 Standard library only. The engine (``[trainable] kind = "process"``) starts your script
 as a child process and drives it over the line-delimited JSON protocol described in
-docs/protocol.md (version 1.2). You write the training, this module speaks the protocol::
+docs/protocol.md (version 1.3). You write the training, this module speaks the protocol::
 
     import pbt_trainer
 
     class Trainer:
         def __init__(self, ctx):            # ctx.member, ctx.seed (optional argument)
             ...
-        def apply(self, h):                 # optional: h = {"lr": 0.01, ...}, set in place
-            ...
+        def apply(self, h):                 # optional: h = {"lr": 0.01, ...}, set in place;
+            ...                             # may return the h it accepted (see below)
         def step(self, n):                  # train n steps under the last h
             ...
         def eval(self):                     # higher is better: a number, or a dict
@@ -60,6 +60,16 @@ a second per GB off every save. ``torch.save``, ``pickle.dump`` and ``numpy.save
 front to back; ``numpy.savez`` and anything else built on ``zipfile`` seek back (a file
 rewritten after the engine read it is caught as a corrupt checkpoint when it is loaded).
 
+A trainer may change what it is given (protocol 1.3): ``apply(h)`` returns a dict, the
+hyperparameters it actually put in force (rounded, clamped, or made to obey a rule between
+two, e.g. ``batch >= 2 * minibatch``), every hyperparameter of ``h`` with a number or a
+string. The module sends it back in the reply and the engine records it as the member's h
+(published, in the events, in ``pbt status``/``best``) after checking it against
+``[space]``: a name that is missing or unknown, a wrong type (an int must be an integer)
+or a value outside the bounds fails the interval with a message naming it. ``None`` (no
+return) means h as given, as before 1.3. A trainer that states an older minor version
+sends no h.
+
 ``run_locally`` drives the same trainer without the engine (one training run at fixed
 hyperparameters): for debugging, and for baselines that train one configuration.
 """
@@ -71,10 +81,11 @@ import os
 import sys
 import traceback
 
-PROTOCOL = "1.2"
+PROTOCOL = "1.3"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 2
+PROTOCOL_MINOR = 3
 SWITCH_SINCE_MINOR = 2  # the minor version from which the engine sends `member`
+ACCEPTED_SINCE_MINOR = 3  # the minor version from which an apply reply may carry "h"
 
 __all__ = ["Context", "Copied", "ProtocolError", "context", "reseed", "serve", "run_locally", "PROTOCOL"]
 
@@ -181,6 +192,26 @@ def _number(x, what):
         return float(x)
     except (TypeError, ValueError):
         raise TypeError("%s must be a number, got %r" % (what, x)) from None
+
+
+def _accepted_h(h):
+    """What apply() returned -> the reply's "h": names to numbers or strings (protocol 1.3)."""
+    if not isinstance(h, dict):
+        raise TypeError("apply() must return None or a dict of the hyperparameters it accepted, got %r"
+                        % type(h).__name__)
+    out = {}
+    for k, v in h.items():
+        if not isinstance(k, str):
+            raise TypeError("apply() returned a hyperparameter name that is not a string: %r" % (k,))
+        item = getattr(v, "item", None)  # numpy / torch scalars
+        if callable(item) and not isinstance(v, (int, float, str)):
+            v = item()
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise TypeError("apply() returned %r for %r: a hyperparameter is a number or a string" % (v, k))
+        if isinstance(v, float) and not math.isfinite(v):
+            raise TypeError("apply() returned %r for %r: not a finite number" % (v, k))
+        out[k] = v
+    return out
 
 
 def _eval_result(r):
@@ -332,7 +363,9 @@ class _Server:
             return {}
         if op == "apply":
             if self.methods["apply"] is not None:
-                self.methods["apply"](dict(req.get("h", {})))
+                accepted = self.methods["apply"](dict(req.get("h", {})))
+                if accepted is not None and self.minor >= ACCEPTED_SINCE_MINOR:
+                    return {"h": _accepted_h(accepted)}
             return {}
         if op == "step":
             n = req.get("n")
@@ -406,8 +439,8 @@ def serve(trainer=None, *, apply=None, step=None, eval=None, save=None, load=Non
     ``stdout`` (binary streams) default to the process's own; then the real stdout is
     kept for the protocol and file descriptor 1 is pointed at stderr, so output from
     print() or from C extensions lands in the log instead of corrupting the protocol.
-    ``protocol_minor`` (default: $PBT_PROTOCOL_MINOR, else 2) is the minor version the hello
-    states: 1 makes the engine restart this trainer for every other member instead of
+    ``protocol_minor`` (default: $PBT_PROTOCOL_MINOR, else 3) is the minor version the hello
+    states: 2 sends no accepted h (an apply's return value is dropped), 1 makes the engine restart this trainer for every other member instead of
     sending ``member`` (1.2), 0 leaves out ``copied`` too. ``sequential_save`` (default: the
     trainer's attribute of that name, else False) tells the engine that ``save`` writes its file
     front to back, so it may hash the file while it grows (see the module's docs).

@@ -37,11 +37,13 @@ struct ExperimentConfig {
   std::int64_t eval_every = 0;  // steps between evals inside an interval (0: once per interval)
 
   std::string exploit = "truncation";
+  std::string exploit_plugin;  // [exploit] plugin: a shared library that registers strategies ("" if none)
   nlohmann::json exploit_options = nlohmann::json::object();
   CopyMode copy = CopyMode::all;  // what a copy takes: all, weights or hyperparameters
   int window = 10;                // scores kept per member for the t-test
 
   std::string explore = "perturb";
+  std::string explore_plugin;  // [explore] plugin: a shared library that registers strategies ("" if none)
   nlohmann::json explore_options = nlohmann::json::object();
   bool explore_always = false;  // explore even without a copy (the paper's "explore only")
 

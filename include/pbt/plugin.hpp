@@ -1,7 +1,10 @@
 #pragma once
-// Trainable plugins: a shared library that registers trainable kinds into `pbt`, named by a
-// config's `[trainable] plugin = "libmine.so"`. Write one by defining a function that calls
-// pbt::register_trainable (and pbt::register_hyperparams_check) and naming it once:
+// Plugins: a shared library that registers trainable kinds, exploit or explore strategies into
+// `pbt`, named by a config's `[trainable] plugin = "libmine.so"` (or `[exploit] plugin`,
+// `[explore] plugin`: the same search and errors; any table may name any plugin, which registers
+// whatever it has). Write one by defining a function that calls pbt::register_trainable (and
+// pbt::register_hyperparams_check), pbt::register_exploit or pbt::register_explore, and naming
+// it once:
 //
 //   #include "pbt/plugin.hpp"
 //   #include "pbt/trainable.hpp"
@@ -18,8 +21,9 @@
 #include <vector>
 
 // Bumped whenever what a plugin sees of pbt changes incompatibly (the entry point's layout,
-// or the registration functions and the types they take).
-#define PBT_PLUGIN_ABI_VERSION 1
+// or the registration functions and the types they take). 2: Trainable gained accepted()
+// (a virtual function: the vtable a plugin's trainable is built with changed).
+#define PBT_PLUGIN_ABI_VERSION 2
 
 extern "C" {
 // What a plugin's entry point (pbt_plugin_entry) returns. abi_version comes first and stays
@@ -57,9 +61,10 @@ typedef const struct PbtPluginEntry* (*PbtPluginEntryFn)(void);
 namespace pbt {
 
 // Loads the plugin at `path` (a file name, found as find_plugin says) once per process:
-// dlopen, the entry point, its ABI version, then its registration, in which a kind that is
-// already registered is refused. Any failure is a ConfigError at `where` naming the file and
-// the cause. `config_dir` anchors a relative path ("" for the working directory).
+// dlopen, the entry point, its ABI version, then its registration, in which a kind (or a
+// strategy name) that is already registered is refused, as is a plugin that registers
+// nothing. Any failure is a ConfigError at `where` naming the file and the cause.
+// `config_dir` anchors a relative path ("" for the working directory).
 void load_plugin(const std::string& path, const std::string& config_dir, const std::string& where);
 
 // Where a plugin named by a relative path is looked for, in order: the config's directory,

@@ -37,6 +37,10 @@ class SearchSpace {
   Hyperparams sample(Rng& rng) const;
   // Checks that h names exactly this space's parameters, each of the right kind and in bounds.
   void check(const Hyperparams& h, const std::string& where) const;
+  // The same check for an h from outside the engine (what a trainable accepted): "" when h
+  // fits, else why not, naming the first hyperparameter at fault and its value ("'batch' =
+  // 1024 is outside its bounds [16, 512]"). An int must be an integer, a float any number.
+  std::string problem(const Hyperparams& h) const;
 
  private:
   std::vector<Param> params_;

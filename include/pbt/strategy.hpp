@@ -106,6 +106,9 @@ struct Ready {
 //
 // Then `[exploit] strategy = "greedy"` runs it in every worker of this program; an Explore
 // registers with register_explore. Registering a name again replaces it (a built-in too).
+// Under the stock `pbt`, register from a plugin (pbt/plugin.hpp) that the config names with
+// `[exploit] plugin` or `[explore] plugin`; a plugin may not replace a name that exists
+// (examples/cpp/batch_rule.cpp: an explore that keeps batch >= 2 x minibatch).
 // An unknown name is a ConfigError at "<where>.strategy" listing the registered names.
 using ExploitFactory = std::function<std::unique_ptr<Exploit>(const nlohmann::json& options, const std::string& where)>;
 using ExploreFactory = std::function<std::unique_ptr<Explore>(const nlohmann::json& options, const std::string& where)>;

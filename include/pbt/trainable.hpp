@@ -63,6 +63,13 @@ class Trainable {
   virtual ~Trainable() = default;
   // Called before every interval and after every explore, with the h in force.
   virtual void apply(const Hyperparams& h) = 0;
+  // Asked right after every apply(): the h the trainable actually put in force, when it is
+  // not the h it was given (it rounded a value, clamped one, or enforced a rule between two:
+  // batch >= 2 x minibatch). The engine checks it against [space] (every hyperparameter, of
+  // its type, within its bounds: else the interval fails naming the value) and records it as
+  // the member's h: published, in this interval's exploit/explore event, in status and best.
+  // Default: nothing, h in force as given.
+  virtual std::optional<Hyperparams> accepted() const { return std::nullopt; }
   // Train for n steps under the last applied h.
   virtual void step(std::int64_t n) = 0;
   // Score the model on the objective we care about (higher is better).

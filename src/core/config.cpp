@@ -13,6 +13,7 @@
 
 #include "pbt/error.hpp"
 #include "pbt/options.hpp"
+#include "pbt/plugin.hpp"
 #include "pbt/trainable.hpp"
 #include "core/config_settings.hpp"
 #include "core/config_text.hpp"
@@ -64,6 +65,9 @@ void read_trainable(Options& top, ExperimentConfig& c) {
 void read_exploit(Options& top, ExperimentConfig& c) {
   Options t = top.table("exploit");
   c.exploit_options = read_with_options(t, "exploit", c);
+  // A reader of a run loads no plugin: a strategy that comes from one is taken unchecked (it
+  // was checked when the run was created), as a trainable kind is.
+  if (!c.exploit_plugin.empty() && plugins_deferred()) return;
   auto e = make_exploit(c.exploit, c.exploit_options, t.where());
   if (c.population < e->min_population())
     throw ConfigError(top.path("population"), "exploit '" + c.exploit + "' needs at least " +
@@ -74,6 +78,7 @@ void read_exploit(Options& top, ExperimentConfig& c) {
 void read_explore(Options& top, ExperimentConfig& c) {
   Options t = top.table("explore");
   c.explore_options = read_with_options(t, "explore", c);
+  if (!c.explore_plugin.empty() && plugins_deferred()) return;  // as for [exploit]
   make_explore(c.explore, c.explore_options, t.where());
 }
 

@@ -122,6 +122,23 @@ Setting<Target> when(Setting<Target> s, bool (*applies)(const Target&)) {
   return s;
 }
 
+// `[table] plugin`: a shared library loaded as the table is read, before its kind or strategy
+// is looked up (readers of a run defer it: see plugins_deferred). The same search and errors
+// for every table.
+Setting<C> plugin(const std::string& table, std::string C::*field) {
+  const std::string what = table == "trainable" ? "a trainable plugin" : "a plugin of " + table + " strategies";
+  return declare<C>("plugin", "string: a shared library's path", "none",
+                    what +
+                        " to load first: relative to the config's directory, or a bare name found there, "
+                        "on $PBT_PLUGIN_PATH or in pbt's plugin directory",
+                    [field](Options& t, C& c) {
+                      c.*field = t.string("plugin", std::string());
+                      if ((c.*field).empty() || plugins_deferred()) return;
+                      const std::string dir = std::filesystem::path(c.origin).parent_path().string();
+                      load_plugin(c.*field, dir, t.path("plugin"));
+                    });
+}
+
 // ---- the checks that are more than a type and a range ----
 
 void check_name(const Options& t, const std::string& name, const C&) {
@@ -202,15 +219,7 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
       {"trainable",
        {text<C>("kind", &C::trainable, kReq, "string",
                 "which trainable: toy, process; rl, gan, translation (LibTorch); or one a plugin registers"),
-        declare<C>("plugin", "string: a shared library's path", "none",
-                   "a trainable plugin to load first: relative to the config's directory, or a bare name "
-                   "found there, on $PBT_PLUGIN_PATH or in pbt's plugin directory",
-                   [](Options& t, C& c) {
-                     c.trainable_plugin = t.string("plugin", std::string());
-                     if (c.trainable_plugin.empty() || plugins_deferred()) return;
-                     const std::string dir = std::filesystem::path(c.origin).parent_path().string();
-                     load_plugin(c.trainable_plugin, dir, t.path("plugin"));
-                   })},
+        plugin("trainable", &C::trainable_plugin)},
        "the trainable's own options, checked by it"},
       {"budget",
        {
@@ -241,7 +250,9 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        ""},
       {"exploit",
        {
-           text<C>("strategy", &C::exploit, kDef, "string", "truncation, tournament, ttest or none"),
+           plugin("exploit", &C::exploit_plugin),
+           text<C>("strategy", &C::exploit, kDef, "string",
+                   "truncation, tournament, ttest or none; or one a plugin registers"),
            declare<C>("copy", "string: all, weights or hyperparameters", toml_string(to_string(defaults<C>().copy)),
                       "what a copy takes from its donor",
                       [](Options& t, C& c) {
@@ -261,7 +272,9 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        "the strategy's options (truncation: `fraction`, `copy_ties`; ttest: `alpha`)"},
       {"explore",
        {
-           text<C>("strategy", &C::explore, kDef, "string", "perturb, resample, gaussian or none"),
+           plugin("explore", &C::explore_plugin),
+           text<C>("strategy", &C::explore, kDef, "string",
+                   "perturb, resample, gaussian or none; or one a plugin registers"),
            boolean<C>("always", &C::explore_always,
                       "explore at every ready step even without a copy (\"explore only\")"),
        },

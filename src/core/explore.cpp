@@ -5,6 +5,7 @@
 #include "pbt/registry.hpp"
 #include "pbt/strategy.hpp"
 #include "core/builtin_strategy.hpp"
+#include "core/plugin_loading.hpp"
 
 namespace pbt {
 
@@ -122,7 +123,10 @@ Registry<ExploreFactory>& explores() {
 
 }  // namespace
 
-void register_explore(const std::string& name, ExploreFactory factory) { explores().add(name, std::move(factory)); }
+void register_explore(const std::string& name, ExploreFactory factory) {
+  detail::check_plugin_registers("explore strategy", name, explores().get(name).has_value());
+  explores().add(name, std::move(factory));
+}
 
 std::vector<std::string> explore_strategies() { return explores().names(); }
 

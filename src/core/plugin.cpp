@@ -1,4 +1,5 @@
-// Trainable plugins: find, dlopen, check and register, once per process (pbt/plugin.hpp).
+// Plugins (trainable kinds, exploit and explore strategies): find, dlopen, check and
+// register, once per process (pbt/plugin.hpp).
 #include "pbt/plugin.hpp"
 
 #include <dlfcn.h>
@@ -31,7 +32,7 @@ struct State {
   std::map<std::string, BuiltinPlugin> builtin;  // kind -> plugin
   std::set<std::string> loaded;                  // canonical paths, tried (loaded or refused)
   std::string loading;                           // the plugin registering now ("" if none)
-  std::set<std::string> loading_kinds;           // the kinds it registered so far
+  std::set<std::string> loading_kinds;           // what it registered so far: "what:name"
 };
 
 State& state() {
@@ -67,13 +68,14 @@ std::vector<std::string> search_dirs(const std::string& config_dir) {
 
 namespace detail {
 
-void check_plugin_registers(const std::string& kind, bool exists) {
+void check_plugin_registers(const std::string& what, const std::string& name, bool exists) {
   State& s = state();
   if (s.loading.empty()) return;
-  if (exists && !s.loading_kinds.count(kind))
-    throw Error("it registers the trainable kind '" + kind +
+  const std::string key = what + ":" + name;
+  if (exists && !s.loading_kinds.count(key))
+    throw Error("it registers the " + what + " '" + name +
                 "', which already exists (built in or from another plugin); give it another name");
-  s.loading_kinds.insert(kind);
+  s.loading_kinds.insert(key);
 }
 
 }  // namespace detail
@@ -147,8 +149,8 @@ void load_plugin(const std::string& path, const std::string& config_dir, const s
   char error[1024] = {0};
   const int rc = entry->register_all(error, sizeof error);
   s.loading.clear();
-  if (rc != 0) fail(std::string("failed while registering its trainables: ") + error);
-  if (s.loading_kinds.empty()) fail("registered no trainable kind");
+  if (rc != 0) fail(std::string("failed while registering: ") + error);
+  if (s.loading_kinds.empty()) fail("registered nothing (no trainable kind, exploit or explore strategy)");
 }
 
 void add_builtin_plugin_kind(const std::string& kind, const std::string& file, const std::string& what) {

@@ -118,4 +118,49 @@ void SearchSpace::check(const Hyperparams& h, const std::string& where) const {
     if (!h.count(p.name)) throw ConfigError(where, "missing hyperparameter '" + p.name + "'");
 }
 
+namespace {
+// A value as JSON writes it: every digit a double needs, so a bound missed by 1e-9 shows.
+std::string exact(const Value& v) {
+  return std::visit([](const auto& x) { return nlohmann::json(x).dump(); }, v);
+}
+const char* type_of(const Value& v) {
+  if (std::holds_alternative<double>(v)) return "a float";
+  if (std::holds_alternative<std::int64_t>(v)) return "an integer";
+  return "a string";
+}
+}  // namespace
+
+std::string SearchSpace::problem(const Hyperparams& h) const {
+  for (const auto& [k, v] : h) {
+    const Param* p = find(k);
+    const std::string at = "'" + k + "' = " + exact(v);
+    if (!p) return at + " is not a hyperparameter declared in [space]";
+    if (p->contains(v)) continue;
+    const bool numeric_value = !std::holds_alternative<std::string>(v);
+    switch (p->kind) {
+      case Param::Kind::Categorical:
+        if (numeric_value) return at + ": expected a string (a categorical), got " + type_of(v);
+        {
+          std::string choices;
+          for (const auto& c : p->choices) choices += (choices.empty() ? "" : ", ") + c;
+          return at + " is not one of its choices (" + choices + ")";
+        }
+      case Param::Kind::Int:
+        if (!std::holds_alternative<std::int64_t>(v)) return at + ": expected an integer (an int), got " + type_of(v);
+        break;
+      case Param::Kind::Float:
+        if (!numeric_value) return at + ": expected a number (a float), got " + type_of(v);
+        if (std::holds_alternative<std::int64_t>(v) && p->contains(Value(as_double(v)))) continue;
+        break;
+    }
+    const auto bound = [&](double b) {
+      return p->kind == Param::Kind::Int ? exact(Value(static_cast<std::int64_t>(b))) : exact(Value(b));
+    };
+    return at + " is outside its bounds [" + bound(p->low) + ", " + bound(p->high) + "]";
+  }
+  for (const auto& p : params_)
+    if (!h.count(p.name)) return "'" + p.name + "' is missing (every hyperparameter of [space] must be given)";
+  return "";
+}
+
 }  // namespace pbt

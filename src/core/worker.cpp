@@ -164,8 +164,7 @@ class IntervalRunner {
     Trainable& t = current_ ? *current_ : trainable_for(m, cache, events);
     cache.reset();  // from here until publish succeeds, memory and store differ
 
-    const Hyperparams h = m.h;
-    t.apply(h);
+    const Hyperparams h = in_force(t, m, events);
     std::int64_t step = m.step;
     std::vector<ScorePoint> points;
     Score score;
@@ -400,6 +399,28 @@ class IntervalRunner {
     }
     throw CheckpointError("member " + std::to_string(m.id) + ": checkpoint " + m.checkpoint + " cannot be used (" +
                           why + ") and no other member's checkpoint loads");
+  }
+
+  // Applies m's h to t; what t accepted instead (Trainable::accepted), once checked against
+  // [space], is the h in force: published, and this interval's own decision event shows it.
+  Hyperparams in_force(Trainable& t, const MemberState& m, std::vector<Event>& events) const {
+    t.apply(m.h);
+    std::optional<Hyperparams> accepted = t.accepted();
+    if (!accepted) return m.h;
+    for (auto& [name, v] : *accepted) {  // a whole number sent for a float is that float
+      const Param* p = cfg_.space.find(name);
+      if (p && p->kind == Param::Kind::Float && std::holds_alternative<std::int64_t>(v)) v = as_double(v);
+    }
+    if (*accepted == m.h) return m.h;
+    const std::string why = cfg_.space.problem(*accepted);
+    if (!why.empty())
+      throw Error("member " + std::to_string(m.id) + ": the trainable accepted hyperparameters outside [space] (" +
+                  why + "); it was given " + to_string(m.h));
+    log("member " + std::to_string(m.id) + " at step " + std::to_string(m.step) + ": the trainable accepted " +
+        to_string(*accepted) + " for " + to_string(m.h));
+    for (auto& ev : events)
+      if (ev.step == m.step && ev.kind != EventKind::recover) ev.new_h = *accepted;
+    return *accepted;
   }
 
   static std::vector<double> append(std::vector<double> v, const std::vector<ScorePoint>& points) {

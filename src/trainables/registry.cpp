@@ -33,7 +33,7 @@ Entry find(const std::string& kind, const std::string& where) {
 
 void register_trainable(const std::string& kind, TrainableFactory factory,
                         std::function<void(const nlohmann::json&, const std::string&)> check) {
-  detail::check_plugin_registers(kind, has_factory(kind));
+  detail::check_plugin_registers("trainable kind", kind, has_factory(kind));
   registry().update(kind, [&](Entry& e) {
     e.make = std::move(factory);
     e.check = std::move(check);
@@ -41,7 +41,7 @@ void register_trainable(const std::string& kind, TrainableFactory factory,
 }
 
 void register_hyperparams_check(const std::string& kind, HyperparamsCheck check) {
-  detail::check_plugin_registers(kind, has_factory(kind));
+  detail::check_plugin_registers("trainable kind", kind, has_factory(kind));
   registry().update(kind, [&](Entry& e) { e.check_h = std::move(check); });
 }
 

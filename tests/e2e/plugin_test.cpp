@@ -108,11 +108,13 @@ TEST(Plugin, BadPluginsAreRefusedBeforeAnyMemberIsTouched) {
       {dir + "/libmissing.so", "no such file"},
       {dir + "/libtext.so", "cannot be loaded as a shared library"},
       {kPlugins + "/libbad_no_entry.so", "has no entry point pbt_plugin_entry"},
-      {kPlugins + "/libbad_abi.so", "built for plugin ABI version 1001, this pbt loads version 1"},
-      {kPlugins + "/libbad_throws.so",
-       "failed while registering its trainables: the model file weights.bin is missing"},
+      {kPlugins + "/libbad_abi.so", "built for plugin ABI version 1002, this pbt loads version 2"},
+      {kPlugins + "/libbad_throws.so", "failed while registering: the model file weights.bin is missing"},
       {kPlugins + "/libbad_existing_kind.so",
-       "failed while registering its trainables: it registers the trainable kind 'toy', which already exists"},
+       "failed while registering: it registers the trainable kind 'toy', which already exists"},
+      {kPlugins + "/libbad_existing_strategy.so",
+       "failed while registering: it registers the explore strategy 'perturb', which already exists"},
+      {kPlugins + "/libbad_empty.so", "registered nothing (no trainable kind, exploit or explore strategy)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);

@@ -401,7 +401,7 @@ TEST(ProcessTrainable, ARecursivelyDeepReplyIsAProtocolErrorNotACrash) {
 TEST(ProcessTrainable, AnotherMajorProtocolVersionIsRefused) {
   Captured log;
   std::string e = error_of([&] { make(0, log, fake_options({"--mode", "version"})); });
-  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.2")) << e;
+  EXPECT_TRUE(contains(e, "speaks protocol version 2.0; this engine speaks version 1.3")) << e;
   EXPECT_EQ(my_zombies(), 0);
 }
 

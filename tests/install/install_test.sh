@@ -31,6 +31,7 @@ cmake --build "$tmp/example" -j2 >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log
 "$tmp/example/pbt_example" "$src/examples/cpp/quadratic.toml" "$tmp/q.db" >"$tmp/run.out" 2>&1 ||
   { cat "$tmp/run.out"; fail "running examples/cpp"; }
 cat "$tmp/run.out"
+[ -f "$tmp/example/libbatch_rule.so" ] || fail "examples/cpp built no libbatch_rule.so (the explore plugin)"
 grep -q "^built against pbt $version; linked: pbt $version " "$tmp/run.out" || fail "no version line"
 # 4 members x 40 steps at interval 5: 32 intervals, all by the one worker.
 grep -q "^worker: 32 intervals, " "$tmp/run.out" || fail "the worker did not run all 32 intervals"

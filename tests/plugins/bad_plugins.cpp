@@ -29,4 +29,19 @@ std::unique_ptr<pbt::Trainable> make_none(const pbt::TrainableContext&) { return
 void register_toy_again() { pbt::register_trainable("toy", make_none); }
 }  // namespace
 PBT_PLUGIN(register_toy_again)
+#elif defined(PBT_BAD_EXISTING_STRATEGY)
+// "perturb" is built in: a plugin may not replace an explore strategy either.
+#include "pbt/strategy.hpp"
+namespace {
+void register_perturb_again() {
+  pbt::register_explore("perturb", [](const nlohmann::json&, const std::string&) { return nullptr; });
+}
+}  // namespace
+PBT_PLUGIN(register_perturb_again)
+#elif defined(PBT_BAD_EMPTY)
+// Loads, registers nothing.
+namespace {
+void register_nothing() {}
+}  // namespace
+PBT_PLUGIN(register_nothing)
 #endif

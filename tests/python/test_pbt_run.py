@@ -180,7 +180,7 @@ class Install(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stdout)
             files = p.stdout.split()
             self.assertEqual(files[:2], [os.path.join(target, "pbt_run.py"), os.path.join(target, "pbt_trainer.py")])
-            self.assertEqual(files[2], "1.2")
+            self.assertEqual(files[2], "1.3")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

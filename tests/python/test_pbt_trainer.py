@@ -73,7 +73,7 @@ class ProtocolTest(unittest.TestCase):
                                           {"op": "shutdown"}])
         self.assertEqual(rc, 0)
         self.assertEqual(msgs[0]["hello"], "test")
-        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertEqual(msgs[0]["protocol"], "1.3")
         replies = msgs[1:]
         self.assertEqual([r["id"] for r in replies], list(range(1, 10)))
         self.assertTrue(all(r["ok"] for r in replies))
@@ -420,7 +420,7 @@ class MemberSwitchTest(unittest.TestCase):
         Counter.instances.clear()
         rc, msgs = converse(Closing, [INIT, {"op": "step", "n": 4}, member(5, 2 ** 64 - 1),
                                       {"op": "eval"}, {"op": "step", "n": 1}, {"op": "eval"}])
-        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertEqual(msgs[0]["protocol"], "1.3")
         self.assertTrue(all(m["ok"] for m in msgs[1:]), msgs)
         self.assertEqual(len(Counter.instances), 2, "a new object for the new member")
         old, new = Counter.instances
@@ -464,7 +464,7 @@ class MemberSwitchTest(unittest.TestCase):
         self.assertEqual(msgs[0]["protocol"], "1.1")
         seen = []
         rc, msgs = converse(None, [INIT, member(4, 5)], switch_member=lambda ctx: seen.append(ctx.member), **fns)
-        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertEqual(msgs[0]["protocol"], "1.3")
         self.assertTrue(msgs[2]["ok"])
         self.assertEqual(seen, [4])
 
@@ -475,7 +475,7 @@ class MemberSwitchTest(unittest.TestCase):
         os.environ["PBT_PROTOCOL_MINOR"] = "0"
         rc, msgs = converse(Counter, [INIT])
         self.assertEqual(msgs[0]["protocol"], "1.0")
-        os.environ["PBT_PROTOCOL_MINOR"] = "3"
+        os.environ["PBT_PROTOCOL_MINOR"] = "4"
         with self.assertRaises(ValueError):
             converse(Counter, [INIT])
 
@@ -509,7 +509,7 @@ class MemberSwitchTest(unittest.TestCase):
                     init1 = dict(INIT, member=1, seed=1234)
                     # A fresh process for member 1: train, save.
                     hello, fresh, _ = run_child(argv, [init1] + train + [{"op": "save", "path": ckpt}])
-                    self.assertEqual(hello["protocol"], "1.2")
+                    self.assertEqual(hello["protocol"], "1.3")
                     # One process: member 0 trains, then serves member 1 from scratch ...
                     _, switched, err = run_child(argv, [dict(INIT, member=0, seed=77)] + train +
                                                  [member(1, 1234)] + train)
@@ -521,6 +521,91 @@ class MemberSwitchTest(unittest.TestCase):
                     self.assertEqual(after_load[-1]["score"], new_proc[-1]["score"])
                     hello, _, _ = run_child(argv, [init1], env={"PBT_PROTOCOL_MINOR": "1"})
                     self.assertEqual(hello["protocol"], "1.1")
+
+
+class Clamping(Counter):
+    """Accepts h its own way (protocol 1.3): batch rounded to a whole number, then the
+    minibatch lowered to at most half of it; returns what it put in force."""
+
+    def apply(self, h):
+        batch = int(round(h["batch"]))
+        minibatch = min(int(h["minibatch"]), batch // 2)
+        self.h = dict(h, batch=batch, minibatch=minibatch)
+        return self.h
+
+
+class AcceptedHTest(unittest.TestCase):
+    """Protocol 1.3: apply() may return the h it accepted, which goes back in the reply."""
+
+    def setUp(self):
+        self.saved = os.environ.pop("PBT_PROTOCOL_MINOR", None)
+
+    def tearDown(self):
+        if self.saved is not None:
+            os.environ["PBT_PROTOCOL_MINOR"] = self.saved
+
+    def test_a_returned_dict_is_the_replys_h_and_none_sends_nothing(self):
+        apply = {"op": "apply", "h": {"batch": 100.4, "minibatch": 64, "lr": 0.1}}
+        rc, msgs = converse(Clamping, [INIT, apply])
+        self.assertEqual(msgs[0]["protocol"], "1.3")
+        self.assertEqual(msgs[2], {"id": 2, "ok": True, "h": {"batch": 100, "minibatch": 50, "lr": 0.1}})
+        rc, msgs = converse(Counter, [INIT, apply])
+        self.assertEqual(msgs[2], {"id": 2, "ok": True}, "apply() returned None: h as given")
+
+    def test_an_older_minor_version_sends_no_h(self):
+        rc, msgs = converse(Clamping, [INIT, {"op": "apply", "h": {"batch": 64, "minibatch": 64}}], protocol_minor=2)
+        self.assertEqual(msgs[0]["protocol"], "1.2")
+        self.assertEqual(msgs[2], {"id": 2, "ok": True})
+
+    def test_a_returned_h_that_is_no_h_is_an_error_naming_it(self):
+        cases = [(["batch"], "apply() must return None or a dict of the hyperparameters it accepted, got 'list'"),
+                 ({"fused": True}, "apply() returned True for 'fused': a hyperparameter is a number or a string"),
+                 ({"lr": float("nan")}, "apply() returned nan for 'lr': not a finite number"),
+                 ({1: 2}, "apply() returned a hyperparameter name that is not a string: 1")]
+        for ret, error in cases:
+            with self.subTest(ret):
+                rc, msgs = converse(None, [INIT, {"op": "apply", "h": {"lr": 0.1}}], apply=lambda h, r=ret: r,
+                                    step=lambda n: None, eval=lambda: 0.0, save=lambda p: None, load=lambda p: None,
+                                    switch_member=lambda ctx: None)
+                self.assertFalse(msgs[2]["ok"])
+                self.assertEqual(msgs[2]["error"], "TypeError: " + error)
+
+    def test_over_real_pipes_a_trainer_that_rounds_and_clamps_returns_what_it_accepted(self):
+        script = textwrap.dedent("""
+            import sys
+            sys.path.insert(0, %r)
+            import pbt_trainer
+
+            class Trainer:
+                def __init__(self):
+                    self.h = None
+                def apply(self, h):
+                    batch = int(round(h["batch"]))
+                    self.h = dict(h, batch=batch, minibatch=min(int(h["minibatch"]), batch // 2))
+                    return self.h
+                def step(self, n):
+                    pass
+                def eval(self):
+                    return {"score": 0.0, "metrics": {"in_force": self.h}}
+                def save(self, path):
+                    open(path, "w").close()
+                def load(self, path):
+                    pass
+
+            sys.exit(pbt_trainer.serve(Trainer))
+            """ % os.path.join(ROOT, "python"))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "clamping.py")
+            with open(path, "w") as f:
+                f.write(script)
+            reqs = [INIT, {"op": "apply", "h": {"batch": 129.0, "minibatch": 100, "lr": 0.01}}, {"op": "eval"},
+                    {"op": "apply", "h": {"batch": 256, "minibatch": 8, "lr": 0.02}}, {"op": "shutdown"}]
+            hello, replies, _ = run_child([sys.executable, path], reqs)
+        self.assertEqual(hello["protocol"], "1.3")
+        self.assertEqual(replies[1]["h"], {"batch": 129, "minibatch": 64, "lr": 0.01})
+        self.assertIsInstance(replies[1]["h"]["batch"], int, "sent as a JSON integer")
+        self.assertEqual(replies[2]["metrics"]["in_force"], replies[1]["h"])
+        self.assertEqual(replies[3]["h"], {"batch": 256, "minibatch": 8, "lr": 0.02}, "kept as given")
 
 
 if __name__ == "__main__":

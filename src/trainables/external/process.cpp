@@ -1,4 +1,4 @@
-// The engine side of the process protocol (docs/protocol.md, version 1.2).
+// The engine side of the process protocol (docs/protocol.md, version 1.3).
 #include "trainables/external/process.hpp"
 
 #include <signal.h>
@@ -329,6 +329,19 @@ Score read_eval(const json& r) {
   return s;
 }
 
+std::optional<Hyperparams> read_apply(const json& r) {
+  if (!r.contains("h")) return std::nullopt;
+  const json& h = r["h"];
+  if (!h.is_object())
+    throw Error("protocol error: the apply reply's \"h\" is not an object of hyperparameters: " +
+                quote(h.dump(-1, ' ', false, json::error_handler_t::replace)));
+  try {
+    return hyperparams_from_json(h);
+  } catch (const Error& e) {
+    throw Error(std::string("protocol error: the apply reply's \"h\" is refused: ") + e.what());
+  }
+}
+
 }  // namespace protocol
 
 ProcessOptions read_process_options(const json& j, const std::string& where) {
@@ -548,8 +561,18 @@ void ProcessTrainable::handshake() {
 }
 
 void ProcessTrainable::apply(const Hyperparams& h) {
-  request("apply", {{"op", "apply"}, {"h", to_json(h)}}, opt_.timeouts.apply);
+  accepted_.reset();
+  json r = request("apply", {{"op", "apply"}, {"h", to_json(h)}}, opt_.timeouts.apply);
+  // Before 1.3 a reply's "h" meant nothing: an older trainer's is ignored, as it always was.
+  if (trainer_minor_ < kAcceptedSinceMinor) return;
+  try {
+    accepted_ = protocol::read_apply(r);
+  } catch (const Error& e) {
+    fail("apply", e.what(), false);
+  }
 }
+
+std::optional<Hyperparams> ProcessTrainable::accepted() const { return accepted_; }
 
 void ProcessTrainable::step(std::int64_t n) {
   request("step (n=" + std::to_string(n) + ")", {{"op", "step"}, {"n", n}}, opt_.timeouts.step);

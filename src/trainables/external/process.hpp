@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,16 @@ class ChildProcess;
 
 // The protocol version this engine speaks. A trainer whose major version differs is refused.
 inline constexpr int kProtocolMajor = 1;
-inline constexpr int kProtocolMinor = 2;
+inline constexpr int kProtocolMinor = 3;
 // The first minor version whose trainers receive `copied` after a load of another member's
 // checkpoint; older trainers never see the op.
 inline constexpr int kCopiedSinceMinor = 1;
 // The first minor version whose trainers receive `member` (serve another member from now
 // on, in the same process); older trainers are restarted instead.
 inline constexpr int kSwitchSinceMinor = 2;
+// The first minor version whose trainers' apply reply may carry "h", the hyperparameters the
+// trainer accepted (the engine's h in force from then on); an older trainer's "h" is ignored.
+inline constexpr int kAcceptedSinceMinor = 3;
 
 struct ProcessOptions {
   std::vector<std::string> argv;           // required; argv[0] is looked up in PATH
@@ -83,6 +87,9 @@ struct Hello {
 Hello check_hello(const std::string& line);
 // A reply to request `id`: the parsed object when "ok" is true; TrainerError when false.
 nlohmann::json parse_reply(const std::string& line, std::int64_t id);
+// The h of an apply reply (1.3), if it has one: an object of numbers and strings, else an
+// Error naming the hyperparameter. Whether h fits [space] is the worker's check.
+std::optional<Hyperparams> read_apply(const nlohmann::json& reply);
 // The score of an eval reply (may be non-finite: the caller decides).
 Score read_eval(const nlohmann::json& reply);
 // An error message's first line and a traceback's end, cut to the limits above.
@@ -101,6 +108,8 @@ class ProcessTrainable : public Trainable {
   ~ProcessTrainable() override;  // asks the child to shut down, then kills its process group
 
   void apply(const Hyperparams& h) override;
+  // What the trainer's last apply reply said it accepted (protocol 1.3 or later), if it said.
+  std::optional<Hyperparams> accepted() const override;
   void step(std::int64_t n) override;
   Score eval() override;
   void save(CheckpointWriter& out) const override;
@@ -125,8 +134,9 @@ class ProcessTrainable : public Trainable {
   nlohmann::json options_;  // as the config gave them: a switch serves the same options only
   int member_;
   std::uint64_t seed_;
-  int trainer_minor_ = 0;         // the minor protocol version the trainer's hello stated
-  bool sequential_save_ = false;  // its hello promised save files written front to back
+  int trainer_minor_ = 0;                // the minor protocol version the trainer's hello stated
+  bool sequential_save_ = false;         // its hello promised save files written front to back
+  std::optional<Hyperparams> accepted_;  // from the last apply reply
   std::function<void(const std::string&)> log_;
   std::string scratch_;
   std::string label_;  // "member 3 (trainer: python3 train.py)" for messages
