@@ -71,7 +71,7 @@ TEST(Study, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
   EXPECT_TRUE(has(md, "| no-exploit | 3 | ")) << md;
   EXPECT_TRUE(has(md, "Wilcoxon signed-rank")) << md;
   EXPECT_TRUE(has(md, "## Median best score by step")) << md;
-  EXPECT_TRUE(has(md, "`no-exploit`: exploit.strategy = \"none\"")) << md;
+  EXPECT_TRUE(has(md, "`no-exploit`: budget.steps = 40; exploit.strategy = 'none'")) << md;
   const std::string html = read_file(out + "/study.html");
   EXPECT_TRUE(has(html, "<svg")) << html.substr(0, 400);
   EXPECT_TRUE(has(html, "id=\"pbt-study-data\""));
@@ -102,6 +102,7 @@ population = 2
 trainable.kind = "toy"
 budget.steps = 12
 ready.interval = 4
+ready.eval_every = 1
 exploit.strategy = "truncation"
 exploit.fraction = 0.5
 explore.strategy = "perturb"
