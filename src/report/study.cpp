@@ -72,6 +72,14 @@ std::string overlay_line(const std::string& overlay) {
   return out.empty() ? "(the base config as it is)" : out;
 }
 
+// Markdown's marks (`code`, *emphasis*) left out, for the HTML page.
+std::string plain(const std::string& md) {
+  std::string out;
+  for (char c : md)
+    if (c != '`' && c != '*') out += c;
+  return out;
+}
+
 std::string markdown_cell(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -154,6 +162,11 @@ std::string curves_svg(const StudyFigures& f) {
   s << buf << "</g>\n";
   std::snprintf(buf, sizeof buf, "<text class=\"axis-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>",
                 left + (W - left - right) / 2, H - 8);
+  s << buf << "\n";
+  std::snprintf(buf, sizeof buf,
+                "<text class=\"axis-label\" transform=\"translate(16 %.1f) rotate(-90)\" "
+                "text-anchor=\"middle\">best score</text>",
+                top + (H - top - bottom) / 2);
   s << buf << "\n";
   for (std::size_t k = 0; k < f.variants.size(); ++k) {
     const auto& v = f.variants[k];
@@ -473,8 +486,9 @@ std::string study_html(const StudyFigures& f) {
        "href=\"#metrics\">metrics</a> <a href=\"#variants\">variants</a> <a href=\"#runs\">runs</a> <a "
        "href=\"#study-file\">study file</a></nav></header>\n<main>\n";
 
-  s << "<section id=\"figures\"><h2>Final figures</h2><p class=\"note\">" << html_escape(what_is_compared(f))
-    << "</p><p class=\"note\">Paired test: " << html_escape(kStudyTestText) << ".</p>\n<table><thead><tr>"
+  s << "<section id=\"figures\"><h2>Final figures</h2><p class=\"note\">" << html_escape(plain(what_is_compared(f)))
+    << "</p><p class=\"note\">Paired test: " << html_escape(kStudyTestText)
+    << ".</p>\n<div class=\"chart\"><table><thead><tr>"
     << "<th>variant</th><th>runs</th><th>best</th><th>population</th><th>median diff vs baseline</th>"
     << "<th>wins/losses/ties</th><th>p (Wilcoxon)</th><th>p (sign)</th><th>efficiency</th><th>wall s</th>"
     << "</tr></thead><tbody>\n";
@@ -495,7 +509,7 @@ std::string study_html(const StudyFigures& f) {
     }
     s << td(spread_text(v.efficiency, 3)) << td(spread_text(v.wall_seconds, 3)) << "</tr>\n";
   }
-  s << "</tbody></table><p class=\"note\">efficiency: trained steps / steps of the best member; wall s: seconds "
+  s << "</tbody></table></div><p class=\"note\">efficiency: trained steps / steps of the best member; wall s: seconds "
        "each run took.</p></section>\n";
 
   s << "<section id=\"curves\"><h2>Median best score by step</h2><p class=\"note\">The population's best score at "
@@ -531,7 +545,8 @@ std::string study_html(const StudyFigures& f) {
     s << "<tr>" << td(v.name + (v.name == f.baseline ? " (baseline)" : "")) << td(overlay_line(v.overlay)) << "</tr>\n";
   s << "</tbody></table></section>\n";
 
-  s << "<section id=\"runs\"><h2>Runs</h2><table><thead><tr><th>variant</th><th>seed</th><th>best member</th>"
+  s << "<section id=\"runs\"><h2>Runs</h2><div class=\"chart\"><table><thead><tr><th>variant</th><th>seed</th><th>best "
+       "member</th>"
        "<th>best</th><th>population</th><th>score</th><th>step</th><th>trained steps</th><th>efficiency</th>"
        "<th>wall s</th><th>run</th></tr></thead><tbody>\n";
   for (const auto& r : f.runs)
@@ -539,7 +554,7 @@ std::string study_html(const StudyFigures& f) {
       << td(num(r.population)) << td(num(r.best_score)) << td(std::to_string(r.best_step))
       << td(r.best_trained_steps ? std::to_string(*r.best_trained_steps) : "-") << td(num(r.best_efficiency, 3))
       << td(num(r.wall_seconds, 3)) << td(r.dir) << "</tr>\n";
-  s << "</tbody></table></section>\n";
+  s << "</tbody></table></div></section>\n";
 
   s << "<section id=\"study-file\"><h2>Study file</h2><p class=\"note\">" << html_escape(f.origin) << "</p><pre>"
     << html_escape(f.text) << "</pre></section>\n</main>\n"

@@ -20,7 +20,7 @@ bool has(const std::string& text, const std::string& part) { return text.find(pa
 
 }  // namespace
 
-TEST(Study, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
+TEST(StudyCommand, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
   const std::string dir = temp_dir("study-toy");
   const std::string out = dir + "/out";
   Result r = run_pbt({"study", source("examples/studies/toy.toml"), "--dir", out, "--jobs", "2", "--json"}, dir);
@@ -87,7 +87,7 @@ TEST(Study, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
   EXPECT_EQ(read_file(out + "/runs/pbt/seed-0/study-finished.json"), marker);
 }
 
-TEST(Study, AStudyKilledAfterARunFinishedResumesWithoutRunningItAgain) {
+TEST(StudyCommand, AStudyKilledAfterARunFinishedResumesWithoutRunningItAgain) {
   const std::string dir = temp_dir("study-kill");
   const std::string pause = dir + "/pause";
   std::ofstream(pause) << "held\n";
@@ -170,7 +170,7 @@ trainable.pause_file = ")" + pause + "\"\n";
     EXPECT_TRUE(fs::exists(out + "/runs/" + run + "/study-finished.json")) << run;
 }
 
-TEST(Study, ABadStudyFileExits2NamingTheVariantAndTheKey) {
+TEST(StudyCommand, ABadStudyFileExits2NamingTheVariantAndTheKey) {
   const std::string dir = temp_dir("study-bad");
   std::ofstream(dir + "/bad.toml") << "base = \"" << source("examples/toy.toml")
                                    << "\"\nseeds = 2\n[variants.a]\n[variants.typo]\nexploit.stratgy = \"none\"\n";
