@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -204,7 +205,7 @@ int study(const Args& a, const std::string& self_exe) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (stop) {
+  if (stop && done < static_cast<int>(spec.runs.size())) {
     out << "interrupted: " << done << " of " << spec.runs.size()
         << " runs finished; run the same command again to go on from there\n";
     return 130;
@@ -224,6 +225,18 @@ int study(const Args& a, const std::string& self_exe) {
     f.seed = r.seed;
     f.dir = r.dir;
     figures.push_back(std::move(f));
+  }
+  bool any = false;
+  std::set<std::string> reported;
+  for (const auto& f : figures) {
+    any |= f.best.has_value();
+    for (const auto& [k, x] : f.metrics) reported.insert("metrics." + k);
+  }
+  if (!any) {
+    std::string names;
+    for (const auto& n : reported) names += " " + n;
+    out << "warning: no run's best member has a finite '" << spec.metric << "'"
+        << (spec.metric == "score" ? "" : "; the metrics reported are:" + (names.empty() ? " none" : names)) << "\n";
   }
   const report::StudyFigures result = report::gather_study(spec, std::move(figures));
   const nlohmann::json j = report::study_json(result);
