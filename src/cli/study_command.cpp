@@ -138,8 +138,8 @@ int study(const Args& a, const std::string& self_exe) {
   }
   int kept = 0;
   for (bool f : finished) kept += f;
-  out << "study '" << spec.name << "': " << spec.variants.size() << " variants x " << spec.seeds.size()
-      << " seeds = " << spec.runs.size() << " runs in " << dir.string() << " (" << kept << " finished before)\n"
+  out << "study '" << spec.name << "': " << spec.variants.size() << " variant(s) x " << spec.seeds.size()
+      << " seed(s) = " << spec.runs.size() << " runs in " << dir.string() << " (" << kept << " finished before)\n"
       << a.jobs << " run(s) at once, each with "
       << (a.workers > 0 ? std::to_string(a.workers) + " worker processes (--workers; at most its population)"
                         : "its config's workers.count worker processes")
