@@ -362,3 +362,18 @@ TEST(StudyFigures, GatheredPerVariantWithPairedDifferences) {
   EXPECT_EQ(html.find("<script src"), std::string::npos);  // nothing fetched
   EXPECT_EQ(html.find("<link"), std::string::npos);
 }
+
+TEST(Study, TheReadmesFiveLineStudyIsOne) {
+  // README.md, "Studies": the study file shown there, as if beside examples/toy.toml.
+  const std::string readme = read(source("README.md"));
+  const std::size_t from = readme.find("base = \"toy.toml\"");
+  ASSERT_NE(from, std::string::npos);
+  const std::size_t to = readme.find("```", from);
+  ASSERT_NE(to, std::string::npos);
+  const StudySpec s = parse_study(readme.substr(from, to - from), source("examples/mine.toml"));
+  ASSERT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[1].name, "no-exploit");
+  EXPECT_EQ(s.runs.size(), 6u);
+  EXPECT_EQ(s.runs[1].config.exploit, "none");
+  EXPECT_EQ(s.runs[0].config.exploit, "truncation");
+}
