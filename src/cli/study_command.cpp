@@ -5,6 +5,7 @@
 // every run has finished: study.md, study.html and study.json in the study directory.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +121,15 @@ double epoch_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The marker that the run has ended, written whole; `seconds`: its wall time over all sessions.
+void write_marker(const StudyRun& r, const fs::path& rd, double seconds) {
+  const nlohmann::json marker = {{"variant", r.variant},        {"seed", r.seed},
+                                 {"experiment", r.config.name}, {"config_sha256", checkpoint_id(r.config.text)},
+                                 {"wall_seconds", seconds},     {"finished_at", epoch_seconds()}};
+  write_file_atomically((rd / kFinished).string(), marker.dump(2) + "\n");
+  fs::remove(rd / kUnfinished);
+}
+
 int study(const Args& a, const std::string& self_exe) {
   const StudySpec spec = load_study(a.study);
   const fs::path dir = a.dir.empty() ? default_study_dir(a.study) : a.dir;
@@ -135,6 +145,25 @@ int study(const Args& a, const std::string& self_exe) {
       throw Error("run directory " + rd.string() + " holds a run of another config (the study file or its base " +
                   "changed since it was made): remove it, or give the study another --dir");
     if (auto m = read_json(rd / kFinished)) finished[i] = m->value("config_sha256", "") == checkpoint_id(r.config.text);
+  }
+  // One study process per directory: a second would start the same runs again. The lock goes
+  // with the process (even on SIGKILL); the runs it starts do not hold it (close-on-exec).
+  fs::create_directories(dir);
+  const std::string lock_path = (dir / "study.lock").string();
+  const int lock = open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock < 0) throw Error("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (flock(lock, LOCK_EX | LOCK_NB) != 0)
+    throw Error("another `pbt study` is running on " + dir.string() + " (it holds " + lock_path + ")");
+
+  // A run that ended without its marker (the study was killed just then) is marked now.
+  for (std::size_t i = 0; i < spec.runs.size(); ++i) {
+    const StudyRun& r = spec.runs[i];
+    const fs::path rd = dir / r.dir;
+    if (finished[i] || !fs::exists(rd / "config.toml") || !run_complete(r, rd)) continue;
+    double seconds = 0;
+    if (auto u = read_json(rd / kUnfinished)) seconds = u->value("seconds", 0.0);
+    write_marker(r, rd, seconds);
+    finished[i] = true;
   }
   int kept = 0;
   for (bool f : finished) kept += f;
@@ -179,11 +208,7 @@ int study(const Args& a, const std::string& self_exe) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - act.start).count();
       if (auto u = read_json(rd / kUnfinished)) seconds += u->value("seconds", 0.0);
       if (run_complete(r, rd)) {
-        const nlohmann::json marker = {{"variant", r.variant},        {"seed", r.seed},
-                                       {"experiment", r.config.name}, {"config_sha256", checkpoint_id(r.config.text)},
-                                       {"wall_seconds", seconds},     {"finished_at", epoch_seconds()}};
-        write_file_atomically((rd / kFinished).string(), marker.dump(2) + "\n");
-        fs::remove(rd / kUnfinished);
+        write_marker(r, rd, seconds);
         finished[act.run] = true;
         ++done;
         out << "finished " << run_name(r) << " (" << done << "/" << spec.runs.size() << ")\n" << std::flush;

@@ -1,6 +1,9 @@
 // `pbt study` for real: the toy study (examples/studies/toy.toml) end to end, its outputs
 // checked; a study SIGKILLed after a run finished, rerun: the finished run is kept as it was,
-// the half-done one resumes, nothing runs twice; a bad study file exits 2 naming the field.
+// the half-done one resumes, nothing runs twice; a bad study file exits 2 naming the field; a
+// second study on one directory is refused.
+#include <sys/file.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -136,6 +139,15 @@ trainable.pause_file = ")" + pause + "\"\n";
   waitpid(pid, nullptr, 0);
   EXPECT_FALSE(fs::exists(held0 + "/study-finished.json"));
   EXPECT_FALSE(fs::exists(out + "/study.md"));
+  // The killed study's `pbt run` of held/0 got SIGTERM (its parent died) and stops like after
+  // Ctrl-C; its worker, held by the pause file, is killed after the 10 s grace. Only then is
+  // the pause lifted: the run is left half-done, for the rerun to resume.
+  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);  // hang guard only
+  while (!has(read_file(held0 + "/study-run.log"), "stopped: experiment 'k-held-s0'") &&
+         std::chrono::steady_clock::now() < stop_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(has(read_file(held0 + "/study-run.log"), "stopped: experiment 'k-held-s0'"))
+      << read_file(held0 + "/study-run.log");
 
   const std::string marker = read_file(fast0 + "/study-finished.json");
   const std::string fast_log = read_file(fast0 + "/study-run.log");
@@ -143,6 +155,9 @@ trainable.pause_file = ")" + pause + "\"\n";
   {
     auto store = pbt::open_existing_store("sqlite:" + held0 + "/store.db");
     held_created = store->experiment("k-held-s0")->created;
+    int done = 0;
+    for (const auto& m : store->population("k-held-s0")) done += m.done;
+    ASSERT_EQ(done, 0) << "held/0 must be half-done here";
   }
   fs::remove(pause);
 
@@ -182,4 +197,19 @@ TEST(StudyCommand, ABadStudyFileExits2NamingTheVariantAndTheKey) {
   r = run_pbt({"study", dir + "/missing.toml"}, dir);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_TRUE(has(r.err, "missing.toml")) << r.err;
+}
+
+TEST(StudyCommand, ASecondStudyOnTheSameDirectoryIsRefused) {
+  const std::string dir = temp_dir("study-lock");
+  const std::string out = dir + "/out";
+  fs::create_directories(out);
+  // Held as a running study holds it.
+  const int fd = open((out + "/study.lock").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  Result r = run_pbt({"study", source("examples/studies/toy.toml"), "--dir", out}, dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(has(r.err, "another `pbt study` is running on " + out)) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/runs")) << "nothing may run";
+  close(fd);
 }
