@@ -14,9 +14,10 @@ Command add_status(CLI::App& app);
 Command add_best(CLI::App& app);
 Command add_events(CLI::App& app);
 Command add_replay(CLI::App& app);
-Command add_report(CLI::App& app);                              // report_commands.cpp
-Command add_dashboard(CLI::App& app);                           // report_commands.cpp
-Command add_export(CLI::App& app);                              // report_commands.cpp
+Command add_report(CLI::App& app);     // report_commands.cpp
+Command add_dashboard(CLI::App& app);  // report_commands.cpp
+Command add_export(CLI::App& app);     // report_commands.cpp
+
 Command add_study(CLI::App& app, const std::string& self_exe);  // study_command.cpp
 
 }  // namespace pbt::cli
