@@ -439,8 +439,14 @@ std::string study_markdown(const StudyFigures& f) {
     }
   }
 
+  // Variants of one budget share the curve's steps; with budgets that differ, rows are
+  // fractions of each variant's own budget.
+  bool same_grid = true;
+  for (const auto& v : f.variants) same_grid &= v.grid == f.variants.front().grid;
   s << "\n## Median best score by step\n\nThe population's best score at each step (each member's latest eval), "
-       "median over seeds.\n\n| step |";
+       "median over seeds"
+    << (same_grid ? "" : "; the variants' budgets differ: rows are fractions of each one's budget") << ".\n\n| "
+    << (same_grid ? "step" : "budget") << " |";
   for (const auto& v : f.variants) s << " " << markdown_cell(v.name) << " |";
   s << "\n|---|";
   for (std::size_t i = 0; i < f.variants.size(); ++i) s << "---|";
@@ -448,7 +454,8 @@ std::string study_markdown(const StudyFigures& f) {
   if (!f.variants.empty()) {
     const std::size_t n = f.variants.front().grid.size();
     for (std::size_t i = 0; i < n; i += 5) {
-      s << "| " << f.variants.front().grid[i] << " |";
+      s << "| " << (same_grid ? std::to_string(f.variants.front().grid[i]) : std::to_string(i * 100 / (n - 1)) + "%")
+        << " |";
       for (const auto& v : f.variants) s << " " << (i < v.median_curve.size() ? num(v.median_curve[i]) : "-") << " |";
       s << "\n";
     }

@@ -356,6 +356,12 @@ TEST(StudyFigures, GatheredPerVariantWithPairedDifferences) {
   const std::string md = report::study_markdown(f);
   EXPECT_HAS(md, "| other | 3 | 2 [1.75, 2.25] |");
   EXPECT_HAS(md, "| base (baseline) | 3 | 2 [1.5, 2.5] |");
+  EXPECT_HAS(md, "| step | base | other |");
+  // Budgets that differ: the curve's rows are fractions of each variant's budget.
+  for (auto& r : runs)
+    if (r.variant == "other") r.grid = {0, 10, 20};
+  EXPECT_HAS(report::study_markdown(report::gather_study(spec, runs)),
+             "| budget | base | other |\n|---|---|---|\n| 0% |");
   const std::string html = report::study_html(f);
   EXPECT_HAS(html, "<svg");
   EXPECT_HAS(html, "default-src 'none'");
