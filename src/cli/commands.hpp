@@ -18,4 +18,6 @@ Command add_report(CLI::App& app);     // report_commands.cpp
 Command add_dashboard(CLI::App& app);  // report_commands.cpp
 Command add_export(CLI::App& app);     // report_commands.cpp
 
+Command add_study(CLI::App& app, const std::string& self_exe);  // study_command.cpp
+
 }  // namespace pbt::cli

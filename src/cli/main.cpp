@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
                                          add_replay(app),
                                          add_report(app),
                                          add_dashboard(app),
-                                         add_export(app)};
+                                         add_export(app),
+                                         add_study(app, self_exe(argv[0]))};
 
   // A usage error exits 2 like a config error (CLI11's own codes, 100 and up, are not
   // documented); --help prints and exits 0.

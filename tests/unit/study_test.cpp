@@ -1,0 +1,385 @@
+// `pbt study` (pbt/study.hpp, pbt/study_report.hpp): the study file and its overlays, the
+// errors it gives, the paired tests against hand-computed values, and the figures gathered.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "pbt/pbt.hpp"
+#include "pbt/study.hpp"
+#include "pbt/study_report.hpp"
+#include "common/toy_config.hpp"
+
+using namespace pbt;
+
+namespace {
+
+std::string source(const std::string& rel) { return std::string(PBT_SOURCE_DIR) + "/" + rel; }
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A base config as an inline [base] table: the toy with truncation's and perturb's options.
+const std::string kBase = R"(
+[base]
+name = "b"
+population = 4
+trainable.kind = "toy"
+budget.steps = 12
+ready.interval = 4
+exploit.strategy = "truncation"
+exploit.fraction = 0.25
+explore.strategy = "perturb"
+explore.factors = [0.8, 1.2]
+space.h0 = { low = 0.0, high = 1.0 }
+space.h1 = { low = 0.0, high = 1.0 }
+)";
+
+std::string study_error(const std::string& text) {
+  try {
+    parse_study(text, "dir/study.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
+
+}  // namespace
+
+TEST(Study, TheToyStudyReadsItsBaseAndVariantsInFileOrder) {
+  const StudySpec s = load_study(source("examples/studies/toy.toml"));
+  EXPECT_EQ(s.name, "toy");
+  ASSERT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[0].name, "pbt");
+  EXPECT_EQ(s.variants[1].name, "no-exploit");
+  EXPECT_EQ(s.baseline, "pbt");
+  EXPECT_EQ(s.metric, "score");
+  EXPECT_EQ(s.seeds, (std::vector<std::uint64_t>{0, 1, 2}));
+  ASSERT_EQ(s.runs.size(), 6u);
+  // Seed by seed, each seed's variants in the file's order.
+  EXPECT_EQ(s.runs[0].variant, "pbt");
+  EXPECT_EQ(s.runs[1].variant, "no-exploit");
+  EXPECT_EQ(s.runs[1].seed, 0u);
+  EXPECT_EQ(s.runs[2].seed, 1u);
+  EXPECT_EQ(s.runs[3].dir, "runs/no-exploit/seed-1");
+  const ExperimentConfig& pbt = s.runs[0].config;
+  const ExperimentConfig& none = s.runs[5].config;
+  EXPECT_EQ(pbt.name, "toy-pbt-s0");
+  EXPECT_EQ(none.name, "toy-no-exploit-s2");
+  EXPECT_EQ(none.seed, 2u);
+  EXPECT_EQ(pbt.budget_steps, 40);  // the variant's key over the base's 100
+  EXPECT_EQ(pbt.exploit, "truncation");
+  EXPECT_EQ(pbt.exploit_options["fraction"], 0.5);  // the base's, kept
+  EXPECT_EQ(none.exploit, "none");
+  EXPECT_TRUE(none.exploit_options.empty());  // a new strategy starts without the base's options
+  EXPECT_EQ(none.copy, CopyMode::weights);    // declared keys of [exploit] stay
+  EXPECT_EQ(pbt.initial.size(), 2u);          // [[initial]] went through
+  // The generated text is the config: read again, it gives the same.
+  EXPECT_EQ(parse_config(none.text, "again.toml").exploit, "none");
+  EXPECT_EQ(default_study_dir("examples/studies/toy.toml"), "examples/studies/toy.study");
+}
+
+TEST(Study, EveryCartpoleVariantIsAValidConfig) {
+  // examples/studies/cartpole.toml over a toy base with the same exploit and explore (the
+  // RL trainable needs LibTorch): each overlay key must be one the config takes.
+  std::string text = read(source("examples/studies/cartpole.toml"));
+  const std::string base_line = "base = \"../cartpole.toml\"";
+  ASSERT_NE(text.find(base_line), std::string::npos);
+  text.replace(text.find(base_line), base_line.size(), "");
+  std::string base = kBase;
+  base.replace(base.find("exploit.strategy = \"truncation\"\nexploit.fraction = 0.25"),
+               std::string("exploit.strategy = \"truncation\"\nexploit.fraction = 0.25").size(),
+               "exploit.strategy = \"ttest\"\nexploit.alpha = 0.05\nexplore.resample_probability = 0.25");
+  base.replace(base.find("population = 4"), 14, "population = 10");
+  // [base] must come before the [variants.*] tables' keys: put it first, after the top keys.
+  const std::size_t first_table = text.find("\n[variants.");
+  text = text.substr(0, first_table) + "\n" + base + text.substr(first_table);
+  const StudySpec s = parse_study(text, source("examples/studies/cartpole.toml"));
+  ASSERT_EQ(s.variants.size(), 13u);
+  EXPECT_EQ(s.runs.size(), 130u);
+  auto cfg = [&](const std::string& v) {
+    for (const auto& r : s.runs)
+      if (r.variant == v) return r.config;
+    ADD_FAILURE() << v;
+    return ExperimentConfig{};
+  };
+  EXPECT_EQ(cfg("pop-32").population, 32);
+  EXPECT_EQ(cfg("exploit-truncation").exploit, "truncation");
+  EXPECT_EQ(cfg("exploit-truncation").exploit_options, (nlohmann::json{{"fraction", 0.2}}));
+  EXPECT_TRUE(cfg("exploit-tournament").exploit_options.empty());
+  EXPECT_EQ(cfg("explore-perturb").explore_options["resample_probability"], 0.0);
+  EXPECT_EQ(cfg("explore-resample").explore_options, (nlohmann::json{{"probability", 0.25}}));
+  EXPECT_EQ(cfg("copy-h-only").copy, CopyMode::hyperparameters);
+  EXPECT_EQ(cfg("ready-long").ready.interval, 20);
+  EXPECT_EQ(cfg("random-search").exploit, "none");
+  EXPECT_EQ(cfg("pbt").exploit_options["alpha"], 0.05);
+}
+
+TEST(Study, OverlaysApplyAndAStrategyKeepsOnlyItsOwnOptions) {
+  const StudySpec s = parse_study("seeds = [7, 3]\nbaseline = \"c\"\n" + kBase + R"(
+[variants.a]
+"exploit.copy" = "hyperparameters"
+[variants.b.exploit]
+alpha = 0.1
+strategy = "ttest"
+[variants.c]
+)",
+                                  "dir/study.toml");
+  ASSERT_EQ(s.variants.size(), 3u);
+  EXPECT_EQ(s.variants[2].name, "c");
+  EXPECT_EQ(s.baseline, "c");
+  EXPECT_EQ(s.name, "study");  // the file's stem
+  EXPECT_EQ(s.seeds, (std::vector<std::uint64_t>{7, 3}));
+  EXPECT_EQ(s.runs[0].config.copy, CopyMode::hyperparameters);
+  EXPECT_EQ(s.runs[0].config.exploit_options["fraction"], 0.25);
+  EXPECT_EQ(s.runs[1].config.exploit, "ttest");
+  // alpha sorts before strategy, yet the reset of the base's options comes first.
+  EXPECT_EQ(s.runs[1].config.exploit_options, (nlohmann::json{{"alpha", 0.1}}));
+  EXPECT_EQ(s.runs[2].config.exploit, "truncation");
+  EXPECT_EQ(s.runs[3].config.seed, 3u);
+  EXPECT_EQ(s.runs[3].config.name, "study-a-s3");
+  EXPECT_TRUE(s.base.empty());
+}
+
+TEST(Study, AnOverlayKeyTheConfigLacksNamesTheFileTheVariantAndTheKey) {
+  const std::string head = "seeds = 2\n" + kBase;
+  std::string e = study_error(head + "[variants.ok]\n[variants.bad]\npopulaton = 3\n");
+  EXPECT_HAS(e, "dir/study.toml [variants.bad]");
+  EXPECT_HAS(e, "populaton");
+  EXPECT_HAS(e, "unknown key");
+  e = study_error(head + "[variants.bad]\nexploit.fractoin = 0.5\n");
+  EXPECT_HAS(e, "dir/study.toml [variants.bad]");
+  EXPECT_HAS(e, "exploit.fractoin");
+  e = study_error(head + "[variants.bad]\nready.interval = 0\n");
+  EXPECT_HAS(e, "dir/study.toml [variants.bad]: ready.interval");
+  e = study_error(head + "[variants.bad]\npopulation.x = 1\n");
+  EXPECT_HAS(e, "dir/study.toml [variants.bad]: population.x");
+  EXPECT_HAS(e, "not a table in the base config");
+  e = study_error(head + "[variants.bad]\nexploit.strategy = \"nope\"\n");
+  EXPECT_HAS(e, "dir/study.toml [variants.bad]");
+  EXPECT_HAS(e, "nope");
+}
+
+TEST(Study, StudyFileErrorsNameTheField) {
+  const std::string v = "[variants.a]\n";
+  EXPECT_HAS(study_error("seeds = 2\n" + v), "dir/study.toml: base: missing");
+  EXPECT_HAS(study_error("base = 3\nseeds = 2\n" + v), "dir/study.toml: base: expected a config's path");
+  EXPECT_HAS(study_error("base = \"nowhere.toml\"\nseeds = 2\n" + v), "no config file at 'dir/nowhere.toml'");
+  EXPECT_HAS(study_error(kBase + v), "dir/study.toml: seeds: missing");
+  EXPECT_HAS(study_error("seeds = 0\n" + kBase + v), "dir/study.toml: seeds: a count of seeds must be 1 to");
+  EXPECT_HAS(study_error("seeds = [1, 1]\n" + kBase + v), "seed 1 is listed twice");
+  EXPECT_HAS(study_error("seeds = [-1]\n" + kBase + v), "every seed must be an integer >= 0");
+  EXPECT_HAS(study_error("seeds = 2\n" + kBase), "dir/study.toml: variants: missing");
+  EXPECT_HAS(study_error("seeds = 2\nbaseline = \"z\"\n" + kBase + v),
+             "dir/study.toml: baseline: 'z' is not one of the [variants.NAME] tables");
+  EXPECT_HAS(study_error("seeds = 2\nmetric = \"loss\"\n" + kBase + v), "dir/study.toml: metric: 'loss' must be");
+  EXPECT_HAS(study_error("seeds = 2\nseedz = 2\n" + kBase + v), "dir/study.toml: seedz: unknown key");
+  EXPECT_HAS(study_error("seeds = 2\n" + kBase + "[variants.\"a/b\"]\n"), "dir/study.toml: variants.a/b");
+  EXPECT_HAS(study_error("seeds = 2\n" + kBase + "[variants]\na = 3\n"), "variants.a: expected a table");
+  EXPECT_HAS(study_error("seeds = 2\n" + kBase + "[variants.a]\n[variants.a]\n"), "dir/study.toml:");  // TOML's own
+  // The base's own errors name the base, before any variant.
+  std::string bad = kBase;
+  bad.replace(bad.find("budget.steps = 12"), 17, "budget.stepz = 12");
+  EXPECT_HAS(study_error("seeds = 2\n" + bad + v), "dir/study.toml [base]: budget.steps: missing");
+}
+
+// ---------------------------------------------------------------------------------------
+// The paired tests, against values computed by hand.
+
+TEST(StudyStats, QuantilesInterpolateLinearly) {
+  EXPECT_DOUBLE_EQ(*quantile({4, 1, 3, 2}, 0.5), 2.5);
+  EXPECT_DOUBLE_EQ(*quantile({4, 1, 3, 2}, 0.25), 1.75);
+  EXPECT_DOUBLE_EQ(*quantile({4, 1, 3, 2}, 0.75), 3.25);
+  EXPECT_DOUBLE_EQ(*quantile({5}, 0.25), 5);
+  EXPECT_FALSE(quantile({}, 0.5));
+}
+
+TEST(StudyStats, SignTestIsTheTwoSidedBinomial) {
+  EXPECT_DOUBLE_EQ(sign_test_p(5, 0), 2.0 / 32);   // 2 x (1/2)^5
+  EXPECT_DOUBLE_EQ(sign_test_p(5, 1), 14.0 / 64);  // 2 x (1 + 6) / 64
+  EXPECT_DOUBLE_EQ(sign_test_p(1, 5), 14.0 / 64);
+  EXPECT_DOUBLE_EQ(sign_test_p(3, 3), 1.0);  // capped at 1
+  EXPECT_DOUBLE_EQ(sign_test_p(0, 0), 1.0);
+  EXPECT_NEAR(sign_test_p(10, 2), 2 * (1 + 12 + 66) / 4096.0, 1e-12);
+}
+
+TEST(StudyStats, WilcoxonExactByHand) {
+  bool exact = false;
+  // All five positive: W+ = 15, the largest of 32 equally likely sign patterns.
+  EXPECT_NEAR(wilcoxon_signed_rank_p({1, 2, 3, 4, 5}, &exact), 2.0 / 32, 1e-12);
+  EXPECT_TRUE(exact);
+  // Zeros are dropped.
+  EXPECT_NEAR(wilcoxon_signed_rank_p({0, 1, 2, 3, 4, 5, 0}), 2.0 / 32, 1e-12);
+  // n = 6, rank 2 negative: W- = 2; subsets of {1..6} summing to <= 2: {}, {1}, {2}: p = 2 x 3/64.
+  EXPECT_NEAR(wilcoxon_signed_rank_p({1, -2, 3, 4, 5, 6}), 6.0 / 64, 1e-12);
+  EXPECT_NEAR(wilcoxon_signed_rank_p({-1, 2, -3, -4, -5, -6}), 6.0 / 64, 1e-12);  // mirrored
+  // Ties: |d| = 1, 1, 1, 2 have ranks 2, 2, 2, 4; W+ = 2 + 2 + 4 = 8. Over the 16 sign patterns
+  // W+ takes 0,2,2,2,4,4,4,6 and 4,6,6,6,8,8,8,10: P(W+ >= 8) = 4/16, so p = 0.5.
+  EXPECT_NEAR(wilcoxon_signed_rank_p({1, 1, -1, 2}), 0.5, 1e-12);
+  // Symmetric: W+ = W- = 5 of 10 (n = 4): p = 1.
+  EXPECT_NEAR(wilcoxon_signed_rank_p({1, -2, -3, 4}), 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(wilcoxon_signed_rank_p({0, 0}), 1.0);
+}
+
+TEST(StudyStats, WilcoxonNormalApproximationByHand) {
+  // n = 20, all positive: W+ = 210, mean 105, variance 20 x 21 x 41 / 24 = 717.5;
+  // z = (105 - 0.5) / sqrt(717.5), p = erfc(z / sqrt 2).
+  std::vector<double> d;
+  for (int i = 1; i <= 20; ++i) d.push_back(i);
+  bool exact = true;
+  const double z = 104.5 / std::sqrt(717.5);
+  EXPECT_NEAR(wilcoxon_signed_rank_p(d, &exact, /*force_normal=*/true), std::erfc(z / std::sqrt(2.0)), 1e-12);
+  EXPECT_FALSE(exact);
+  // The exact p is 2 / 2^20.
+  EXPECT_NEAR(wilcoxon_signed_rank_p(d, &exact), 2.0 / (1 << 20), 1e-15);
+  EXPECT_TRUE(exact);
+  // Past the exact limit the approximation is used.
+  std::vector<double> big;
+  for (int i = 1; i <= kWilcoxonExactMax + 1; ++i) big.push_back(i % 3 ? i : -i);
+  wilcoxon_signed_rank_p(big, &exact);
+  EXPECT_FALSE(exact);
+  // With ties the variance loses sum(t^3 - t) / 48: d = 1 x 4, 2 x 2 (all positive):
+  // ranks 2.5 x 4, 5.5 x 2, W+ = 21, mean 10.5, var = 6 x 7 x 13 / 24 - (60 + 6) / 48 = 21.375.
+  const double zt = (21 - 10.5 - 0.5) / std::sqrt(21.375);
+  EXPECT_NEAR(wilcoxon_signed_rank_p({1, 1, 1, 1, 2, 2}, nullptr, true), std::erfc(zt / std::sqrt(2.0)), 1e-12);
+}
+
+TEST(StudyStats, PairedComparisonCountsInTheMetricsDirection) {
+  const PairedComparison c = compare_paired({0.5, -0.25, 1, 0, 2}, false);
+  EXPECT_EQ(c.pairs, 5);
+  EXPECT_EQ(c.wins, 3);
+  EXPECT_EQ(c.losses, 1);
+  EXPECT_EQ(c.ties, 1);
+  EXPECT_DOUBLE_EQ(*c.median_difference, 0.5);
+  EXPECT_DOUBLE_EQ(c.sign_p, sign_test_p(3, 1));
+  // Nonzero: 0.5, -0.25, 1, 2 -> ranks 2, 1, 3, 4; W- = 1: P(W- <= 1) = 2/16, p = 0.25.
+  EXPECT_NEAR(c.wilcoxon_p, 0.25, 1e-12);
+  const PairedComparison lower = compare_paired({0.5, -0.25, 1, 0, 2}, true);
+  EXPECT_EQ(lower.wins, 1);
+  EXPECT_EQ(lower.losses, 3);
+  EXPECT_NEAR(lower.wilcoxon_p, 0.25, 1e-12);
+}
+
+// ---------------------------------------------------------------------------------------
+// The figures: one real (in-memory) toy run, and the gathering over seeds by hand.
+
+TEST(StudyFigures, ARunsFiguresComeFromItsStore) {
+  const std::string text = pbt::test::ToyConfig("fig").population(3).steps(12).set("ready.eval_every", "1");
+  const ExperimentConfig c = parse_config(text, "fig.toml");
+  auto store = open_store("memory:");
+  create_or_join(*store, c);
+  WorkerOptions opt;
+  opt.id = "w0";
+  run_worker(*store, c.name, opt);
+  const report::StudyRunFigures f = report::run_figures(*store, c, "score", 1.5);
+  const auto pop = store->population(c.name);
+  const MemberState* b = best_member(pop);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(f.best_member, b->id);
+  EXPECT_DOUBLE_EQ(*f.best, *b->score);
+  EXPECT_DOUBLE_EQ(*f.best_score, *b->score);
+  std::vector<double> scores;
+  for (const auto& m : pop) scores.push_back(*m.score);
+  EXPECT_DOUBLE_EQ(*f.population, *quantile(scores, 0.5));
+  EXPECT_EQ(f.best_step, 12);
+  ASSERT_TRUE(f.best_trained_steps);
+  EXPECT_DOUBLE_EQ(*f.best_efficiency, static_cast<double>(*f.best_trained_steps) / 12);
+  EXPECT_DOUBLE_EQ(f.wall_seconds, 1.5);
+  ASSERT_EQ(f.grid.size(), static_cast<std::size_t>(report::kStudyCurvePoints + 1));
+  EXPECT_EQ(f.grid.front(), 0);
+  EXPECT_EQ(f.grid.back(), 12);
+  EXPECT_FALSE(f.curve.front());                 // nothing evaluated at step 0
+  EXPECT_DOUBLE_EQ(*f.curve.back(), *b->score);  // at the end: every member's final score
+  // A metric the trainable does not report is none, not zero.
+  EXPECT_FALSE(report::run_figures(*store, c, "metrics.nothing", 0).best);
+}
+
+TEST(StudyFigures, GatheredPerVariantWithPairedDifferences) {
+  StudySpec spec;
+  spec.name = "s";
+  spec.baseline = "base";
+  spec.seeds = {0, 1, 2};
+  spec.variants = {{"base", ""}, {"other", "exploit.strategy = \"none\"\n"}};
+  std::vector<report::StudyRunFigures> runs;
+  const double base_best[] = {1.0, 2.0, 3.0}, other_best[] = {1.5, 2.5, 2.0};
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    for (const char* v : {"base", "other"}) {
+      spec.runs.push_back({v, seed, "", {}});
+      report::StudyRunFigures r;
+      r.variant = v;
+      r.seed = seed;
+      r.best = std::string(v) == "base" ? base_best[seed] : other_best[seed];
+      r.population = *r.best - 1;
+      r.best_efficiency = 1.0 + 0.1 * static_cast<double>(seed);
+      r.wall_seconds = 10.0 * static_cast<double>(seed + 1);
+      r.metrics["acc"] = 0.5 + static_cast<double>(seed);
+      r.grid = {0, 5, 10};
+      r.curve = {std::nullopt, *r.best / 2, *r.best};
+      runs.push_back(r);
+    }
+  }
+  const report::StudyFigures f = report::gather_study(spec, runs);
+  ASSERT_EQ(f.variants.size(), 2u);
+  const auto& base = f.variants[0];
+  const auto& other = f.variants[1];
+  EXPECT_EQ(base.runs, 3);
+  EXPECT_DOUBLE_EQ(*base.best.median, 2.0);
+  EXPECT_DOUBLE_EQ(*base.best.q1, 1.5);
+  EXPECT_DOUBLE_EQ(*base.best.q3, 2.5);
+  EXPECT_DOUBLE_EQ(*other.best.median, 2.0);
+  EXPECT_DOUBLE_EQ(*other.population.median, 1.0);
+  EXPECT_DOUBLE_EQ(*other.efficiency.median, 1.1);
+  EXPECT_DOUBLE_EQ(*other.wall_seconds.median, 20);
+  EXPECT_DOUBLE_EQ(*other.metrics.at("acc").median, 1.5);
+  EXPECT_FALSE(base.vs_baseline);
+  ASSERT_TRUE(other.vs_baseline);
+  // Differences by seed: +0.5, +0.5, -1.
+  EXPECT_EQ(other.vs_baseline->wins, 2);
+  EXPECT_EQ(other.vs_baseline->losses, 1);
+  EXPECT_DOUBLE_EQ(*other.vs_baseline->median_difference, 0.5);
+  // Ranks: 1.5, 1.5, 3; W- = 3 of a total 6: p = 2 x P(W+ <= 3) = 2 x 4/8, capped at 1.
+  EXPECT_NEAR(other.vs_baseline->wilcoxon_p, 1.0, 1e-12);
+  EXPECT_FALSE(other.median_curve[0]);
+  EXPECT_DOUBLE_EQ(*other.median_curve[2], 2.0);
+  EXPECT_DOUBLE_EQ(*other.median_curve[1], 1.0);
+
+  const nlohmann::json j = report::study_json(f);
+  EXPECT_EQ(j["variants"][1]["vs_baseline"]["wins"], 2);
+  EXPECT_EQ(j["runs"].size(), 6u);
+  const std::string md = report::study_markdown(f);
+  EXPECT_HAS(md, "| other | 3 | 2 [1.75, 2.25] |");
+  EXPECT_HAS(md, "| base (baseline) | 3 | 2 [1.5, 2.5] |");
+  EXPECT_HAS(md, "| step | base | other |");
+  // Budgets that differ: the curve's rows are fractions of each variant's budget.
+  for (auto& r : runs)
+    if (r.variant == "other") r.grid = {0, 10, 20};
+  EXPECT_HAS(report::study_markdown(report::gather_study(spec, runs)),
+             "| budget | base | other |\n|---|---|---|\n| 0% |");
+  const std::string html = report::study_html(f);
+  EXPECT_HAS(html, "<svg");
+  EXPECT_HAS(html, "default-src 'none'");
+  EXPECT_EQ(html.find("<script src"), std::string::npos);  // nothing fetched
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+}
+
+TEST(Study, TheReadmesFiveLineStudyIsOne) {
+  // README.md, "Studies": the study file shown there, as if beside examples/toy.toml.
+  const std::string readme = read(source("README.md"));
+  const std::size_t from = readme.find("base = \"toy.toml\"");
+  ASSERT_NE(from, std::string::npos);
+  const std::size_t to = readme.find("```", from);
+  ASSERT_NE(to, std::string::npos);
+  const StudySpec s = parse_study(readme.substr(from, to - from), source("examples/mine.toml"));
+  ASSERT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[1].name, "no-exploit");
+  EXPECT_EQ(s.runs.size(), 6u);
+  EXPECT_EQ(s.runs[1].config.exploit, "none");
+  EXPECT_EQ(s.runs[0].config.exploit, "truncation");
+}
