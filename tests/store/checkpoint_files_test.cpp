@@ -210,6 +210,17 @@ class CheckpointFiles : public ::testing::Test {
     return store->population("e").at(0).checkpoint;
   }
   std::string file_of(const std::string& id) const { return backend->dir() + "/" + id; }
+  // Member 0 publishes a staged checkpoint that adopted the trainer's file (`inode`): the
+  // store's file must be that file, and read back as `bytes`.
+  void publish_adopted(const std::shared_ptr<StagedCheckpoint>& staged, const std::string& bytes, ino_t inode) {
+    store->create_experiment(test::info("e", 1), test::members(1));
+    auto l = must_lease("w");
+    store->publish(l.lease, staged_publication(1, staged));
+    const std::string id = store->population("e").at(0).checkpoint;
+    ASSERT_EQ(id, checkpoint_id(bytes));
+    EXPECT_EQ(stat_of(file_of(id)).st_ino, inode) << "the trainer's own file, put in place";
+    EXPECT_EQ(read_streamed(*store, id), bytes);
+  }
 
   TempDir tmp;
   std::unique_ptr<Backend> backend;
@@ -324,13 +335,7 @@ TYPED_TEST(CheckpointFiles, AdoptFileRenamesTheTrainersFile) {
   auto staged = stager->finish();
   EXPECT_EQ(staged->id(), checkpoint_id(bytes));
   EXPECT_FALSE(fs::exists(written)) << "renamed, not copied";
-  this->store->create_experiment(test::info("e", 1), test::members(1));
-  auto l = this->must_lease("w");
-  this->store->publish(l.lease, staged_publication(1, staged));
-  const std::string id = this->store->population("e").at(0).checkpoint;
-  ASSERT_EQ(id, checkpoint_id(bytes));
-  EXPECT_EQ(stat_of(this->file_of(id)).st_ino, inode) << "the trainer's own file, put in place";
-  EXPECT_EQ(read_streamed(*this->store, id), bytes);
+  this->publish_adopted(staged, bytes, inode);
 }
 
 // expect_file: the trainer writes the file front to back while the store hashes it. Written
@@ -363,13 +368,7 @@ TYPED_TEST(CheckpointFiles, AnExpectedFileIsHashedWhileItIsWritten) {
   EXPECT_EQ(staged->id(), checkpoint_id(bytes));
   EXPECT_EQ(staged->size(), bytes.size());
   EXPECT_FALSE(fs::exists(written)) << "renamed, not copied";
-  this->store->create_experiment(test::info("e", 1), test::members(1));
-  auto l = this->must_lease("w");
-  this->store->publish(l.lease, staged_publication(1, staged));
-  const std::string id = this->store->population("e").at(0).checkpoint;
-  ASSERT_EQ(id, checkpoint_id(bytes));
-  EXPECT_EQ(stat_of(this->file_of(id)).st_ino, inode) << "the trainer's own file, put in place";
-  EXPECT_EQ(read_streamed(*this->store, id), bytes);
+  this->publish_adopted(staged, bytes, inode);
 
   // Written, then replaced by a rename (a trainer that writes a temp file and renames it):
   // the file now there is another inode than the one read, so it is hashed again, whole.
