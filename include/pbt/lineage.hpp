@@ -13,6 +13,7 @@
 
 #include "pbt/config.hpp"
 #include "pbt/store.hpp"
+#include "pbt/strategy.hpp"
 #include "pbt/trainable.hpp"
 
 namespace pbt {
@@ -96,6 +97,15 @@ class Lineage {
   std::vector<Taken> taken_;
   Taken trained_before(int member, std::int64_t step, std::size_t before) const;
 };
+
+// Every interval the log shows a member trained, for a model-based explore (PB2): its
+// score at each interval end (by the config's ready cadence: every `interval` steps from
+// max(interval, min_step), and the budget), the h in force then (from its events, else its
+// initial h) and the score its model started from (the donor's after a copy of weights). A
+// member's first interval (no score before it) and diverged scores are left out. Sorted by
+// from_step, then member.
+std::vector<TrainedInterval> trained_intervals(const ExperimentConfig& config, const std::vector<Event>& events,
+                                               const std::vector<ScorePoint>& scores);
 
 // Trained steps per engine step: above 1 when the model copied a donor ahead of its member,
 // below 1 when it copied one behind. None at step 0 (nothing to measure yet).

@@ -74,7 +74,7 @@ void read_exploit(Options& top, ExperimentConfig& c) {
 void read_explore(Options& top, ExperimentConfig& c) {
   Options t = top.table("explore");
   c.explore_options = read_with_options(t, "explore", c);
-  make_explore(c.explore, c.explore_options, t.where());
+  make_explore(c.explore, c.explore_options, t.where())->check(c.space, t.path("strategy"));
 }
 
 // A value from [[initial]], converted to the parameter's kind.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "pbt/error.hpp"
+#include "pbt/lineage.hpp"
 #include "pbt/trainable.hpp"
 #include "core/heartbeat.hpp"
 
@@ -116,7 +117,9 @@ class IntervalRunner {
     } else {
       return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
-    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h};
+    std::vector<TrainedInterval> history;  // read only for a strategy that fits a model to it (PB2)
+    if (explore_.needs_history()) history = trained_intervals(cfg_, store_.events(cfg_.name), store_.scores(cfg_.name));
+    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
     c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
     ev.new_h = c.h;
     c.event = ev;
