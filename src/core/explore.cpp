@@ -116,8 +116,8 @@ Registry<ExploreFactory>& explores() {
              if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
              return std::make_unique<Gaussian>(sigma);
            })},
-          {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
           {"pb2", reading_options<Explore>([](Options& o) { return pb2::make(pb2::read_settings(o)); })},
+          {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
       });
   return r;
 }
