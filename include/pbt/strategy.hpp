@@ -65,8 +65,8 @@ struct ExploreContext {
   std::int64_t step = 0;
   const std::vector<Candidate>* population = nullptr;
   const std::vector<Hyperparams>* population_h = nullptr;  // h of each entry of `population`
-  // Every interval the store has published, by from_step then member; only for a strategy
-  // whose needs_history() is true (reading it costs the worker a read of the whole log).
+  // The intervals the store has published, by from_step then member: at least the most
+  // recent history_intervals() of them (none for a strategy that asks for none).
   const std::vector<TrainedInterval>* history = nullptr;
 };
 
@@ -78,8 +78,9 @@ class Explore {
   virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng,
                               const ExploreContext& context) const = 0;
   virtual std::string name() const = 0;
-  // True when explore() reads context.history.
-  virtual bool needs_history() const { return false; }
+  // How many of the population's most recent intervals explore() reads from
+  // context.history; 0 (the default): none, and the worker reads no history.
+  virtual std::size_t history_intervals() const { return 0; }
   // Refuses (ConfigError at `where`) a space this strategy cannot explore; run when the config is read.
   virtual void check(const SearchSpace& /*space*/, const std::string& /*where*/) const {}
 };

@@ -266,7 +266,7 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
                       "explore at every ready step even without a copy (\"explore only\")"),
        },
        "the strategy's options (perturb: `factors`, `resample_probability`; resample: `probability`; gaussian: "
-       "`sigma`; pb2: `beta` = 1.0, `eps` (fitted), `candidates` = 256, `refine` = 20, `max_points` = 256: see "
+       "`sigma`; pb2: `beta` = 1.0, `eps` (fitted), `candidates` = 256, `refine` = 20, `max_points` = 128: see "
        "docs/pb2.md)"},
       {"space.NAME", {}, ""},  // its place in the reference: param_table() has its settings
       {"initial",

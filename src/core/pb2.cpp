@@ -29,14 +29,11 @@ MatrixXd to_matrix(const std::vector<Point>& xs) {
 
 // Squared distances over h (columns 1..) and |t - t'| (column 0), rows of a against rows of b.
 void distances(const MatrixXd& a, const MatrixXd& b, MatrixXd& d2, MatrixXd& dt) {
-  const Eigen::Index d = a.cols() - 1;
-  d2.resize(a.rows(), b.rows());
-  dt.resize(a.rows(), b.rows());
-  for (Eigen::Index j = 0; j < b.rows(); ++j)
-    for (Eigen::Index i = 0; i < a.rows(); ++i) {
-      dt(i, j) = std::abs(a(i, 0) - b(j, 0));
-      d2(i, j) = d > 0 ? (a.row(i).tail(d) - b.row(j).tail(d)).squaredNorm() : 0.0;
-    }
+  const Eigen::Index n = a.rows(), m = b.rows();
+  auto diff = [&](Eigen::Index k) { return a.col(k).replicate(1, m) - b.col(k).transpose().replicate(n, 1); };
+  dt = diff(0).cwiseAbs();
+  d2 = MatrixXd::Zero(n, m);
+  for (Eigen::Index k = 1; k < a.cols(); ++k) d2 += diff(k).cwiseAbs2();
 }
 
 MatrixXd kernel(const MatrixXd& d2, const MatrixXd& dt, const KernelParams& k) {
@@ -100,12 +97,16 @@ TimeVaryingGp::TimeVaryingGp(std::vector<Point> xs, std::vector<double> ys, std:
   distances(g.x, g.x, d2, dt);
   std::vector<double> epsilons(std::begin(kEpsilons), std::end(kEpsilons));
   if (eps) epsilons = {*eps};
+  // The kernel is a product of a factor in h and one in t: each factor once per value.
+  std::vector<MatrixXd> in_h, in_t;
+  for (double l : kLengthscales) in_h.push_back((d2.array() * (-0.5 / (l * l))).exp().matrix());
+  for (double e : epsilons) in_t.push_back((dt.array() * (0.5 * std::log1p(-e))).exp().matrix());
   double best = -std::numeric_limits<double>::infinity();
-  for (double l : kLengthscales)
-    for (double e : epsilons)
+  for (std::size_t li = 0; li < in_h.size(); ++li)
+    for (std::size_t ei = 0; ei < in_t.size(); ++ei)
       for (double noise : kNoises) {
-        const KernelParams kp{l, e, noise};
-        MatrixXd kk = kernel(d2, dt, kp);
+        const KernelParams kp{kLengthscales[li], epsilons[ei], noise};
+        MatrixXd kk = in_h[li].cwiseProduct(in_t[ei]);
         kk.diagonal().array() += noise;
         Eigen::LLT<MatrixXd> llt(kk);
         if (llt.info() != Eigen::Success) continue;
@@ -194,7 +195,7 @@ class Pb2 : public Explore {
     for (const auto& p : space.params())
       if (p.kind == Param::Kind::Categorical) throw ConfigError(where, categorical_refusal(p));
   }
-  bool needs_history() const override { return true; }
+  std::size_t history_intervals() const override { return static_cast<std::size_t>(s_.max_points); }
   std::string name() const override { return "pb2"; }
 
   Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng,
@@ -305,7 +306,7 @@ Settings read_settings(Options& o) {
   }
   s.candidates = o.integer_in("candidates", 256, 1, 100000);
   s.refine = o.integer_in("refine", 20, 0, 100000);
-  s.max_points = o.integer_in("max_points", 256, 2, 5000);
+  s.max_points = o.integer_in("max_points", 128, 2, 5000);
   return s;
 }
 

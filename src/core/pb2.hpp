@@ -52,7 +52,7 @@ struct Settings {
   std::optional<double> eps;      // fixed time decay; none: fitted
   std::int64_t candidates = 256;  // random points of the box
   std::int64_t refine = 20;       // local steps around the best of them
-  std::int64_t max_points = 256;  // most recent intervals the GP is fit to
+  std::int64_t max_points = 128;  // most recent intervals the GP is fit to
 };
 
 Settings read_settings(Options& o);

@@ -118,7 +118,12 @@ class IntervalRunner {
       return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
     std::vector<TrainedInterval> history;  // read only for a strategy that fits a model to it (PB2)
-    if (explore_.needs_history()) history = trained_intervals(cfg_, store_.events(cfg_.name), store_.scores(cfg_.name));
+    if (const std::size_t want = explore_.history_intervals()) {
+      // Scores, then events: an event read is never newer than the scores it explains.
+      const std::int64_t from = history_start(cfg_, pop, want);
+      std::vector<ScorePoint> scores = store_.scores_since(cfg_.name, from);
+      history = trained_intervals(cfg_, store_.events_since(cfg_.name, from), scores, pop);
+    }
     ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
     c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
     ev.new_h = c.h;

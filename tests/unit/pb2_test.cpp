@@ -214,17 +214,19 @@ TEST(Pb2, CategoricalsAreRefusedNamingTheHyperparameter) {
   EXPECT_THROW(make_explore("pb2", {{"eps", 1.5}}, "x"), ConfigError);
   EXPECT_THROW(make_explore("pb2", {{"candidates", 0}}, "x"), ConfigError);
   EXPECT_THROW(make_explore("pb2", {{"kappa", 1}}, "x"), ConfigError);
-  EXPECT_TRUE(make_explore("pb2", json::object(), "x")->needs_history());
-  EXPECT_FALSE(make_explore("perturb", json::object(), "x")->needs_history());
+  EXPECT_EQ(make_explore("pb2", json::object(), "x")->history_intervals(), 128u);
+  EXPECT_EQ(make_explore("pb2", {{"max_points", 40}}, "x")->history_intervals(), 40u);
+  EXPECT_EQ(make_explore("perturb", json::object(), "x")->history_intervals(), 0u);
 }
 
 TEST(Pb2History, IntervalsFromTheEventLogAndScores) {
   ExperimentConfig cfg = parse_config(test::ToyConfig().population(2).set("ready.eval_every", "1"), "exp.toml");
-  const std::vector<Hyperparams> initial = initial_hyperparams(cfg);
   std::vector<ScorePoint> scores;
   for (int m = 0; m < 2; ++m)
     for (int s = 1; s <= 12; ++s) scores.push_back({m, s, m * 10.0 + s});
-  // Member 1 copied member 0's weights at step 4 (member 0 scored 4 there) and explored.
+  // Member 1 copied member 0's weights at step 4 (member 0 scored 4 there) and explored;
+  // member 0 explored at step 8 without a copy.
+  const Hyperparams start0{{"h0", 0.5}, {"h1", 0.5}}, start1{{"h0", 0.1}, {"h1", 0.2}};
   Event e;
   e.member = 1;
   e.step = 4;
@@ -232,9 +234,22 @@ TEST(Pb2History, IntervalsFromTheEventLogAndScores) {
   e.donor = 0;
   e.copied = CopyMode::all;
   e.donor_score = 4;
-  e.old_h = initial[1];
+  e.old_h = start1;
   e.new_h = {{"h0", 0.25}, {"h1", 0.75}};
-  auto t = trained_intervals(cfg, {e}, scores);
+  Event f;
+  f.member = 0;
+  f.step = 8;
+  f.kind = EventKind::explore;
+  f.old_h = start0;
+  f.new_h = {{"h0", 0.9}, {"h1", 0.9}};
+  std::vector<MemberState> pop(2);
+  pop[0].id = 0;
+  pop[0].step = 12;
+  pop[0].h = f.new_h;
+  pop[1].id = 1;
+  pop[1].step = 12;
+  pop[1].h = e.new_h;
+  auto t = trained_intervals(cfg, {e, f}, scores, pop);
   // Interval ends at 4, 8, 12: two intervals each (the first one has no score before it).
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0].member, 0);
@@ -242,13 +257,45 @@ TEST(Pb2History, IntervalsFromTheEventLogAndScores) {
   EXPECT_EQ(t[0].to_step, 8);
   EXPECT_EQ(t[0].from_score, 4);
   EXPECT_EQ(t[0].to_score, 8);
-  EXPECT_EQ(t[0].h, initial[0]);
+  EXPECT_EQ(t[0].h, start0);  // the old h of its event at 8
   EXPECT_EQ(t[1].member, 1);
   EXPECT_EQ(t[1].from_score, 4);  // the donor's model it started from, not its own 14
   EXPECT_EQ(t[1].to_score, 18);
   EXPECT_EQ(t[1].h, e.new_h);
+  EXPECT_EQ(t[2].member, 0);
+  EXPECT_EQ(t[2].from_step, 8);
+  EXPECT_EQ(t[2].h, f.new_h);
   EXPECT_EQ(t[3].member, 1);
   EXPECT_EQ(t[3].from_step, 8);
   EXPECT_EQ(t[3].from_score, 18);
   EXPECT_EQ(t[3].h, e.new_h);
+
+  // Only the part from step 8 on (what Store::*_since give): member 1's h now comes from the
+  // population, member 0's from its event at 8.
+  std::vector<ScorePoint> recent;
+  for (const auto& p : scores)
+    if (p.step >= 8) recent.push_back(p);
+  auto r = trained_intervals(cfg, {f}, recent, pop);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].member, 0);
+  EXPECT_EQ(r[0].h, f.new_h);
+  EXPECT_EQ(r[1].member, 1);
+  EXPECT_EQ(r[1].h, e.new_h);
+  EXPECT_EQ(r[1].from_score, 18);
+}
+
+TEST(Pb2History, StartHoldsTheIntervalsAsked) {
+  ExperimentConfig cfg = parse_config(test::ToyConfig().population(4).steps(1000), "exp.toml");  // interval 4
+  std::vector<MemberState> pop(4);
+  for (int m = 0; m < 4; ++m) {
+    pop[m].id = m;
+    pop[m].step = 800 - 4 * m;
+  }
+  const std::int64_t from = history_start(cfg, pop, 40);
+  EXPECT_GT(from, 0);
+  std::size_t held = 0;
+  for (const auto& m : pop) held += static_cast<std::size_t>((m.step - from) / 4 - 1);
+  EXPECT_GE(held, 40u);
+  EXPECT_LE(held, 40u + 4 * 4);                   // not much more than asked
+  EXPECT_EQ(history_start(cfg, pop, 100000), 0);  // more than there is: everything
 }
