@@ -7,7 +7,7 @@ BUILD=${1:-build}
 
 PACKAGES=(build-essential cmake pkg-config git clang-format
   libsqlite3-dev sqlite3 libssl-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libboost-math-dev libgtest-dev libgmock-dev python3
+  libboost-math-dev libeigen3-dev libgtest-dev libgmock-dev python3
   libpq-dev postgresql iproute2 openmpi-bin
   slurmctld slurmd slurm-client munge             # tests/slurm: a one-node Slurm cluster runs the README's sbatch recipe
   libcpp-httplib-dev chromium

@@ -13,6 +13,7 @@
 
 #include "pbt/config.hpp"
 #include "pbt/store.hpp"
+#include "pbt/strategy.hpp"
 #include "pbt/trainable.hpp"
 
 namespace pbt {
@@ -96,6 +97,25 @@ class Lineage {
   std::vector<Taken> taken_;
   Taken trained_before(int member, std::int64_t step, std::size_t before) const;
 };
+
+// The intervals members trained, for a model-based explore (PB2), from the event log and the
+// score points (or only their recent part: Store::events_since, Store::scores_since) and the
+// population as read before them. An interval ends at each score point on the config's
+// ready cadence (every `interval` steps from max(interval, min_step), and the budget); its
+// h is the one in force then (the old h of the member's first event after its start, else
+// the new h of its last event up to its start, else its h in `population`); its start
+// score is the member's score there, or the donor's after a copy of weights at its start.
+// Intervals without a score at their start (a member's first, or the first after the part
+// read) and diverged scores are left out. Sorted by from_step, then member.
+std::vector<TrainedInterval> trained_intervals(const ExperimentConfig& config, const std::vector<Event>& events,
+                                               const std::vector<ScorePoint>& scores,
+                                               const std::vector<MemberState>& population);
+
+// The step from which the population holds at least `intervals` intervals (and one more per
+// member, for the starts), judged from the members' steps and the ready cadence; 0 when the
+// whole history is needed.
+std::int64_t history_start(const ExperimentConfig& config, const std::vector<MemberState>& population,
+                           std::size_t intervals);
 
 // Trained steps per engine step: above 1 when the model copied a donor ahead of its member,
 // below 1 when it copied one behind. None at step 0 (nothing to measure yet).

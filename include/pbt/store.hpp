@@ -12,6 +12,7 @@
 //     extend the lease by the store's clock, an expired lease can be taken over;
 //  6. the schema version is recorded and checked when the store is opened.
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -153,6 +154,9 @@ struct Decision {
   std::vector<Event> events;  // recorded with the store's time, as in a publish
 };
 
+// A from_step before every step: Store::events_since(e, kAllSteps) is Store::events(e).
+constexpr std::int64_t kAllSteps = std::numeric_limits<std::int64_t>::min();
+
 struct ExperimentInfo {
   std::string name;
   std::string config;  // the config's TOML text, as given
@@ -216,6 +220,11 @@ class Store {
   virtual std::string scratch_dir() { return ""; }
   virtual std::vector<Event> events(const std::string& experiment) = 0;
   virtual std::vector<ScorePoint> scores(const std::string& experiment) = 0;
+  // The same, only those at `from_step` or later (by the event's or the score's step), in the
+  // same order: what a model-based explore (PB2) reads of the recent past at every decision.
+  // The defaults filter the full reads; the stores read only those rows.
+  virtual std::vector<Event> events_since(const std::string& experiment, std::int64_t from_step);
+  virtual std::vector<ScorePoint> scores_since(const std::string& experiment, std::int64_t from_step);
 
   // Deletes checkpoints no member refers to; returns how many went.
   virtual std::size_t collect_garbage() = 0;

@@ -46,6 +46,18 @@ class Exploit {
   virtual std::string name() const = 0;
 };
 
+// One interval a member trained, as the store published it: its own steps (from_step,
+// to_step] under `h`, and the score of its model when the interval began (its own last
+// score, or its donor's when it had just copied weights) and at its end.
+struct TrainedInterval {
+  int member = 0;
+  std::int64_t from_step = 0;
+  std::int64_t to_step = 0;
+  double from_score = 0;
+  double to_score = 0;
+  Hyperparams h;
+};
+
 // What an explore strategy may look at beyond h: which member, when, and the population
 // as published (model-based strategies such as PB2 fit their model to it).
 struct ExploreContext {
@@ -53,6 +65,9 @@ struct ExploreContext {
   std::int64_t step = 0;
   const std::vector<Candidate>* population = nullptr;
   const std::vector<Hyperparams>* population_h = nullptr;  // h of each entry of `population`
+  // The intervals the store has published, by from_step then member: at least the most
+  // recent history_intervals() of them (none for a strategy that asks for none).
+  const std::vector<TrainedInterval>* history = nullptr;
 };
 
 class Explore {
@@ -63,6 +78,11 @@ class Explore {
   virtual Hyperparams explore(const Hyperparams& h, const SearchSpace& space, Rng& rng,
                               const ExploreContext& context) const = 0;
   virtual std::string name() const = 0;
+  // How many of the population's most recent intervals explore() reads from
+  // context.history; 0 (the default): none, and the worker reads no history.
+  virtual std::size_t history_intervals() const { return 0; }
+  // Refuses (ConfigError at `where`) a space this strategy cannot explore; run when the config is read.
+  virtual void check(const SearchSpace& /*space*/, const std::string& /*where*/) const {}
 };
 
 // Ready: enough steps since the member last decided, and past a minimum step. A member

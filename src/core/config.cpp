@@ -79,7 +79,7 @@ void read_explore(Options& top, ExperimentConfig& c) {
   Options t = top.table("explore");
   c.explore_options = read_with_options(t, "explore", c);
   if (!c.explore_plugin.empty() && plugins_deferred()) return;  // as for [exploit]
-  make_explore(c.explore, c.explore_options, t.where());
+  make_explore(c.explore, c.explore_options, t.where())->check(c.space, t.path("strategy"));
 }
 
 // A value from [[initial]], converted to the parameter's kind.

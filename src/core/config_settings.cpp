@@ -274,12 +274,13 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        {
            plugin("explore", &C::explore_plugin),
            text<C>("strategy", &C::explore, kDef, "string",
-                   "perturb, resample, gaussian or none; or one a plugin registers"),
+                   "perturb, resample, gaussian, pb2 or none; or one a plugin registers"),
            boolean<C>("always", &C::explore_always,
                       "explore at every ready step even without a copy (\"explore only\")"),
        },
        "the strategy's options (perturb: `factors`, `resample_probability`; resample: `probability`; gaussian: "
-       "`sigma`)"},
+       "`sigma`; pb2: `beta` = 1.0, `eps` (fitted), `candidates` = 256, `refine` = 20, `max_points` = 128: see "
+       "docs/pb2.md)"},
       {"space.NAME", {}, ""},  // its place in the reference: param_table() has its settings
       {"initial",
        {},

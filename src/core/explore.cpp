@@ -5,6 +5,7 @@
 #include "pbt/registry.hpp"
 #include "pbt/strategy.hpp"
 #include "core/builtin_strategy.hpp"
+#include "core/pb2.hpp"
 #include "core/plugin_loading.hpp"
 
 namespace pbt {
@@ -116,6 +117,7 @@ Registry<ExploreFactory>& explores() {
              if (!(sigma > 0) || !std::isfinite(sigma)) throw ConfigError(o.path("sigma"), "must be a positive number");
              return std::make_unique<Gaussian>(sigma);
            })},
+          {"pb2", reading_options<Explore>([](Options& o) { return pb2::make(pb2::read_settings(o)); })},
           {"none", reading_options<Explore>([](Options&) { return std::make_unique<NoExplore>(); })},
       });
   return r;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "pbt/error.hpp"
+#include "pbt/lineage.hpp"
 #include "pbt/trainable.hpp"
 #include "core/heartbeat.hpp"
 
@@ -116,7 +117,14 @@ class IntervalRunner {
     } else {
       return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
-    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h};
+    std::vector<TrainedInterval> history;  // read only for a strategy that fits a model to it (PB2)
+    if (const std::size_t want = explore_.history_intervals()) {
+      // Scores, then events: an event read is never newer than the scores it explains.
+      const std::int64_t from = history_start(cfg_, pop, want);
+      std::vector<ScorePoint> scores = store_.scores_since(cfg_.name, from);
+      history = trained_intervals(cfg_, store_.events_since(cfg_.name, from), scores, pop);
+    }
+    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
     c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
     ev.new_h = c.h;
     c.event = ev;

@@ -263,9 +263,23 @@ std::vector<Event> MemoryStore::events(const std::string& experiment) {
   return find(experiment).events;
 }
 
-std::vector<ScorePoint> MemoryStore::scores(const std::string& experiment) {
+std::vector<Event> MemoryStore::events_since(const std::string& experiment, std::int64_t from_step) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<ScorePoint> out = find(experiment).scores;
+  std::vector<Event> out;
+  for (const auto& e : find(experiment).events)
+    if (e.step >= from_step) out.push_back(e);
+  return out;
+}
+
+std::vector<ScorePoint> MemoryStore::scores(const std::string& experiment) {
+  return scores_since(experiment, kAllSteps);
+}
+
+std::vector<ScorePoint> MemoryStore::scores_since(const std::string& experiment, std::int64_t from_step) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ScorePoint> out;
+  for (const auto& p : find(experiment).scores)
+    if (p.step >= from_step) out.push_back(p);
   std::stable_sort(out.begin(), out.end(), [](const ScorePoint& a, const ScorePoint& b) {
     return a.member != b.member ? a.member < b.member : a.step < b.step;
   });

@@ -31,6 +31,8 @@ class MemoryStore : public Store {
   std::string checkpoint(const std::string& id) override;
   std::vector<Event> events(const std::string& experiment) override;
   std::vector<ScorePoint> scores(const std::string& experiment) override;
+  std::vector<Event> events_since(const std::string& experiment, std::int64_t from_step) override;
+  std::vector<ScorePoint> scores_since(const std::string& experiment, std::int64_t from_step) override;
 
   std::size_t collect_garbage() override;
   double now() override;

@@ -494,27 +494,33 @@ std::string SqliteStore::scratch_dir() {
 
 const std::string& SqliteStore::checkpoint_dir() const { return impl_->files.path(); }
 
-std::vector<Event> SqliteStore::events(const std::string& experiment) {
+std::vector<Event> SqliteStore::events(const std::string& experiment) { return events_since(experiment, kAllSteps); }
+
+std::vector<Event> SqliteStore::events_since(const std::string& experiment, std::int64_t from_step) {
   Impl& d = *impl_;
   return d.db.run("reading events", Impl::Tx::read, [&] {
     d.require_experiment(experiment);
     std::vector<Event> out;
     auto s = d.db.prepare(std::string("SELECT ") + store_codec::kEventColumns +
-                          ", time FROM events WHERE experiment = ? ORDER BY seq");
-    s.bind_all(experiment);
+                          ", time FROM events WHERE experiment = ? AND step >= ? ORDER BY seq");
+    s.bind_all(experiment, from_step);
     while (s.step()) out.push_back(store_codec::event_from_row(s, d.where(), experiment));
     return out;
   });
 }
 
 std::vector<ScorePoint> SqliteStore::scores(const std::string& experiment) {
+  return scores_since(experiment, kAllSteps);
+}
+
+std::vector<ScorePoint> SqliteStore::scores_since(const std::string& experiment, std::int64_t from_step) {
   Impl& d = *impl_;
   return d.db.run("reading scores", Impl::Tx::read, [&] {
     d.require_experiment(experiment);
     std::vector<ScorePoint> out;
     auto s = d.db.prepare(std::string("SELECT ") + store_codec::kScoreColumns +
-                          " FROM scores WHERE experiment = ? ORDER BY member, step, rowid");
-    s.bind_all(experiment);
+                          " FROM scores WHERE experiment = ? AND step >= ? ORDER BY member, step, rowid");
+    s.bind_all(experiment, from_step);
     while (s.step()) out.push_back(store_codec::score_from_row(s));
     return out;
   });

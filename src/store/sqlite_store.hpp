@@ -64,6 +64,8 @@ class SqliteStore : public Store {
   const std::string& checkpoint_dir() const;
   std::vector<Event> events(const std::string& experiment) override;
   std::vector<ScorePoint> scores(const std::string& experiment) override;
+  std::vector<Event> events_since(const std::string& experiment, std::int64_t from_step) override;
+  std::vector<ScorePoint> scores_since(const std::string& experiment, std::int64_t from_step) override;
 
   std::size_t collect_garbage() override;
   double now() override;

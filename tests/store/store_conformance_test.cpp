@@ -394,6 +394,52 @@ TYPED_TEST(StoreConformance, HeartbeatExtendsTheLease) {
   s.heartbeat(a.lease, 30);  // the lease's version followed the publish
 }
 
+// What PB2 reads at every decision: the events and score points from a step on, in the
+// order of the full reads.
+TYPED_TEST(StoreConformance, EventsAndScoresSinceAStep) {
+  auto& s = *this->store;
+  this->create("e", 2);
+  for (std::int64_t step = 4; step <= 12; step += 4)
+    for (int i = 0; i < 2; ++i) {
+      auto l = this->must_lease("w");
+      auto pub = test::publication(step, 0.1 * static_cast<double>(step) + i,
+                                   "w " + std::to_string(l.member.id) + " " + std::to_string(step));
+      pub.scores = {{l.member.id, step - 2, 0.0}, {l.member.id, step, pub.score}};
+      Event e;
+      e.member = l.member.id;
+      e.step = step - 4;
+      e.kind = EventKind::explore;
+      e.old_h = test::h_for(0);
+      e.new_h = test::h_for(1);
+      pub.events = {e};
+      s.publish(l.lease, pub);
+      s.release(l.lease);
+    }
+  ASSERT_EQ(s.events("e").size(), 6u);
+  ASSERT_EQ(s.scores("e").size(), 12u);
+  EXPECT_EQ(s.events_since("e", kAllSteps).size(), 6u);
+  EXPECT_EQ(s.scores_since("e", kAllSteps).size(), 12u);
+
+  const auto events = s.events_since("e", 4);
+  ASSERT_EQ(events.size(), 4u);
+  const auto all = s.events("e");
+  for (std::size_t i = 0; i < events.size(); ++i) {  // the full read's order, its tail here
+    EXPECT_EQ(events[i].step, all[i + 2].step);
+    EXPECT_EQ(events[i].member, all[i + 2].member);
+    EXPECT_EQ(events[i].new_h, test::h_for(1));
+  }
+  const auto scores = s.scores_since("e", 8);
+  ASSERT_EQ(scores.size(), 6u);  // steps 8, 10, 12 of both members
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    EXPECT_GE(scores[i].step, 8);
+    if (i > 0)
+      EXPECT_TRUE(scores[i - 1].member < scores[i].member ||
+                  (scores[i - 1].member == scores[i].member && scores[i - 1].step < scores[i].step));
+  }
+  EXPECT_TRUE(s.events_since("e", 100).empty());
+  EXPECT_TRUE(s.scores_since("e", 100).empty());
+}
+
 TYPED_TEST(StoreConformance, PublishMakesEverythingVisibleTogether) {
   this->create("e", 2);
   auto& s = *this->store;

@@ -70,7 +70,7 @@ TEST(Config, UnknownStrategyIsNamed) {
             "ttest, none)");
   EXPECT_EQ(error_of(good_with("\"perturb\"", "\"jitter\"")),
             "exp.toml: explore.strategy: unknown explore strategy 'jitter' (known: perturb, resample, gaussian, "
-            "none)");
+            "pb2, none)");
   EXPECT_NE(error_of(good_with("kind = \"toy\"", "kind = \"resnet\""))
                 .find("exp.toml: trainable.kind: unknown trainable kind 'resnet'"),
             std::string::npos);

@@ -108,7 +108,7 @@ TEST(Plugins, RegisteredStrategiesRunThroughTheConfigAndTheWorker) {
 TEST(Plugins, RegisteredNamesAreListedAndTheirOptionsChecked) {
   register_test_strategies();
   EXPECT_EQ(exploit_strategies(), (std::vector<std::string>{"truncation", "tournament", "ttest", "none", "leader"}));
-  EXPECT_EQ(explore_strategies(), (std::vector<std::string>{"perturb", "resample", "gaussian", "none", "pin"}));
+  EXPECT_EQ(explore_strategies(), (std::vector<std::string>{"perturb", "resample", "gaussian", "pb2", "none", "pin"}));
   EXPECT_EQ(error_of(replaced(kLeaderPin, "\"leader\"", "\"follower\"")),
             "exp.toml: exploit.strategy: unknown exploit strategy 'follower' (known: truncation, tournament, ttest, "
             "none, leader)");

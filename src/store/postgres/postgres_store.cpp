@@ -461,12 +461,14 @@ std::unique_ptr<CheckpointSource> PostgresStore::open_checkpoint(const std::stri
 
 std::string PostgresStore::scratch_dir() { return impl_->checkpoints.scratch_dir(); }
 
-std::vector<Event> PostgresStore::events(const std::string& experiment) {
+std::vector<Event> PostgresStore::events(const std::string& experiment) { return events_since(experiment, kAllSteps); }
+
+std::vector<Event> PostgresStore::events_since(const std::string& experiment, std::int64_t from_step) {
   Impl& d = *impl_;
   return d.conn.run("reading events", Connection::Tx::none, [&] {
-    Result r = d.conn.query(
-        std::string("SELECT ") + store_codec::kEventColumns + ", time FROM events WHERE experiment = $1 ORDER BY seq",
-        Params::of(experiment), "reading events");
+    Result r = d.conn.query(std::string("SELECT ") + store_codec::kEventColumns +
+                                ", time FROM events WHERE experiment = $1 AND step >= $2 ORDER BY seq",
+                            Params::of(experiment, from_step), "reading events");
     if (r.rows() == 0) d.require_experiment(experiment);
     std::vector<Event> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(store_codec::event_from_row(r.row(i), d.where(), experiment));
@@ -475,11 +477,15 @@ std::vector<Event> PostgresStore::events(const std::string& experiment) {
 }
 
 std::vector<ScorePoint> PostgresStore::scores(const std::string& experiment) {
+  return scores_since(experiment, kAllSteps);
+}
+
+std::vector<ScorePoint> PostgresStore::scores_since(const std::string& experiment, std::int64_t from_step) {
   Impl& d = *impl_;
   return d.conn.run("reading scores", Connection::Tx::none, [&] {
     Result r = d.conn.query(std::string("SELECT ") + store_codec::kScoreColumns +
-                                " FROM scores WHERE experiment = $1 ORDER BY member, step, seq",
-                            Params::of(experiment), "reading scores");
+                                " FROM scores WHERE experiment = $1 AND step >= $2 ORDER BY member, step, seq",
+                            Params::of(experiment, from_step), "reading scores");
     if (r.rows() == 0) d.require_experiment(experiment);
     std::vector<ScorePoint> out;
     out.reserve(static_cast<std::size_t>(r.rows()));
