@@ -218,7 +218,7 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        ""},
       {"trainable",
        {text<C>("kind", &C::trainable, kReq, "string",
-                "which trainable: toy, process; rl, gan, translation (LibTorch); or one a plugin registers"),
+                "which trainable: toy, nqm, process; rl, gan, translation (LibTorch); or one a plugin registers"),
         plugin("trainable", &C::trainable_plugin)},
        "the trainable's own options, checked by it"},
       {"budget",
