@@ -212,7 +212,9 @@ TEST(Nqm, ShortHorizonSelectionLowersTheLearningRateTooEarly) {
   auto best_full = argmin(full);
   ASSERT_EQ(grid[best_full], 0.1);
   for (std::size_t i = 0; i < grid.size(); ++i)
-    if (i != static_cast<std::size_t>(best_full)) EXPECT_LT(full[best_full] * 1.5, full[i]) << "lr " << grid[i];
+    if (i != static_cast<std::size_t>(best_full)) {
+      EXPECT_LT(full[best_full] * 1.5, full[i]) << "lr " << grid[i];
+    }
 
   // 2. From the start, one interval prefers the largest lr: the initial error dominates and a
   // large step removes it fastest. The bias is not there yet.
