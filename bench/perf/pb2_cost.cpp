@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
            "build the intervals (`pbt::trained_intervals`) + fit the GP and maximise UCB (`Explore::explore`, "
            "with the 31 other members as pending points). Median (min-max) of "
         << reps << " decisions, each for another (member, step), in ms.\n\n"
-        << "Command: `./build-rel/bench/perf/pb2_cost --reps " << reps << (digits ? " --digits" : "")
-        << "` (build: `cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DPBT_BUILD_BENCH=ON`).\n\n"
+        << "Command: `./build/bench/perf/pb2_cost --reps " << reps << (digits ? " --digits" : "")
+        << "`, from the repository root (build: `scripts/setup.sh build`, RelWithDebInfo with the benches).\n\n"
         << bench::machine_markdown(load_at_start) << "\n"
         << "Filling the SQLite store (" << kMembers * kIntervals << " publishes) took " << fmt(fill_s, 1) << " s.\n\n"
         << "| store | explore options | intervals read, fit | read scores (ms) | read events (ms) | intervals (ms) | "
