@@ -292,19 +292,13 @@ class FileStager : public CheckpointStager {
       adopted_ = true;
       return;
     }
-    dir_.create();
-    std::string temp = temp_name(dir_.path());
-    if (::rename(path.c_str(), temp.c_str()) != 0) {
-      if (errno != EXDEV)
-        throw StoreError(dir_.text() + ": cannot move the checkpoint file " + path + " to '" + temp +
-                         "': " + errno_text());
+    if (!move_in(path)) {
       CheckpointSink::adopt_file(path);  // another filesystem: a streamed copy, hashed on the way
       adopted_ = true;
       return;
     }
     // Renamed: the bytes are hashed in one read pass (no copy) and made durable here; the
     // disk writes back what the trainer wrote while we hash it.
-    temp_ = std::move(temp);
     fd_.reset(::open(temp_.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd_.fd < 0) throw StoreError(dir_.text() + ": cannot open '" + temp_ + "': " + errno_text());
     ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -342,7 +336,20 @@ class FileStager : public CheckpointStager {
   // file, one replaced or truncated while it was read, a small one, another filesystem).
   bool adopt_grown(const std::string& path) {
     std::unique_ptr<GrowingFile> grown = std::move(growing_);
-    if (!grown || grown->path() != path || !grown->finish() || grown->size <= inline_max_) return false;
+    if (!grown || grown->path() != path || !grown->finish() || grown->size <= inline_max_ || !move_in(path))
+      return false;
+    fd_.reset(grown->fd.fd);
+    grown->fd.fd = -1;
+    ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // the rest of the writeback
+    hash_ = std::move(grown->hash);
+    size_ = grown->size;
+    adopted_ = true;
+    return true;
+  }
+
+  // Renames the trainer's file into the directory under a new temp name (temp_). False when
+  // it is on another filesystem (nothing moved); StoreError when the rename fails otherwise.
+  bool move_in(const std::string& path) {
     dir_.create();
     std::string temp = temp_name(dir_.path());
     if (::rename(path.c_str(), temp.c_str()) != 0) {
@@ -351,12 +358,6 @@ class FileStager : public CheckpointStager {
                        "': " + errno_text());
     }
     temp_ = std::move(temp);
-    fd_.reset(grown->fd.fd);
-    grown->fd.fd = -1;
-    ::sync_file_range(fd_.fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // the rest of the writeback
-    hash_ = std::move(grown->hash);
-    size_ = grown->size;
-    adopted_ = true;
     return true;
   }
 
