@@ -82,8 +82,7 @@ TEST(StudyLineage, ReplaysEachWinnerAndReportsItBesidePbtAndTheFixedH) {
     EXPECT_DOUBLE_EQ(row["pbt"].get<double>(), run_best("pbt", seed));
     EXPECT_DOUBLE_EQ(row["fixed"].get<double>(), run_best("rs", seed));
     EXPECT_DOUBLE_EQ(row["replay_minus_pbt"].get<double>(), row["replay"].get<double>() - row["pbt"].get<double>());
-    EXPECT_DOUBLE_EQ(row["replay_minus_fixed"].get<double>(),
-                     row["replay"].get<double>() - row["fixed"].get<double>());
+    EXPECT_DOUBLE_EQ(row["replay_minus_fixed"].get<double>(), row["replay"].get<double>() - row["fixed"].get<double>());
     // The schedule kept in the run directory is the one `pbt replay` prints for that run.
     Result sched = run_pbt({"replay", "--run", rd, "--schedule-only", "--json"}, dir);
     ASSERT_EQ(sched.code, 0) << sched.err;
