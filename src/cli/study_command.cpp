@@ -157,8 +157,31 @@ int replay_runs(const StudySpec& spec, const fs::path& dir, int jobs, const std:
   for (std::size_t i = 0; i < spec.runs.size(); ++i) {
     const StudyRun& r = spec.runs[i];
     if (std::find(spec.replay.begin(), spec.replay.end(), r.variant) == spec.replay.end()) continue;
-    if (replayed(r, dir / r.dir)) ++kept;
-    else todo.push_back(i);
+    const fs::path rd = dir / r.dir;
+    if (replayed(r, rd)) {
+      ++kept;
+      continue;
+    }
+    // A run whose members all diverged has no winner: nothing to replay, said so once.
+    bool scored = false;
+    try {
+      auto store = open_existing_store(store_uri(r, rd));
+      scored = best_member(store->population(r.config.name)) != nullptr;
+    } catch (const std::exception&) {
+    }
+    if (scored) {
+      todo.push_back(i);
+      continue;
+    }
+    const nlohmann::json marker = {{"variant", r.variant},
+                                   {"seed", r.seed},
+                                   {"experiment", r.config.name},
+                                   {"config_sha256", checkpoint_id(r.config.text)},
+                                   {"finished_at", epoch_seconds()},
+                                   {"replay", nullptr},
+                                   {"why", "no member has a score (a diverged one does not count)"}};
+    write_file_atomically((rd / kReplayed).string(), marker.dump(2) + "\n");
+    out << "not replaying " << run_name(r) << ": no member has a score\n" << std::flush;
   }
   if (todo.empty()) return 0;
   out << "lineage: replaying the best member's inherited schedule of " << todo.size() << " run(s) (" << kept
@@ -349,7 +372,7 @@ int study(const Args& a, const std::string& self_exe) {
     f.variant = r.variant;
     f.seed = r.seed;
     f.dir = r.dir;
-    if (auto m = read_json(rd / kReplayed); m && replayed(r, rd))
+    if (auto m = read_json(rd / kReplayed); m && replayed(r, rd) && (*m)["replay"].is_object())
       f.replay = report::replay_from_json((*m)["replay"], spec.metric);
     figures.push_back(std::move(f));
   }
