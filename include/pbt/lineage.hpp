@@ -95,7 +95,7 @@ class Lineage {
     std::optional<int> unknown;
   };
   std::vector<Taken> taken_;
-  Taken trained_before(int member, std::int64_t step, std::size_t before) const;
+  Taken trained_before(int member, std::int64_t step, std::size_t before, bool donor) const;
 };
 
 // The intervals members trained, for a model-based explore (PB2), from the event log and the

@@ -37,7 +37,12 @@ struct StudySpec {
   std::string baseline;          // a variant's name
   std::string metric = "score";  // "score" or "metrics.NAME" (the best member's, at the end)
   bool lower_is_better = false;  // for the wins and losses against the baseline
-  std::vector<StudyRun> runs;    // seed by seed, each seed's variants in the file's order
+  // The lineage analysis (the paper's Figure 9): the variants whose runs' best members have
+  // their inherited schedules replayed from scratch (`pbt replay`), and the variant whose best
+  // member stands for the best fixed h (random search; "" for none). Each a variant's name.
+  std::vector<std::string> replay;
+  std::string fixed;
+  std::vector<StudyRun> runs;  // seed by seed, each seed's variants in the file's order
 };
 
 // Reads and checks a study file, and every run's config: each variant's config goes through

@@ -11,10 +11,25 @@
 #include <nlohmann/json.hpp>
 
 #include "pbt/config.hpp"
+#include "pbt/lineage.hpp"
 #include "pbt/store.hpp"
 #include "pbt/study.hpp"
 
 namespace pbt::report {
+
+// The best member's inherited schedule, replayed from scratch with no population (`pbt
+// replay --json`, kept in the run's directory as study-replay.json).
+struct StudyReplay {
+  int member = -1;                        // the member whose schedule was replayed (the run's best)
+  std::optional<double> figure;           // the study's metric for the replayed model
+  std::optional<double> score;            // its score
+  std::int64_t total_steps = 0;           // steps the replay trained
+  std::vector<ScheduleSegment> schedule;  // in training order (each segment's steps on its member's counter)
+};
+
+// Reads `pbt replay --json`'s output; `metric` as in StudySpec ("score" or "metrics.NAME",
+// read from its replay_metrics). Throws Error when the JSON lacks what the replay prints.
+StudyReplay replay_from_json(const nlohmann::json& j, const std::string& metric);
 
 // One finished run's figures.
 struct StudyRunFigures {
@@ -35,6 +50,7 @@ struct StudyRunFigures {
   // score of any member evaluated by then (none before the first eval).
   std::vector<std::optional<double>> curve;
   std::vector<std::int64_t> grid;
+  std::optional<StudyReplay> replay;  // for runs of a replayed variant, once replayed
 };
 
 constexpr int kStudyCurvePoints = 50;
@@ -61,12 +77,41 @@ struct StudyVariantFigures {
   std::vector<std::optional<double>> median_curve;  // median over seeds at each step
 };
 
+// The lineage analysis (the paper's Figure 9) of one replayed variant, seed by seed: its
+// best member's figure with PBT, the figure of that member's inherited schedule replayed from
+// scratch, and the best fixed h's (the fixed variant's best member, same seed).
+struct StudyLineageRow {
+  std::uint64_t seed = 0;
+  std::optional<double> pbt, replay, fixed;
+  int member = -1;
+  std::int64_t total_steps = 0;
+  std::vector<ScheduleSegment> schedule;  // empty until replayed
+};
+struct StudyLineageFigures {
+  std::string variant, fixed;  // fixed: "" when the study names none
+  std::vector<StudyLineageRow> rows;
+  Spread pbt, replay, fixed_figure;
+  PairedComparison replay_vs_pbt;                   // replay - PBT, same seed
+  std::optional<PairedComparison> replay_vs_fixed;  // replay - fixed; none without a fixed variant
+  std::optional<PairedComparison> pbt_vs_fixed;     // PBT - fixed
+  std::vector<std::string> hyperparams;             // the schedules' names, in order
+};
+
+// The value of `name` in force over a schedule's steps, as (start, end, value) on the
+// replay's own step count (0 to total_steps); categorical values are left out.
+struct ScheduleStretch {
+  std::int64_t from = 0, to = 0;
+  double value = 0;
+};
+std::vector<ScheduleStretch> schedule_stretches(const std::vector<ScheduleSegment>& schedule, const std::string& name);
+
 struct StudyFigures {
   std::string name, origin, text, base, metric, baseline;
   bool lower_is_better = false;
   std::vector<std::uint64_t> seeds;
   std::vector<StudyVariantFigures> variants;
   std::vector<StudyRunFigures> runs;
+  std::vector<StudyLineageFigures> lineage;  // one per replayed variant, in the study file's order
 };
 
 // Gathers the runs' figures per variant (runs the spec does not name are ignored).

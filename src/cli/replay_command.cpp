@@ -28,8 +28,8 @@ int replay(const Target& target, int member, bool json, bool schedule_only) {
   }
   if (!m->score) throw Error("member " + std::to_string(m->id) + " has no score yet");
   auto schedule = Lineage(o.store->events(o.experiment), initial_hyperparams(cfg)).schedule_of(m->id, m->step);
-  std::optional<double> replayed;
-  if (!schedule_only) replayed = replay(cfg, schedule).score.value;
+  std::optional<Score> replayed;
+  if (!schedule_only) replayed = replay(cfg, schedule).score;
 
   if (json) {
     nlohmann::json segs = nlohmann::json::array();
@@ -38,7 +38,9 @@ int replay(const Target& target, int member, bool json, bool schedule_only) {
     nlohmann::json j = {{"experiment", o.experiment},
                         {"member", m->id},
                         {"original_score", *m->score},
-                        {"replay_score", replayed ? nlohmann::json(*replayed) : nlohmann::json(nullptr)},
+                        {"original_metrics", m->metrics.is_object() ? m->metrics : nlohmann::json::object()},
+                        {"replay_score", replayed ? nlohmann::json(replayed->value) : nlohmann::json(nullptr)},
+                        {"replay_metrics", replayed ? replayed->metrics : nlohmann::json(nullptr)},
                         {"root", schedule.root},
                         {"total_steps", schedule.total_steps()},
                         {"schedule", segs}};
@@ -53,7 +55,7 @@ int replay(const Target& target, int member, bool json, bool schedule_only) {
     std::cout << std::left << std::setw(8) << s.member << std::setw(16)
               << (std::to_string(s.from_step) + ".." + std::to_string(s.to_step)) << to_string(s.h) << "\n";
   if (!replayed) return 0;
-  std::cout << "\nreplayed from scratch, no population: score " << fmt_score(*replayed) << "\n"
+  std::cout << "\nreplayed from scratch, no population: score " << fmt_score(replayed->value) << "\n"
             << "original (with PBT):                   score " << fmt_score(m->score) << "\n";
   return 0;
 }

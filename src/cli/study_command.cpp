@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -34,6 +36,8 @@ namespace {
 
 constexpr const char* kFinished = "study-finished.json";      // the marker: the run ended
 constexpr const char* kUnfinished = "study-unfinished.json";  // seconds spent in sessions that did not finish it
+constexpr const char* kReplayed = "study-replay.json";  // the lineage analysis: the replay's result, written whole
+constexpr const char* kReplayOut = "study-replay.out";  // `pbt replay --json`'s output while it runs
 
 struct Args {
   std::string study, dir;
@@ -80,12 +84,22 @@ bool run_complete(const StudyRun& r, const fs::path& run_dir) {
   }
 }
 
-// `pbt run CONFIG --run DIR --quiet [--workers K]`, its output appended to DIR/study-run.log.
-// It gets SIGTERM when the study dies (even by SIGKILL): it then stops like after Ctrl-C.
-pid_t start_run(const std::string& exe, const fs::path& run_dir, int workers) {
-  std::vector<std::string> args = {exe,      "run", (run_dir / "config.toml").string(), "--run", run_dir.string(),
-                                   "--quiet"};
-  if (workers > 0) args.insert(args.end(), {"--workers", std::to_string(workers)});
+std::string describe(int wstatus) {
+  if (WIFSIGNALED(wstatus)) return "killed by signal " + std::to_string(WTERMSIG(wstatus));
+  return "exit status " + std::to_string(WEXITSTATUS(wstatus));
+}
+
+std::string run_name(const StudyRun& r) { return "'" + r.variant + "' seed " + std::to_string(r.seed); }
+
+double epoch_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// `exe ARGS`, its output appended to DIR/study-run.log (its stdout to `out` instead, when
+// given, truncated). It gets SIGTERM when the study dies (even by SIGKILL).
+pid_t start_child(const std::string& exe, std::vector<std::string> args, const fs::path& run_dir,
+                  const std::string& out = "") {
+  args.insert(args.begin(), exe);
   const std::string log = (run_dir / "study-run.log").string();
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -103,22 +117,119 @@ pid_t start_run(const std::string& exe, const fs::path& run_dir, int workers) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    if (!out.empty()) {
+      const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (o >= 0) dup2(o, 1);
+    }
     execv(exe.c_str(), argv.data());
-    std::perror("pbt: exec pbt run");
+    std::perror("pbt: exec pbt");
     _exit(127);
   }
   return pid;
 }
 
-std::string describe(int wstatus) {
-  if (WIFSIGNALED(wstatus)) return "killed by signal " + std::to_string(WTERMSIG(wstatus));
-  return "exit status " + std::to_string(WEXITSTATUS(wstatus));
+// `pbt run CONFIG --run DIR --quiet [--workers K]`: stops like after Ctrl-C on SIGTERM.
+pid_t start_run(const std::string& exe, const fs::path& run_dir, int workers) {
+  std::vector<std::string> args = {"run", (run_dir / "config.toml").string(), "--run", run_dir.string(), "--quiet"};
+  if (workers > 0) args.insert(args.end(), {"--workers", std::to_string(workers)});
+  return start_child(exe, args, run_dir);
 }
 
-std::string run_name(const StudyRun& r) { return "'" + r.variant + "' seed " + std::to_string(r.seed); }
+// `pbt replay` of the run's best member, its JSON to DIR/study-replay.out.
+pid_t start_replay(const std::string& exe, const StudyRun& r, const fs::path& run_dir) {
+  std::vector<std::string> args = {"replay", "--json"};
+  if (r.config.store.empty()) args.insert(args.end(), {"--run", run_dir.string()});
+  else args.insert(args.end(), {"--store", r.config.store, "--experiment", r.config.name});
+  return start_child(exe, args, run_dir, (run_dir / kReplayOut).string());
+}
 
-double epoch_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+bool replayed(const StudyRun& r, const fs::path& run_dir) {
+  auto m = read_json(run_dir / kReplayed);
+  return m && m->value("config_sha256", "") == checkpoint_id(r.config.text) && m->contains("replay");
+}
+
+// The lineage analysis: every finished run of a replayed variant without its replay gets one,
+// J at once. A replay killed half-way left no kReplayed: it is done again. Returns the number
+// of replays that failed, or -1 when stopped by a signal.
+int replay_runs(const StudySpec& spec, const fs::path& dir, int jobs, const std::string& exe, std::ostream& out) {
+  std::vector<std::size_t> todo;
+  int kept = 0;
+  for (std::size_t i = 0; i < spec.runs.size(); ++i) {
+    const StudyRun& r = spec.runs[i];
+    if (std::find(spec.replay.begin(), spec.replay.end(), r.variant) == spec.replay.end()) continue;
+    const fs::path rd = dir / r.dir;
+    if (replayed(r, rd)) {
+      ++kept;
+      continue;
+    }
+    // A run whose members all diverged has no winner: nothing to replay, said so once.
+    bool scored = false;
+    try {
+      auto store = open_existing_store(store_uri(r, rd));
+      scored = best_member(store->population(r.config.name)) != nullptr;
+    } catch (const std::exception&) {
+    }
+    if (scored) {
+      todo.push_back(i);
+      continue;
+    }
+    const nlohmann::json marker = {{"variant", r.variant},
+                                   {"seed", r.seed},
+                                   {"experiment", r.config.name},
+                                   {"config_sha256", checkpoint_id(r.config.text)},
+                                   {"finished_at", epoch_seconds()},
+                                   {"replay", nullptr},
+                                   {"why", "no member has a score (a diverged one does not count)"}};
+    write_file_atomically((rd / kReplayed).string(), marker.dump(2) + "\n");
+    out << "not replaying " << run_name(r) << ": no member has a score\n" << std::flush;
+  }
+  if (todo.empty()) return 0;
+  out << "lineage: replaying the best member's inherited schedule of " << todo.size() << " run(s) (" << kept
+      << " replayed before)\n"
+      << std::flush;
+  std::atomic<bool>& stop = stop_on_signals();
+  std::map<pid_t, std::size_t> running;
+  std::size_t next = 0;
+  int failures = 0;
+  bool forwarded = false;
+  while (true) {
+    while (!stop && running.size() < static_cast<std::size_t>(jobs) && next < todo.size()) {
+      const StudyRun& r = spec.runs[todo[next]];
+      running[start_replay(exe, r, dir / r.dir)] = todo[next++];
+      out << "replaying " << run_name(r) << "\n" << std::flush;
+    }
+    if (running.empty()) break;
+    int wstatus = 0;
+    const pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+    if (pid > 0 && running.count(pid)) {
+      const StudyRun& r = spec.runs[running[pid]];
+      running.erase(pid);
+      const fs::path rd = dir / r.dir;
+      std::optional<nlohmann::json> result;
+      if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) result = read_json(rd / kReplayOut);
+      if (result) {
+        const nlohmann::json marker = {
+            {"variant", r.variant},           {"seed", r.seed},
+            {"experiment", r.config.name},    {"config_sha256", checkpoint_id(r.config.text)},
+            {"finished_at", epoch_seconds()}, {"replay", *result}};
+        write_file_atomically((rd / kReplayed).string(), marker.dump(2) + "\n");
+        fs::remove(rd / kReplayOut);
+        out << "replayed " << run_name(r) << "\n" << std::flush;
+      } else if (!stop) {
+        ++failures;
+        out << "replay of " << run_name(r) << " failed (" << describe(wstatus)
+            << "); its output: " << (rd / "study-run.log").string() << "\n"
+            << std::flush;
+      }
+      continue;
+    }
+    if (stop && !forwarded) {
+      for (const auto& [p, i] : running) kill(p, SIGTERM);
+      forwarded = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return stop ? -1 : failures;
 }
 
 // The marker that the run has ended, written whole; `seconds`: its wall time over all sessions.
@@ -240,6 +351,18 @@ int study(const Args& a, const std::string& self_exe) {
     return 1;
   }
 
+  if (!spec.replay.empty()) {
+    const int failed = replay_runs(spec, dir, a.jobs, self_exe, out);
+    if (failed < 0) {
+      out << "interrupted during the lineage replays; run the same command again to go on from there\n";
+      return 130;
+    }
+    if (failed > 0) {
+      out << failed << " replay(s) failed (see above); run the same command again to redo them\n";
+      return 1;
+    }
+  }
+
   std::vector<report::StudyRunFigures> figures;
   for (const StudyRun& r : spec.runs) {
     const fs::path rd = dir / r.dir;
@@ -249,6 +372,8 @@ int study(const Args& a, const std::string& self_exe) {
     f.variant = r.variant;
     f.seed = r.seed;
     f.dir = r.dir;
+    if (auto m = read_json(rd / kReplayed); m && replayed(r, rd) && (*m)["replay"].is_object())
+      f.replay = report::replay_from_json((*m)["replay"], spec.metric);
     figures.push_back(std::move(f));
   }
   bool any = false;

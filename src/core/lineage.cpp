@@ -32,7 +32,7 @@ Lineage::Lineage(std::vector<Event> events, std::vector<Hyperparams> initial)
       copies_.push_back({index, e.kind, e.member, e.step, e.donor, e.donor_step, e.copied, copies_weights(e)});
     // Publish order: a copy sees only events published before it, whose memos are set.
     if (copies_weights(e)) {
-      taken_[i] = trained_before(e.donor, e.donor_step, i);
+      taken_[i] = trained_before(e.donor, e.donor_step, i, /*donor=*/true);
       if (known) weight_copies_of_[e.member].push_back(index);
     }
   }
@@ -40,12 +40,12 @@ Lineage::Lineage(std::vector<Event> events, std::vector<Hyperparams> initial)
 
 // collect() without the segments: the latest weight copy (published before `before`, at or
 // before `step`) brought the donor's trained steps, and the member trained from there on.
-Lineage::Taken Lineage::trained_before(int member, std::int64_t step, std::size_t before) const {
+Lineage::Taken Lineage::trained_before(int member, std::int64_t step, std::size_t before, bool donor) const {
   if (member < 0 || member >= static_cast<int>(initial_.size())) return {0, member};
   const auto& copies = weight_copies_of_[member];
   for (auto k = std::lower_bound(copies.begin(), copies.end(), static_cast<int>(before)); k != copies.begin();) {
     const Event& copy = events_[*--k];
-    if (copy.step > step) continue;
+    if (copy.step > step || (donor && copy.step == step)) continue;  // see collect()
     const Taken& t = taken_[*k];
     if (t.unknown) return t;
     return {t.trained + (step - copy.step), std::nullopt};
@@ -54,7 +54,7 @@ Lineage::Taken Lineage::trained_before(int member, std::int64_t step, std::size_
 }
 
 std::int64_t Lineage::trained_steps(int member, std::int64_t step) const {
-  const Taken t = trained_before(member, step, events_.size());
+  const Taken t = trained_before(member, step, events_.size(), /*donor=*/false);
   if (t.unknown)
     throw Error("lineage names member " + std::to_string(*t.unknown) + ", which the experiment does not have");
   return t.trained;
@@ -141,9 +141,14 @@ void Lineage::collect(int member, std::int64_t step, std::size_t before, Inherit
   if (member < 0 || member >= static_cast<int>(initial_.size()))
     throw Error("lineage names member " + std::to_string(member) + ", which the experiment does not have");
 
+  // A donor's model at `step` is the one it published at that step: its own events at that
+  // step (a copy it made then) came after, published with its next checkpoint, even when
+  // they reached the log before the copy that took the model (workers run asynchronously).
+  const bool donor = depth > 0;
   std::vector<int> own;
   for (int i : events_of_[member])
-    if (static_cast<std::size_t>(i) < before && events_[i].step <= step) own.push_back(i);
+    if (static_cast<std::size_t>(i) < before && (events_[i].step < step || (!donor && events_[i].step == step)))
+      own.push_back(i);
 
   // The latest copy of weights: before it, the model was the donor's (as published then:
   // its events published before this one).

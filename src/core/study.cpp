@@ -207,6 +207,32 @@ StudySpec parse_study(const std::string& text, const std::string& origin) {
                                               "' must be \"score\" or \"metrics.NAME\" (a metric the trainable "
                                               "reports for its members)");
   spec.lower_is_better = top.boolean("lower_is_better", false);
+  // The lineage analysis: replay = "NAME" or a list of names; fixed = "NAME".
+  if (const nlohmann::json* r = top.raw("replay")) {
+    const std::string where = top.path("replay");
+    std::vector<nlohmann::json> names;
+    if (r->is_string()) names.push_back(*r);
+    else if (r->is_array() && !r->empty()) names.assign(r->begin(), r->end());
+    else
+      throw ConfigError(where, std::string("expected a variant's name or a list of them, got ") + json_type_name(*r));
+    for (const auto& n : names) {
+      if (!n.is_string()) throw ConfigError(where, "every entry must be a variant's name (a string), got " + n.dump());
+      const std::string name = n.get<std::string>();
+      if (!vt->get(name)) throw ConfigError(where, "'" + name + "' is not one of the [variants.NAME] tables");
+      if (std::find(spec.replay.begin(), spec.replay.end(), name) != spec.replay.end())
+        throw ConfigError(where, "'" + name + "' is listed twice");
+      spec.replay.push_back(name);
+    }
+  }
+  spec.fixed = top.string("fixed", "");
+  if (!spec.fixed.empty()) {
+    if (!vt->get(spec.fixed))
+      throw ConfigError(top.path("fixed"), "'" + spec.fixed + "' is not one of the [variants.NAME] tables");
+    if (spec.replay.empty())
+      throw ConfigError(top.path("fixed"),
+                        "the best fixed h is compared with replayed schedules: name the variants to replay "
+                        "(replay = [\"NAME\"])");
+  }
   top.finish();
 
   // Every variant's config, through the config's own checks under the variant's name.
@@ -235,6 +261,28 @@ StudySpec parse_study(const std::string& text, const std::string& origin) {
       run.config = parse_config(generated, where);
       spec.runs.push_back(std::move(run));
     }
+  }
+  // A replayed variant's members must copy (else each schedule is one member's own h), and
+  // the fixed one's must keep their h (no exploit, no explore). Its first seed's config
+  // stands for all: the variant's keys are the same for every seed.
+  auto config_of = [&](const std::string& variant) -> const ExperimentConfig& {
+    for (const auto& r : spec.runs)
+      if (r.variant == variant) return r.config;
+    throw Error("no run of variant '" + variant + "'");
+  };
+  for (const auto& name : spec.replay)
+    if (config_of(name).exploit == "none")
+      throw ConfigError(top.path("replay"), "'" + name +
+                                                "' has exploit.strategy = \"none\": its members never copy, so "
+                                                "there is no inherited schedule to replay");
+  if (!spec.fixed.empty()) {
+    const ExperimentConfig& c = config_of(spec.fixed);
+    if (c.exploit != "none" || c.explore_always)
+      throw ConfigError(top.path("fixed"), "'" + spec.fixed +
+                                               "' must keep each member's h fixed (exploit.strategy = \"none\", "
+                                               "explore.always = false): it stands for the best fixed h");
+    if (std::find(spec.replay.begin(), spec.replay.end(), spec.fixed) != spec.replay.end())
+      throw ConfigError(top.path("fixed"), "'" + spec.fixed + "' cannot be both replayed and the fixed h");
   }
   return spec;
 }

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <sstream>
 
+#include "pbt/error.hpp"
 #include "pbt/lineage.hpp"
 #include "report/html.hpp"
 #include "report/run.hpp"
@@ -189,6 +191,130 @@ std::string curves_svg(const StudyFigures& f) {
   return s.str();
 }
 
+nlohmann::json paired_json(const PairedComparison& c) {
+  return {{"pairs", c.pairs},
+          {"median_difference", opt_json(c.median_difference)},
+          {"wins", c.wins},
+          {"losses", c.losses},
+          {"ties", c.ties},
+          {"wilcoxon_p", c.wilcoxon_p},
+          {"wilcoxon_exact", c.exact},
+          {"sign_p", c.sign_p}};
+}
+
+std::optional<double> difference(const std::optional<double>& a, const std::optional<double>& b) {
+  if (!a || !b) return std::nullopt;
+  return *a - *b;
+}
+
+// The comparisons of a lineage analysis, as (label, comparison).
+std::vector<std::pair<std::string, PairedComparison>> lineage_comparisons(const StudyLineageFigures& l) {
+  std::vector<std::pair<std::string, PairedComparison>> out = {{"replay - PBT", l.replay_vs_pbt}};
+  if (l.replay_vs_fixed) out.emplace_back("replay - fixed h", *l.replay_vs_fixed);
+  if (l.pbt_vs_fixed) out.emplace_back("PBT - fixed h", *l.pbt_vs_fixed);
+  return out;
+}
+
+// A schedule's value of `name` at each tenth of its steps (the stretch holding step p + 1 at
+// p = total * i / 10; the last step's at 100%).
+constexpr int kScheduleColumns = 11;
+std::vector<std::optional<double>> schedule_samples(const StudyLineageRow& row, const std::string& name) {
+  std::vector<std::optional<double>> out;
+  const auto stretches = schedule_stretches(row.schedule, name);
+  for (int i = 0; i < kScheduleColumns; ++i) {
+    std::optional<double> v;
+    const std::int64_t p = std::min(row.total_steps * i / (kScheduleColumns - 1), row.total_steps - 1);
+    for (const auto& st : stretches)
+      if (st.from <= p && p < st.to) v = st.value;
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string lineage_intro(const StudyFigures& f, const StudyLineageFigures& l) {
+  return "Each run's best member's inherited schedule (its lineage followed back through every copy of weights, "
+         "each stretch of steps under the h in force then) retrained from scratch with no population (`pbt "
+         "replay`), against the PBT result (the same member's `" +
+         f.metric + "` at the end)" +
+         (l.fixed.empty() ? std::string(".")
+                          : " and the best fixed h (the best member of `" + l.fixed + "`, same seed).") +
+         " Paired by seed; tests as above.";
+}
+
+// One small chart per hyperparameter: each seed's replayed schedule as a step line over the
+// replay's steps; a log axis for positive values spread over more than a factor of 20.
+std::string schedule_svg(const StudyLineageFigures& l, const std::string& name) {
+  const double W = 420, H = 220, left = 64, right = 12, top = 12, bottom = 40;
+  double xmax = 0, ylo = INFINITY, yhi = -INFINITY;
+  std::vector<std::vector<ScheduleStretch>> lines;
+  for (const auto& row : l.rows) {
+    lines.push_back(schedule_stretches(row.schedule, name));
+    for (const auto& st : lines.back()) {
+      xmax = std::max(xmax, static_cast<double>(st.to));
+      ylo = std::min(ylo, st.value);
+      yhi = std::max(yhi, st.value);
+    }
+  }
+  if (!std::isfinite(ylo)) return "";
+  const bool log = ylo > 0 && yhi / ylo > 20;
+  auto T = [&](double y) { return log ? std::log10(y) : y; };
+  double lo = T(ylo), hi = T(yhi);
+  if (hi - lo < 1e-12) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const double pad = (hi - lo) * 0.05;
+  lo -= pad;
+  hi += pad;
+  if (xmax <= 0) xmax = 1;
+  auto X = [&](double x) { return left + (W - left - right) * x / xmax; };
+  auto Y = [&](double y) { return top + (H - top - bottom) * (1 - (T(y) - lo) / (hi - lo)); };
+  std::ostringstream s;
+  char buf[200];
+  s << "<svg class=\"chart-svg schedule\" data-variant=\"" << html_escape(l.variant) << "\" data-hyperparameter=\""
+    << html_escape(name) << "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\" aria-label=\"" << html_escape(name)
+    << " over the replayed steps\">\n<g class=\"axis\">";
+  std::vector<double> yt;
+  if (log)
+    for (double e = std::ceil(lo); e <= hi; e += 1) yt.push_back(std::pow(10, e));
+  else yt = ticks(lo, hi, 4);
+  for (double t : yt) {
+    std::snprintf(buf, sizeof buf, "<line class=\"gridline\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", left,
+                  W - right, Y(t), Y(t));
+    s << buf;
+    std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", left - 6, Y(t) + 4,
+                  num(t, 3).c_str());
+    s << buf;
+  }
+  for (double t : ticks(0, xmax, 4)) {
+    std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", X(t),
+                  H - bottom + 16, num(t, 6).c_str());
+    s << buf;
+  }
+  std::snprintf(buf, sizeof buf, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", left, W - right, H - bottom,
+                H - bottom);
+  s << buf << "</g>\n";
+  std::snprintf(buf, sizeof buf,
+                "<text class=\"axis-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">replayed step</text>"
+                "<text class=\"axis-label\" transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">",
+                left + (W - left - right) / 2, H - 6, top + (H - top - bottom) / 2);
+  s << buf << html_escape(name) << (log ? " (log)" : "") << "</text>\n";
+  for (std::size_t k = 0; k < lines.size(); ++k) {
+    std::string d;
+    for (std::size_t i = 0; i < lines[k].size(); ++i) {
+      const auto& st = lines[k][i];
+      std::snprintf(buf, sizeof buf, "%s%.1f %.1f L%.1f %.1f ", i ? "L" : "M", X(static_cast<double>(st.from)),
+                    Y(st.value), X(static_cast<double>(st.to)), Y(st.value));
+      d += buf;
+    }
+    s << "<g class=\"curve\" data-seed=\"" << l.rows[k].seed << "\"><title>seed " << l.rows[k].seed
+      << "</title><path class=\"line\" stroke=\"" << palette()[k % palette().size()] << "\" d=\"" << d << "\"/></g>\n";
+  }
+  s << "</svg>";
+  return s.str();
+}
+
 }  // namespace
 
 StudyRunFigures run_figures(Store& store, const ExperimentConfig& config, const std::string& metric,
@@ -234,6 +360,52 @@ StudyRunFigures run_figures(Store& store, const ExperimentConfig& config, const 
     r.curve.push_back(best);
   }
   return r;
+}
+
+StudyReplay replay_from_json(const nlohmann::json& j, const std::string& metric) {
+  if (!j.is_object() || !j.contains("member") || !j.contains("schedule") || !j["schedule"].is_array() ||
+      !j.contains("replay_score"))
+    throw Error("not the output of `pbt replay --json`");
+  StudyReplay r;
+  r.member = j["member"].get<int>();
+  if (j["replay_score"].is_number()) {
+    const double x = j["replay_score"].get<double>();
+    if (std::isfinite(x) && !is_diverged(x)) r.score = x;
+  }
+  if (metric == "score") {
+    r.figure = r.score;
+  } else {
+    const std::string key = metric.substr(8);
+    const nlohmann::json& m = j.value("replay_metrics", nlohmann::json(nullptr));
+    if (m.is_object() && m.contains(key) && m[key].is_number() && std::isfinite(m[key].get<double>()))
+      r.figure = m[key].get<double>();
+  }
+  for (const auto& seg : j["schedule"]) {
+    ScheduleSegment s;
+    s.member = seg.at("member").get<int>();
+    s.from_step = seg.at("from_step").get<std::int64_t>();
+    s.to_step = seg.at("to_step").get<std::int64_t>();
+    s.h = hyperparams_from_json(seg.at("h"));
+    r.total_steps += s.steps();
+    r.schedule.push_back(std::move(s));
+  }
+  return r;
+}
+
+std::vector<ScheduleStretch> schedule_stretches(const std::vector<ScheduleSegment>& schedule, const std::string& name) {
+  std::vector<ScheduleStretch> out;
+  std::int64_t at = 0;
+  for (const auto& seg : schedule) {
+    const std::int64_t to = at + seg.steps();
+    auto it = seg.h.find(name);
+    if (it != seg.h.end() && !std::holds_alternative<std::string>(it->second) && seg.steps() > 0) {
+      const double v = as_double(it->second);
+      if (!out.empty() && out.back().to == at && out.back().value == v) out.back().to = to;  // one stretch
+      else out.push_back({at, to, v});
+    }
+    at = to;
+  }
+  return out;
 }
 
 Spread spread_of(const std::vector<double>& values) {
@@ -315,6 +487,50 @@ StudyFigures gather_study(const StudySpec& spec, std::vector<StudyRunFigures> ru
     }
     f.variants.push_back(std::move(v));
   }
+
+  // The lineage analysis: each replayed variant's runs, seed by seed, beside the fixed h's.
+  for (const auto& name : spec.replay) {
+    StudyLineageFigures l;
+    l.variant = name;
+    l.fixed = spec.fixed;
+    const auto fixed_by_seed = spec.fixed.empty() ? std::map<std::uint64_t, double>{} : figure_by_seed(spec.fixed);
+    std::vector<double> pbt, replayed, fixed, d_pbt, d_fixed, d_pbt_fixed;
+    std::set<std::string> names;
+    for (const auto& r : f.runs) {
+      if (r.variant != name) continue;
+      StudyLineageRow row;
+      row.seed = r.seed;
+      row.pbt = r.best;
+      row.member = r.best_member;
+      if (r.replay) {
+        row.replay = r.replay->figure;
+        row.member = r.replay->member;
+        row.total_steps = r.replay->total_steps;
+        row.schedule = r.replay->schedule;
+        for (const auto& seg : row.schedule)
+          for (const auto& [k, v] : seg.h)
+            if (!std::holds_alternative<std::string>(v)) names.insert(k);
+      }
+      if (auto it = fixed_by_seed.find(r.seed); it != fixed_by_seed.end()) row.fixed = it->second;
+      if (row.pbt) pbt.push_back(*row.pbt);
+      if (row.replay) replayed.push_back(*row.replay);
+      if (row.fixed) fixed.push_back(*row.fixed);
+      if (row.replay && row.pbt) d_pbt.push_back(*row.replay - *row.pbt);
+      if (row.replay && row.fixed) d_fixed.push_back(*row.replay - *row.fixed);
+      if (row.pbt && row.fixed) d_pbt_fixed.push_back(*row.pbt - *row.fixed);
+      l.rows.push_back(std::move(row));
+    }
+    l.pbt = spread_of(pbt);
+    l.replay = spread_of(replayed);
+    l.fixed_figure = spread_of(fixed);
+    l.replay_vs_pbt = compare_paired(d_pbt, spec.lower_is_better);
+    if (!spec.fixed.empty()) {
+      l.replay_vs_fixed = compare_paired(d_fixed, spec.lower_is_better);
+      l.pbt_vs_fixed = compare_paired(d_pbt_fixed, spec.lower_is_better);
+    }
+    l.hyperparams.assign(names.begin(), names.end());
+    f.lineage.push_back(std::move(l));
+  }
   return f;
 }
 
@@ -358,6 +574,35 @@ nlohmann::json study_json(const StudyFigures& f) {
       jv["curve"].push_back({{"step", v.grid[i]}, {"median_best_score", opt_json(v.median_curve[i])}});
     j["variants"].push_back(jv);
   }
+  j["lineage"] = nlohmann::json::array();
+  for (const auto& l : f.lineage) {
+    nlohmann::json jl = {{"variant", l.variant},
+                         {"fixed", l.fixed.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.fixed)},
+                         {"pbt", spread_json(l.pbt)},
+                         {"replay", spread_json(l.replay)},
+                         {"fixed_h", spread_json(l.fixed_figure)},
+                         {"replay_vs_pbt", paired_json(l.replay_vs_pbt)},
+                         {"replay_vs_fixed", l.replay_vs_fixed ? paired_json(*l.replay_vs_fixed) : nullptr},
+                         {"pbt_vs_fixed", l.pbt_vs_fixed ? paired_json(*l.pbt_vs_fixed) : nullptr},
+                         {"hyperparameters", l.hyperparams},
+                         {"seeds", nlohmann::json::array()}};
+    for (const auto& row : l.rows) {
+      nlohmann::json schedule = nlohmann::json::array();
+      for (const auto& seg : row.schedule)
+        schedule.push_back(
+            {{"member", seg.member}, {"from_step", seg.from_step}, {"to_step", seg.to_step}, {"h", to_json(seg.h)}});
+      jl["seeds"].push_back({{"seed", row.seed},
+                             {"member", row.member},
+                             {"pbt", opt_json(row.pbt)},
+                             {"replay", opt_json(row.replay)},
+                             {"fixed", opt_json(row.fixed)},
+                             {"replay_minus_pbt", opt_json(difference(row.replay, row.pbt))},
+                             {"replay_minus_fixed", opt_json(difference(row.replay, row.fixed))},
+                             {"total_steps", row.total_steps},
+                             {"schedule", schedule}});
+    }
+    j["lineage"].push_back(jl);
+  }
   for (const auto& r : f.runs) {
     nlohmann::json jr = {
         {"variant", r.variant},
@@ -393,6 +638,92 @@ std::string what_is_compared(const StudyFigures& f) {
          " is better) of each run's best member (by score) at the end; *population* is its median over the "
          "final members. Over seeds: median [Q1, Q3] (quantiles by linear interpolation). Baseline: `" +
          f.baseline + "`.";
+}
+
+std::string paired_cells(const PairedComparison& c) {
+  return std::to_string(c.pairs) + " | " + num(c.median_difference) + " | " + std::to_string(c.wins) + "/" +
+         std::to_string(c.losses) + "/" + std::to_string(c.ties) + " | " + num(c.wilcoxon_p, 3) +
+         (c.exact ? "" : " (normal)") + " | " + num(c.sign_p, 3);
+}
+
+std::string lineage_markdown(const StudyFigures& f) {
+  std::ostringstream s;
+  s << "\n## Lineage (Figure 9)\n\n" << lineage_intro(f, f.lineage.front()) << "\n\n";
+  s << "| variant | seeds | PBT | replayed schedule | best fixed h |\n|---|---|---|---|---|\n";
+  for (const auto& l : f.lineage)
+    s << "| " << markdown_cell(l.variant) << " | " << l.rows.size() << " | " << spread_text(l.pbt) << " | "
+      << spread_text(l.replay) << " | "
+      << (l.fixed.empty() ? "-" : spread_text(l.fixed_figure) + " (`" + markdown_cell(l.fixed) + "`)") << " |\n";
+  s << "\nPaired differences (same seed):\n\n| variant | difference | pairs | median | wins/losses/ties | p "
+       "(Wilcoxon) | p (sign) |\n|---|---|---|---|---|---|---|\n";
+  for (const auto& l : f.lineage)
+    for (const auto& [label, c] : lineage_comparisons(l))
+      s << "| " << markdown_cell(l.variant) << " | " << label << " | " << paired_cells(c) << " |\n";
+  s << "\nPer seed (*member*: the run's best, whose schedule was replayed; *steps*: the steps the replay "
+       "trained):\n\n| variant | seed | member | PBT | replayed | fixed h | replay - PBT | replay - fixed h | steps "
+       "|\n|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& l : f.lineage)
+    for (const auto& row : l.rows)
+      s << "| " << markdown_cell(l.variant) << " | " << row.seed << " | " << row.member << " | " << num(row.pbt)
+        << " | " << num(row.replay) << " | " << num(row.fixed) << " | " << num(difference(row.replay, row.pbt)) << " | "
+        << num(difference(row.replay, row.fixed)) << " | " << row.total_steps << " |\n";
+  s << "\n### Inherited schedules\n\nEach seed's winner's schedule: the value in force at each tenth of the "
+       "steps it was trained (the replay's own count, 0 to *steps*); *changes*: how often it changed.\n";
+  for (const auto& l : f.lineage)
+    for (const auto& name : l.hyperparams) {
+      s << "\n`" << markdown_cell(l.variant) << "`: `" << markdown_cell(name) << "`\n\n| seed | changes |";
+      for (int i = 0; i < kScheduleColumns; ++i) s << " " << i * 100 / (kScheduleColumns - 1) << "% |";
+      s << "\n|---|---|";
+      for (int i = 0; i < kScheduleColumns; ++i) s << "---|";
+      s << "\n";
+      for (const auto& row : l.rows) {
+        const auto stretches = schedule_stretches(row.schedule, name);
+        s << "| " << row.seed << " | " << (stretches.empty() ? 0 : stretches.size() - 1) << " |";
+        for (const auto& v : schedule_samples(row, name)) s << " " << num(v, 3) << " |";
+        s << "\n";
+      }
+    }
+  return s.str();
+}
+
+std::string lineage_html(const StudyFigures& f) {
+  std::ostringstream s;
+  auto td = [](const std::string& x) { return "<td>" + html_escape(x) + "</td>"; };
+  s << "<section id=\"lineage\"><h2>Lineage (Figure 9)</h2><p class=\"note\">"
+    << html_escape(plain(lineage_intro(f, f.lineage.front()))) << "</p>\n<table><thead><tr><th>variant</th>"
+    << "<th>seeds</th><th>PBT</th><th>replayed schedule</th><th>best fixed h</th></tr></thead><tbody>\n";
+  for (const auto& l : f.lineage)
+    s << "<tr>" << td(l.variant) << td(std::to_string(l.rows.size())) << td(spread_text(l.pbt))
+      << td(spread_text(l.replay)) << td(l.fixed.empty() ? "-" : spread_text(l.fixed_figure) + " (" + l.fixed + ")")
+      << "</tr>\n";
+  s << "</tbody></table>\n<table><thead><tr><th>variant</th><th>difference</th><th>pairs</th><th>median</th>"
+    << "<th>wins/losses/ties</th><th>p (Wilcoxon)</th><th>p (sign)</th></tr></thead><tbody>\n";
+  for (const auto& l : f.lineage)
+    for (const auto& [label, c] : lineage_comparisons(l))
+      s << "<tr>" << td(l.variant) << td(label) << td(std::to_string(c.pairs)) << td(num(c.median_difference))
+        << td(std::to_string(c.wins) + "/" + std::to_string(c.losses) + "/" + std::to_string(c.ties))
+        << td(num(c.wilcoxon_p, 3) + (c.exact ? "" : " (normal)")) << td(num(c.sign_p, 3)) << "</tr>\n";
+  s << "</tbody></table>\n<div class=\"chart\"><table class=\"lineage-seeds\"><thead><tr><th>variant</th><th>seed</th>"
+    << "<th>member</th><th>PBT</th><th>replayed</th><th>fixed h</th><th>replay - PBT</th><th>replay - fixed "
+       "h</th><th>steps</th></tr></thead><tbody>\n";
+  for (const auto& l : f.lineage)
+    for (const auto& row : l.rows)
+      s << "<tr>" << td(l.variant) << td(std::to_string(row.seed)) << td(std::to_string(row.member)) << td(num(row.pbt))
+        << td(num(row.replay)) << td(num(row.fixed)) << td(num(difference(row.replay, row.pbt)))
+        << td(num(difference(row.replay, row.fixed))) << td(std::to_string(row.total_steps)) << "</tr>\n";
+  s << "</tbody></table></div>\n<h3>Inherited schedules</h3><p class=\"note\">Each seed's winner's schedule over "
+       "the steps its model was trained (one line per seed).</p>\n";
+  for (const auto& l : f.lineage) {
+    s << "<div class=\"legend\"><strong>" << html_escape(l.variant) << "</strong> ";
+    for (std::size_t k = 0; k < l.rows.size(); ++k)
+      s << "<span class=\"item\"><span class=\"swatch\" style=\"background:" << palette()[k % palette().size()]
+        << "\"></span>seed " << l.rows[k].seed << "</span>";
+    s << "</div><div class=\"chart\">";
+    for (const auto& name : l.hyperparams) s << schedule_svg(l, name);
+    s << "</div>\n";
+  }
+  s << "</section>\n";
+  return s.str();
 }
 
 }  // namespace
@@ -461,6 +792,8 @@ std::string study_markdown(const StudyFigures& f) {
     }
   }
 
+  if (!f.lineage.empty()) s << lineage_markdown(f);
+
   s << "\n## Variants\n\n";
   for (const auto& v : f.variants)
     s << "- `" << v.name << "`" << (v.name == f.baseline ? " (baseline)" : "") << ": " << overlay_line(v.overlay)
@@ -490,7 +823,9 @@ std::string study_html(const StudyFigures& f) {
     << f.seeds.size() << " seeds, " << f.runs.size() << " runs; study file " << html_escape(f.origin)
     << (f.base.empty() ? "" : ", base config " + html_escape(f.base)) << "</p>\n"
     << "<nav><a href=\"#figures\">final figures</a> <a href=\"#curves\">best score by step</a> <a "
-       "href=\"#metrics\">metrics</a> <a href=\"#variants\">variants</a> <a href=\"#runs\">runs</a> <a "
+       "href=\"#metrics\">metrics</a> "
+    << (f.lineage.empty() ? "" : "<a href=\"#lineage\">lineage</a> ")
+    << "<a href=\"#variants\">variants</a> <a href=\"#runs\">runs</a> <a "
        "href=\"#study-file\">study file</a></nav></header>\n<main>\n";
 
   s << "<section id=\"figures\"><h2>Final figures</h2><p class=\"note\">" << html_escape(plain(what_is_compared(f)))
@@ -545,6 +880,8 @@ std::string study_html(const StudyFigures& f) {
     s << "</tbody></table>";
   }
   s << "</section>\n";
+
+  if (!f.lineage.empty()) s << lineage_html(f);
 
   s << "<section id=\"variants\"><h2>Variants</h2><table><thead><tr><th>variant</th><th>keys over the base "
        "config</th></tr></thead><tbody>\n";

@@ -262,3 +262,21 @@ TEST(Lineage, TrainedStepsAgreeWithTheSchedulesOnARandomLog) {
     }
   EXPECT_GT(ahead, 0);
 }
+
+TEST(Lineage, ADonorsOwnCopyAtTheStepTakenIsNotInTheModelTaken) {
+  // Seen in a 4-member toy run: member 3 at its step 4 copies member 0 (at 8); member 2, at
+  // its step 4, copies member 3 at step 4. Member 3's event reaches the log first (events go
+  // out with the next checkpoint, and member 3 trained its next interval sooner), but the
+  // model member 2 took is the one member 3 published at step 4: its own, not member 0's.
+  std::vector<Event> evs = {copy(3, 4, 0, 8, H(0.5), CopyMode::weights), copy(2, 4, 3, 4, H(0.6), CopyMode::weights)};
+  std::vector<Hyperparams> initial = {H(0.1), H(0.2), H(0.3), H(0.4)};
+  const Lineage l(evs, initial);
+  const auto s = l.schedule_of(2, 12);
+  EXPECT_EQ(s.root, 3);
+  EXPECT_EQ(pieces(s), (Pieces{{3, 0, 4, 0.4}, {2, 4, 12, 0.6}}));
+  EXPECT_EQ(l.trained_steps(2, 12), 12);
+  // Member 3's own model at step 4 and later does follow its copy of member 0.
+  EXPECT_EQ(pieces(l.schedule_of(3, 8)), (Pieces{{0, 0, 8, 0.1}, {3, 4, 8, 0.5}}));
+  EXPECT_EQ(l.trained_steps(3, 8), 12);
+  EXPECT_EQ(l.schedule_of(3, 4).root, 0);  // the member itself at the step of its copy: after it
+}
