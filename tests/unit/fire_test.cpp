@@ -2,9 +2,7 @@
 // copies whom.
 #include <gtest/gtest.h>
 
-#include "pbt/config.hpp"
-#include "pbt/error.hpp"
-#include "pbt/strategy.hpp"
+#include "pbt/pbt.hpp"
 #include "common/toy_config.hpp"
 #include "core/fire.hpp"
 
@@ -147,10 +145,8 @@ TEST(Fire, BadOptionsAreRefusedWithTheirName) {
             std::string::npos);
   EXPECT_EQ(error_of({{"subpopulations", 3}, {"fraction", 0.25}, {"min_intervals", 1}, {"curve_intervals", 4}}), "");
   // Every sub-population needs two members: 3 of them need a population of 6.
-  const std::string text = test::ToyConfig("t")
-                               .population(5)
-                               .set("exploit.strategy", "\"fire\"")
-                               .set("exploit.subpopulations", "3");
+  const std::string text =
+      test::ToyConfig("t").population(5).set("exploit.strategy", "\"fire\"").set("exploit.subpopulations", "3");
   try {
     parse_config(text, "exp.toml");
     ADD_FAILURE() << "a population of 5 in 3 sub-populations was accepted";
@@ -159,7 +155,45 @@ TEST(Fire, BadOptionsAreRefusedWithTheirName) {
               std::string::npos)
         << err.what();
   }
-  EXPECT_NO_THROW(
-      parse_config(test::ToyConfig("t").population(6).set("exploit.strategy", "\"fire\"").set("exploit.subpopulations", "3"),
-                   "exp.toml"));
+  EXPECT_NO_THROW(parse_config(
+      test::ToyConfig("t").population(6).set("exploit.strategy", "\"fire\"").set("exploit.subpopulations", "3"),
+      "exp.toml"));
+}
+
+// Through the worker, asynchronous and synchronous, on the toy with 8 members (0-3 greedy, 4-7
+// their parent): the run finishes, every copy is within a sub-population or from the parent
+// into the greedy one, and one worker with a fixed seed replays the same decisions.
+TEST(Fire, TheWorkerRunsItInBothModesAndReplaysTheSameDecisions) {
+  for (const char* mode : {"async", "sync"}) {
+    std::vector<std::vector<std::string>> runs;
+    for (int run = 0; run < 2; ++run) {
+      const std::string text = test::ToyConfig("fire")
+                                   .population(8)
+                                   .steps(40)
+                                   .seed(5)
+                                   .set("ready.mode", test::ToyConfig::quoted(mode))
+                                   .set("exploit.strategy", "\"fire\"")
+                                   .set("exploit.fraction", "0.25");
+      ExperimentConfig c = parse_config(text, "exp.toml");
+      auto store = open_store("memory:");
+      create_or_join(*store, c);
+      WorkerOptions opt;
+      opt.id = "w0";
+      run_worker(*store, c.name, opt);
+      for (const auto& m : store->population(c.name)) EXPECT_TRUE(m.done) << mode << " member " << m.id;
+      std::vector<std::string> decisions;
+      int copies = 0;
+      for (const auto& e : store->events(c.name)) {
+        if (e.kind != EventKind::exploit) continue;
+        copies++;
+        EXPECT_LE(fire::subpopulation(e.member, 8, 2), fire::subpopulation(e.donor, 8, 2))
+            << mode << ": member " << e.member << " copied " << e.donor << " of its child sub-population";
+        decisions.push_back(std::to_string(e.member) + "<-" + std::to_string(e.donor) + "@" + std::to_string(e.step) +
+                            " " + to_string(e.new_h));
+      }
+      EXPECT_GE(copies, 4) << mode;
+      runs.push_back(decisions);
+    }
+    EXPECT_EQ(runs[0], runs[1]) << mode;
+  }
 }
