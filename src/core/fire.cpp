@@ -66,9 +66,9 @@ class Fire : public Exploit {
     const bool have_h = ctx.population_h && ctx.population_h->size() == population.size();
     if (k > 0 && ctx.history && have_h)
       for (std::size_t i : mine)
-        curves[i] = curve_of(population[i].id, population[i].step, population[i].score, (*ctx.population_h)[i],
-                             *ctx.history, static_cast<std::size_t>(s_.min_intervals),
-                             static_cast<std::size_t>(s_.curve_intervals));
+        curves[i] =
+            curve_of(population[i].id, population[i].step, population[i].score, (*ctx.population_h)[i], *ctx.history,
+                     static_cast<std::size_t>(s_.min_intervals), static_cast<std::size_t>(s_.curve_intervals));
     // i beats j: the faster curve over their common range; the higher score where there is none.
     auto beats = [&](std::size_t i, std::size_t j) {
       if (k > 0 && !curves[i].empty() && !curves[j].empty())
@@ -88,7 +88,8 @@ class Fire : public Exploit {
     });
     auto cut = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(s_.fraction * m)));
     cut = std::min(cut, m / 2);
-    const auto pos = std::find_if(order.begin(), order.end(), [&](std::size_t i) { return population[i].id == self.id; });
+    const auto pos =
+        std::find_if(order.begin(), order.end(), [&](std::size_t i) { return population[i].id == self.id; });
     if (pos == order.end() || static_cast<std::size_t>(pos - order.begin()) < m - cut) return std::nullopt;
     const std::size_t me = *pos;
 
@@ -183,9 +184,8 @@ Settings read_settings(Options& o) {
   s.min_intervals = o.integer_in("min_intervals", s.min_intervals, 1, 1000);
   s.curve_intervals = o.integer_in("curve_intervals", s.curve_intervals, 1, 1000);
   if (s.curve_intervals < s.min_intervals)
-    throw ConfigError(o.path("curve_intervals"), "must be at least min_intervals (" +
-                                                     std::to_string(s.min_intervals) + "), got " +
-                                                     std::to_string(s.curve_intervals));
+    throw ConfigError(o.path("curve_intervals"), "must be at least min_intervals (" + std::to_string(s.min_intervals) +
+                                                     "), got " + std::to_string(s.curve_intervals));
   return s;
 }
 
