@@ -34,18 +34,6 @@ struct Candidate {
 // built-in exploits copy only a member whose score is strictly higher than one's own.
 bool ranks_above(const Candidate& a, const Candidate& b);
 
-class Exploit {
- public:
-  virtual ~Exploit() = default;
-  // The id of the member to copy, or nothing to keep our own θ and h.
-  // `population` holds every scored member, `self` included.
-  virtual std::optional<int> choose(const Candidate& self, const std::vector<Candidate>& population,
-                                    Rng& rng) const = 0;
-  // Smallest population this strategy can work with.
-  virtual int min_population() const { return 2; }
-  virtual std::string name() const = 0;
-};
-
 // One interval a member trained, as the store published it: its own steps (from_step,
 // to_step] under `h`, and the score of its model when the interval began (its own last
 // score, or its donor's when it had just copied weights) and at its end.
@@ -56,6 +44,36 @@ struct TrainedInterval {
   double from_score = 0;
   double to_score = 0;
   Hyperparams h;
+};
+
+// What an exploit strategy may look at beyond the scores (FIRE reads the published history).
+struct ExploitContext {
+  int population = 0;                                      // the configured population: members 0 .. population-1
+  const std::vector<Hyperparams>* population_h = nullptr;  // h of each entry of `population`
+  // The intervals the store has published, by from_step then member: at least the most
+  // recent history_intervals(population) of them (none for a strategy that asks for none).
+  const std::vector<TrainedInterval>* history = nullptr;
+};
+
+class Exploit {
+ public:
+  virtual ~Exploit() = default;
+  // The id of the member to copy, or nothing to keep our own θ and h.
+  // `population` holds every scored member, `self` included.
+  virtual std::optional<int> choose(const Candidate& self, const std::vector<Candidate>& population,
+                                    Rng& rng) const = 0;
+  // What the worker calls: choose() given what the store has published. A strategy that
+  // reads the history (FIRE) overrides this; the default ignores the context.
+  virtual std::optional<int> choose_in(const Candidate& self, const std::vector<Candidate>& population, Rng& rng,
+                                       const ExploitContext& /*context*/) const {
+    return choose(self, population, rng);
+  }
+  // How many of the population's most recent intervals choose_in() reads from
+  // context.history, for a population of `population`; 0 (the default): none.
+  virtual std::size_t history_intervals(int /*population*/) const { return 0; }
+  // Smallest population this strategy can work with.
+  virtual int min_population() const { return 2; }
+  virtual std::string name() const = 0;
 };
 
 // What an explore strategy may look at beyond h: which member, when, and the population

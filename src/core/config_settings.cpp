@@ -252,7 +252,7 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
        {
            plugin("exploit", &C::exploit_plugin),
            text<C>("strategy", &C::exploit, kDef, "string",
-                   "truncation, tournament, ttest or none; or one a plugin registers"),
+                   "truncation, tournament, ttest, fire or none; or one a plugin registers"),
            declare<C>("copy", "string: all, weights or hyperparameters", toml_string(to_string(defaults<C>().copy)),
                       "what a copy takes from its donor",
                       [](Options& t, C& c) {
@@ -269,7 +269,8 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
            // At least two: the t-test needs two scores.
            integer_in<C>("window", &C::window, kDef, 2, 100000, "scores kept per member for the t-test"),
        },
-       "the strategy's options (truncation: `fraction`, `copy_ties`; ttest: `alpha`)"},
+       "the strategy's options (truncation: `fraction`, `copy_ties`; ttest: `alpha`; fire: `subpopulations` = 2, "
+       "`fraction` = 0.2, `min_intervals` = 2, `curve_intervals` = 8: see docs/fire.md)"},
       {"explore",
        {
            plugin("explore", &C::explore_plugin),

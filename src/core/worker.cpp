@@ -93,7 +93,21 @@ class IntervalRunner {
     }
     Rng rng = make_rng(cfg_.seed, m.id, m.step, kExploit);
     Rng explore_rng = make_rng(cfg_.seed, m.id, m.step, kExplore);
-    const std::optional<int> donor = exploit_.choose(self, candidates, rng);
+    // The published history, read only for strategies that look at it (PB2's explore, FIRE's
+    // exploit), and once for both. Scores, then events: an event read is never newer than
+    // the scores it explains.
+    std::vector<TrainedInterval> history;
+    std::size_t history_held = 0;
+    auto read_history = [&](std::size_t want) {
+      if (want <= history_held) return;
+      const std::int64_t from = history_start(cfg_, pop, want);
+      std::vector<ScorePoint> scores = store_.scores_since(cfg_.name, from);
+      history = trained_intervals(cfg_, store_.events_since(cfg_.name, from), scores, pop);
+      history_held = want;
+    };
+    read_history(exploit_.history_intervals(cfg_.population));
+    const ExploitContext exploit_ctx{cfg_.population, &candidate_h, &history};
+    const std::optional<int> donor = exploit_.choose_in(self, candidates, rng, exploit_ctx);
 
     Event ev;
     ev.member = m.id;
@@ -117,13 +131,7 @@ class IntervalRunner {
     } else {
       return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
-    std::vector<TrainedInterval> history;  // read only for a strategy that fits a model to it (PB2)
-    if (const std::size_t want = explore_.history_intervals()) {
-      // Scores, then events: an event read is never newer than the scores it explains.
-      const std::int64_t from = history_start(cfg_, pop, want);
-      std::vector<ScorePoint> scores = store_.scores_since(cfg_.name, from);
-      history = trained_intervals(cfg_, store_.events_since(cfg_.name, from), scores, pop);
-    }
+    read_history(explore_.history_intervals());
     ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
     c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
     ev.new_h = c.h;

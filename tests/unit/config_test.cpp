@@ -67,7 +67,7 @@ TEST(Config, LowAboveHighIsNamed) {
 TEST(Config, UnknownStrategyIsNamed) {
   EXPECT_EQ(error_of(good_with("\"truncation\"", "\"truncate\"")),
             "exp.toml: exploit.strategy: unknown exploit strategy 'truncate' (known: truncation, tournament, "
-            "ttest, none)");
+            "ttest, none, fire)");
   EXPECT_EQ(error_of(good_with("\"perturb\"", "\"jitter\"")),
             "exp.toml: explore.strategy: unknown explore strategy 'jitter' (known: perturb, resample, gaussian, "
             "pb2, none)");

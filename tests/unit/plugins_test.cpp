@@ -107,11 +107,12 @@ TEST(Plugins, RegisteredStrategiesRunThroughTheConfigAndTheWorker) {
 
 TEST(Plugins, RegisteredNamesAreListedAndTheirOptionsChecked) {
   register_test_strategies();
-  EXPECT_EQ(exploit_strategies(), (std::vector<std::string>{"truncation", "tournament", "ttest", "none", "leader"}));
+  EXPECT_EQ(exploit_strategies(),
+            (std::vector<std::string>{"truncation", "tournament", "ttest", "none", "fire", "leader"}));
   EXPECT_EQ(explore_strategies(), (std::vector<std::string>{"perturb", "resample", "gaussian", "pb2", "none", "pin"}));
   EXPECT_EQ(error_of(replaced(kLeaderPin, "\"leader\"", "\"follower\"")),
             "exp.toml: exploit.strategy: unknown exploit strategy 'follower' (known: truncation, tournament, ttest, "
-            "none, leader)");
+            "none, fire, leader)");
   EXPECT_EQ(error_of(replaced(kLeaderPin, "value = 0.25", "valeu = 0.25")), "exp.toml: explore.valeu: unknown key");
   EXPECT_EQ(error_of(replaced(kLeaderPin, "copy = \"all\"", "copy = \"all\", fraction = 0.2")),
             "exp.toml: exploit: leader takes no options");
