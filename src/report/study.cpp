@@ -115,6 +115,25 @@ std::vector<double> ticks(double lo, double hi, int want = 5) {
   return out;
 }
 
+// The plotting area of a small SVG chart: margins, x over [0, xmax] and y over [lo, hi] padded
+// by 5% (a flat range widened to one unit, so that a constant still gets a line), in pixels.
+struct ChartFrame {
+  double W, H, left, right, top, bottom;
+  double xmax = 1, lo = 0, hi = 1;
+  void fit(double x_max, double y_lo, double y_hi) {
+    if (y_hi - y_lo < 1e-12) {
+      y_lo -= 0.5;
+      y_hi += 0.5;
+    }
+    const double pad = (y_hi - y_lo) * 0.05;
+    lo = y_lo - pad;
+    hi = y_hi + pad;
+    xmax = x_max > 0 ? x_max : 1;
+  }
+  double x(double v) const { return left + (W - left - right) * v / xmax; }
+  double y(double v) const { return top + (H - top - bottom) * (1 - (v - lo) / (hi - lo)); }
+};
+
 std::string curves_svg(const StudyFigures& f) {
   const double W = 820, H = 380, left = 70, right = 20, top = 16, bottom = 46;
   double xmax = 0, ylo = INFINITY, yhi = -INFINITY;
@@ -128,16 +147,13 @@ std::string curves_svg(const StudyFigures& f) {
     }
   }
   if (!std::isfinite(ylo)) return "<p class=\"note\">No scores to draw.</p>";
-  if (yhi - ylo < 1e-12) {
-    ylo -= 0.5;
-    yhi += 0.5;
-  }
-  const double pad = (yhi - ylo) * 0.05;
-  ylo -= pad;
-  yhi += pad;
-  if (xmax <= 0) xmax = 1;
-  auto X = [&](double x) { return left + (W - left - right) * x / xmax; };
-  auto Y = [&](double y) { return top + (H - top - bottom) * (1 - (y - ylo) / (yhi - ylo)); };
+  ChartFrame frame{W, H, left, right, top, bottom};
+  frame.fit(xmax, ylo, yhi);
+  xmax = frame.xmax;
+  ylo = frame.lo;
+  yhi = frame.hi;
+  auto X = [&](double x) { return frame.x(x); };
+  auto Y = [&](double y) { return frame.y(y); };
   std::ostringstream s;
   char buf[160];
   s << "<svg class=\"chart-svg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
@@ -258,17 +274,12 @@ std::string schedule_svg(const StudyLineageFigures& l, const std::string& name) 
   if (!std::isfinite(ylo)) return "";
   const bool log = ylo > 0 && yhi / ylo > 20;
   auto T = [&](double y) { return log ? std::log10(y) : y; };
-  double lo = T(ylo), hi = T(yhi);
-  if (hi - lo < 1e-12) {
-    lo -= 0.5;
-    hi += 0.5;
-  }
-  const double pad = (hi - lo) * 0.05;
-  lo -= pad;
-  hi += pad;
-  if (xmax <= 0) xmax = 1;
-  auto X = [&](double x) { return left + (W - left - right) * x / xmax; };
-  auto Y = [&](double y) { return top + (H - top - bottom) * (1 - (T(y) - lo) / (hi - lo)); };
+  ChartFrame frame{W, H, left, right, top, bottom};
+  frame.fit(xmax, T(ylo), T(yhi));
+  xmax = frame.xmax;
+  const double lo = frame.lo, hi = frame.hi;
+  auto X = [&](double x) { return frame.x(x); };
+  auto Y = [&](double y) { return frame.y(T(y)); };
   std::ostringstream s;
   char buf[200];
   s << "<svg class=\"chart-svg schedule\" data-variant=\"" << html_escape(l.variant) << "\" data-hyperparameter=\""
