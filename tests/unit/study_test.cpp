@@ -122,6 +122,24 @@ TEST(Study, EveryCartpoleVariantIsAValidConfig) {
   EXPECT_EQ(cfg("pbt").exploit_options["alpha"], 0.05);
 }
 
+// The example studies over built-in trainables that need no LibTorch load as they are: every
+// variant a valid config (a FIRE variant below FIRE's smallest population would fail here).
+TEST(Study, TheNoisyQuadraticStudiesLoadWithEveryVariant) {
+  const StudySpec prep = load_study(source("examples/studies/beyond_greedy_nqm.toml"));
+  EXPECT_EQ(prep.variants.size(), 8u);
+  const StudySpec horizon = load_study(source("examples/studies/short_horizon_nqm.toml"));
+  EXPECT_EQ(horizon.variants.size(), 10u);
+  EXPECT_EQ(horizon.runs.size(), 100u);
+  EXPECT_TRUE(horizon.lower_is_better);
+  int fire = 0;
+  for (const auto& r : horizon.runs)
+    if (r.config.exploit == "fire") {
+      ++fire;
+      EXPECT_GE(r.config.population, 4);
+    }
+  EXPECT_EQ(fire, 20);
+}
+
 TEST(Study, OverlaysApplyAndAStrategyKeepsOnlyItsOwnOptions) {
   const StudySpec s = parse_study("seeds = [7, 3]\nbaseline = \"c\"\n" + kBase + R"(
 [variants.a]
