@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "pbt/pbt.hpp"
@@ -138,6 +139,37 @@ TEST(Study, TheNoisyQuadraticStudiesLoadWithEveryVariant) {
       EXPECT_GE(r.config.population, 4);
     }
   EXPECT_EQ(fire, 20);
+}
+
+// The beyond-greedy RL studies over the toy (the RL trainables need LibTorch): every overlay
+// a valid config, each method at 4 and 16 members.
+TEST(Study, TheBeyondGreedyRlStudiesAreValidConfigs) {
+  for (const std::string env : {"cartpole", "acrobot"}) {
+    const std::string path = source("examples/studies/beyond_greedy_" + env + ".toml");
+    std::string text = read(path);
+    const std::string base_line = "base = \"../" + env + ".toml\"";
+    ASSERT_NE(text.find(base_line), std::string::npos) << env;
+    text.replace(text.find(base_line), base_line.size(), "");
+    const std::size_t first_table = text.find("\n[variants.");
+    text = text.substr(0, first_table) + "\n" + kBase + text.substr(first_table);
+    const StudySpec s = parse_study(text, path);
+    ASSERT_EQ(s.variants.size(), 8u) << env;
+    std::map<std::string, int> population;
+    for (const auto& r : s.runs) population[r.variant] = r.config.population;
+    EXPECT_EQ(population["fire-4"], 4) << env;
+    EXPECT_EQ(population["pb2-16"], 16) << env;
+    for (const auto& r : s.runs) {
+      if (r.variant.rfind("random", 0) == 0) {
+        EXPECT_EQ(r.config.exploit, "none");
+      }
+      if (r.variant.rfind("pb2", 0) == 0) {
+        EXPECT_EQ(r.config.explore, "pb2");
+      }
+      if (r.variant.rfind("fire", 0) == 0) {
+        EXPECT_EQ(r.config.exploit, "fire");
+      }
+    }
+  }
 }
 
 TEST(Study, OverlaysApplyAndAStrategyKeepsOnlyItsOwnOptions) {
