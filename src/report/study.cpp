@@ -570,17 +570,7 @@ nlohmann::json study_json(const StudyFigures& f) {
                          {"vs_baseline", nullptr},
                          {"curve", nlohmann::json::array()}};
     for (const auto& [k, s] : v.metrics) jv["metrics"][k] = spread_json(s);
-    if (v.vs_baseline) {
-      const auto& c = *v.vs_baseline;
-      jv["vs_baseline"] = {{"pairs", c.pairs},
-                           {"median_difference", opt_json(c.median_difference)},
-                           {"wins", c.wins},
-                           {"losses", c.losses},
-                           {"ties", c.ties},
-                           {"wilcoxon_p", c.wilcoxon_p},
-                           {"wilcoxon_exact", c.exact},
-                           {"sign_p", c.sign_p}};
-    }
+    if (v.vs_baseline) jv["vs_baseline"] = paired_json(*v.vs_baseline);
     for (std::size_t i = 0; i < v.grid.size(); ++i)
       jv["curve"].push_back({{"step", v.grid[i]}, {"median_best_score", opt_json(v.median_curve[i])}});
     j["variants"].push_back(jv);
