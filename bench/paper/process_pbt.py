@@ -1,19 +1,17 @@
 #!/usr/bin/python3
-"""The process protocol on a real trainer (examples/python/digits.py, PyTorch on the 8x8
-digits), written to docs/results/protocol.md:
+"""The process protocol's cost on a real trainer (examples/python/digits.py, PyTorch on the
+8x8 digits), parts 1 and 2 of docs/results/protocol.md:
 
 1. the protocol's own cost (runs build/bench/perf/protocol_cost);
 2. the wall-clock overhead of a PBT run over the same trainer run plainly (the same
-   members, steps and evals, as plain processes side by side);
-3. PBT vs random search (the same config with exploit and explore "none") vs Optuna's
-   TPE sampler (each trial one full training run at fixed hyperparameters), with the
-   same total budget of training steps, over several seeds.
+   members, steps and evals, as plain processes side by side).
 
-    /usr/bin/python3 bench/paper/process_pbt.py --build build --out docs/results/protocol.md
+    /usr/bin/python3 bench/paper/process_pbt.py --build build
 
-Needs Debian's python3-torch, python3-sklearn and python3-optuna. Run from the
-repository root. Takes 1.5-3 minutes per seed on 2 cores (more when they are busy), plus
-about 2 minutes for parts 1 and 2. docs/results/protocol.md also has a hand-written analysis.
+Part 3 (PBT vs random search on the digits) is a study: examples/studies/digits.toml;
+Optuna's TPE at the same budget: bench/paper/tpe_baseline.py. Needs Debian's python3-torch
+and python3-sklearn. Run from the repository root; about 2 minutes on 2 cores (more when
+they are busy). docs/results/protocol.md also has a hand-written analysis.
 """
 import argparse
 import json
@@ -114,45 +112,10 @@ def overhead(pbt, work, reps, members, steps, interval):
     return rows
 
 
-def optuna_tpe(seed, trials, steps, startup):
-    import optuna
-    import pbt_trainer
-    import digits
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    results = {}
-
-    def objective(trial):
-        h = {k: trial.suggest_float(k, lo, hi, log=log) for k, (lo, hi, log) in SPACE.items()}
-        ctx = pbt_trainer.Context(trial.number, seed * 1000 + trial.number)
-        (_, r), = pbt_trainer.run_locally(digits.Digits, h, steps, 0, ctx)
-        results[trial.number] = r
-        return r["score"]
-
-    t0 = time.monotonic()
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup))
-    study.optimize(objective, n_trials=trials)
-    wall = time.monotonic() - t0
-    best = results[study.best_trial.number]
-    return wall, {"score": best["score"], "metrics": best["metrics"], "h": study.best_trial.params}
-
-
-def fmt_h(h):
-    return " ".join("%s=%.3g" % (k, v) for k, v in sorted(h.items()))
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--out", default="")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--population", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--interval", type=int, default=100)
-    ap.add_argument("--tpe-startup", type=int, default=5)
-    ap.add_argument("--variant-interval", type=int, default=500,
-                    help="also run PBT with this ready interval (0: don't)")
     ap.add_argument("--overhead-reps", type=int, default=3)
     ap.add_argument("--overhead-members", type=int, default=4)
     ap.add_argument("--overhead-steps", type=int, default=12000)
@@ -165,12 +128,10 @@ def main():
     out = []
 
     cmd = "/usr/bin/python3 bench/paper/process_pbt.py --build %s%s" % (args.build, " --out " + args.out if args.out else "")
-    out.append("# The process protocol: cost, overhead, and PBT vs random search vs Optuna TPE\n")
-    out.append("Made by `%s` (--seeds %d --population %d --steps %d --interval %d --variant-interval %d "
-               "--tpe-startup %d --overhead-reps %d --overhead-members %d --overhead-steps %d "
+    out.append("# The process protocol: cost and overhead\n")
+    out.append("Made by `%s` (--overhead-reps %d --overhead-members %d --overhead-steps %d "
                "--overhead-interval %d), which also runs `%s/bench/perf/protocol_cost`.\n"
-               % (cmd, args.seeds, args.population, args.steps, args.interval, args.variant_interval,
-                  args.tpe_startup, args.overhead_reps, args.overhead_members, args.overhead_steps,
+               % (cmd, args.overhead_reps, args.overhead_members, args.overhead_steps,
                   args.overhead_interval, args.build))
 
     if not args.skip_cost:
@@ -183,33 +144,6 @@ def main():
     if rows:
         overhead_section(out, args, rows)
 
-    per_seed = []
-    for seed in range(args.seeds):
-        pop, steps = args.population, args.steps
-        res = {}
-        w, b, _ = pbt_run(pbt, work, "pbt%d" % seed,
-                          config("pbt%d" % seed, seed, pop, steps, args.interval, pop, exploit=True))
-        res["PBT"] = (w, b)
-        if args.variant_interval:
-            w, b, _ = pbt_run(pbt, work, "pbtslow%d" % seed,
-                              config("pbtslow%d" % seed, seed, pop, steps, args.variant_interval, pop, exploit=True))
-            res["PBT, ready every %d" % args.variant_interval] = (w, b)
-        w, b, _ = pbt_run(pbt, work, "random%d" % seed,
-                          config("random%d" % seed, seed, pop, steps, args.interval, pop, exploit=False))
-        res["random search"] = (w, b)
-        w, b = optuna_tpe(seed, pop, steps, args.tpe_startup)
-        res["Optuna TPE"] = (w, b)
-        per_seed.append(res)
-        for k, (w, b) in res.items():
-            print("seed %d %-14s val %.4f test %.4f wall %.1f s  %s" % (
-                seed, k, b["score"], b["metrics"]["test_acc"], w, fmt_h(b["h"])), file=sys.stderr)
-
-    if not per_seed:  # --seeds 0: cost and overhead only
-        methods = []
-    else:
-        methods = list(per_seed[0].keys())
-    if methods:
-        quality_section(out, args, per_seed, methods)
     machine_section(out, load_start)
     text = "\n".join(out) + "\n"
     print(text)
@@ -233,43 +167,6 @@ def overhead_section(out, args, rows):
     out.append("| **median** | %.1f | %.1f | **%.3f** |\n" % (statistics.median(r[0] for r in rows),
                                                               statistics.median(r[1] for r in rows),
                                                               statistics.median(r[2] for r in rows)))
-
-
-def quality_section(out, args, per_seed, methods):
-    out.append("## 3. PBT vs random search vs Optuna TPE (same total budget of training steps)\n")
-    out.append("examples/python/digits.py (MLP 64-64-10, SGD with momentum, batch 32, one step = one minibatch), "
-               "search space lr ∈ [0.001, 1] (log), momentum ∈ [0, 0.99], weight_decay ∈ [1e-6, 1e-2] (log). "
-               "Budget per method and seed: %d × %d = %d steps.\n" % (args.population, args.steps,
-                                                                     args.population * args.steps))
-    out.append("- **PBT**: population %d, one worker each, ready every %d steps, truncation (bottom 25%% copy "
-               "the top 25%%), perturb ×0.8/×1.2 or resample with p = 0.25." % (args.population, args.interval))
-    if args.variant_interval:
-        out.append("- **PBT, ready every %d**: the same, with fewer and later exploit decisions (%d instead of "
-                   "%d)." % (args.variant_interval, args.steps // args.variant_interval - 1,
-                             args.steps // args.interval - 1))
-    out.append("- **Random search**: the same config with `exploit` and `explore` \"none\": %d members with "
-               "the same initial h (drawn from the prior with the same seed), trained to the end." % args.population)
-    out.append("- **Optuna TPE** (python3-optuna %s): %d trials, `TPESampler(seed, n_startup_trials=%d)`, each "
-               "trial one full run of %d steps at fixed h (`pbt_trainer.run_locally`, the same trainer class), "
-               "in one process." % (__import__("optuna").__version__, args.population, args.tpe_startup, args.steps))
-    out.append("- Each method picks its best model by **validation** accuracy (400 images) at the end; the "
-               "table gives that model's validation accuracy and its accuracy on the **held-out test set** "
-               "(397 images), which no method ever sees. Wall time on 2 shared cores.\n")
-    out.append("| seed | method | val acc (selected) | test acc | wall (s) | h of the selected model (at the end) |")
-    out.append("|---|---|---|---|---|---|")
-    for seed, res in enumerate(per_seed):
-        for m in methods:
-            w, b = res[m]
-            out.append("| %d | %s | %.4f | %.4f | %.0f | %s |" % (seed, m, b["score"], b["metrics"]["test_acc"], w,
-                                                                  fmt_h(b["h"])))
-    out.append("\n| method | val acc, mean over seeds | test acc, mean (min–max) | mean wall (s) |")
-    out.append("|---|---|---|---|")
-    for m in methods:
-        vals = [r[m][1]["score"] for r in per_seed]
-        tests = [r[m][1]["metrics"]["test_acc"] for r in per_seed]
-        walls = [r[m][0] for r in per_seed]
-        out.append("| %s | %.4f | %.4f (%.4f–%.4f) | %.0f |" % (m, statistics.mean(vals), statistics.mean(tests),
-                                                                min(tests), max(tests), statistics.mean(walls)))
 
 
 def machine_section(out, load_start):
