@@ -172,6 +172,83 @@ TEST(Study, TheBeyondGreedyRlStudiesAreValidConfigs) {
   }
 }
 
+// The comparisons the bench programs ran (bench/paper/torch/*_pbt.cpp, process_pbt.py) as
+// studies: every variant a valid config, in the benches' method order, with their seeds and
+// held-out figures. The LibTorch domains over the toy (their [base] swapped for kBase); the
+// digits study (a process trainable) as it is.
+TEST(Study, TheBenchComparisonStudiesLoadWithEveryVariant) {
+  struct Expected {
+    std::string file;
+    std::vector<std::string> variants;
+    std::size_t seeds;
+    std::string metric;
+  };
+  const std::vector<std::string> rl = {"pbt-ttest", "pbt-truncation", "random-search"};
+  const std::vector<std::string> gan = {"pbt-tournament", "pbt-truncation", "random-search"};
+  const std::vector<Expected> torch = {
+      {"rl_cartpole", rl, 20, "metrics.fresh_return"},
+      {"rl_acrobot", rl, 20, "metrics.fresh_return"},
+      {"rl_pendulum", rl, 5, "metrics.fresh_return"},
+      {"gan_ring", gan, 10, "metrics.strict_is"},
+      {"gan_grid", gan, 10, "metrics.strict_is"},
+      {"translation", {"pbt", "random-search"}, 5, "metrics.test_bleu"},
+  };
+  auto check = [](const StudySpec& s, const Expected& e) {
+    ASSERT_EQ(s.variants.size(), e.variants.size()) << e.file;
+    for (std::size_t i = 0; i < e.variants.size(); ++i) EXPECT_EQ(s.variants[i].name, e.variants[i]) << e.file;
+    EXPECT_EQ(s.seeds.size(), e.seeds) << e.file;
+    EXPECT_EQ(s.runs.size(), e.seeds * e.variants.size()) << e.file;
+    EXPECT_EQ(s.metric, e.metric) << e.file;
+    EXPECT_FALSE(s.lower_is_better) << e.file;
+    EXPECT_EQ(s.baseline, "random-search") << e.file;
+    for (const auto& r : s.runs) {
+      const bool random = r.variant == "random-search";
+      EXPECT_EQ(r.config.exploit == "none", random) << e.file << " " << r.variant;
+      EXPECT_EQ(r.config.explore == "none", random) << e.file << " " << r.variant;
+      if (random) {
+        EXPECT_TRUE(r.config.explore_options.empty()) << e.file;  // perturb's factors dropped
+      }
+    }
+  };
+  // A study file with its [base] swapped for the toy's.
+  auto over_toy = [](const std::string& path) {
+    std::string text = read(path);
+    const std::size_t base = text.find("\n[base]"), first_variant = text.find("\n[variants.");
+    EXPECT_NE(base, std::string::npos) << path;
+    EXPECT_NE(first_variant, std::string::npos) << path;
+    EXPECT_LT(base, first_variant) << path;
+    if (base == std::string::npos || first_variant == std::string::npos || base > first_variant) return text;
+    return text.substr(0, base) + "\n" + kBase + text.substr(first_variant);
+  };
+  for (const auto& e : torch) {
+    const std::string path = source("examples/studies/" + e.file + ".toml");
+    check(parse_study(over_toy(path), path), e);
+  }
+  {  // The hand-tuned baseline: one model, one seed; its overlay's translation option left out.
+    const std::string path = source("examples/studies/translation_hand_tuned.toml");
+    std::string text = over_toy(path);
+    const std::string warmup = "trainable.warmup_steps = 60\n";
+    ASSERT_NE(text.find(warmup), std::string::npos);
+    text.erase(text.find(warmup), warmup.size());
+    const StudySpec s = parse_study(text, path);
+    ASSERT_EQ(s.variants.size(), 2u);
+    EXPECT_EQ(s.variants[1].name, "hand-tuned-short");
+    EXPECT_EQ(s.seeds, (std::vector<std::uint64_t>{0}));
+    EXPECT_EQ(s.baseline, "hand-tuned");
+    EXPECT_EQ(s.metric, "metrics.test_bleu");
+    ASSERT_EQ(s.runs.size(), 2u);
+    EXPECT_EQ(s.runs[1].config.budget_steps, 600);
+  }
+  const StudySpec digits = load_study(source("examples/studies/digits.toml"));
+  check(digits, {"digits", {"pbt", "pbt-ready-500", "random-search"}, 5, "metrics.test_acc"});
+  for (const auto& r : digits.runs) {
+    EXPECT_EQ(r.config.population, 16);
+    EXPECT_EQ(r.config.workers, 16);
+    EXPECT_EQ(r.config.budget_steps, 2000);
+    EXPECT_EQ(r.config.ready.interval, r.variant == "pbt-ready-500" ? 500 : 100) << r.variant;
+  }
+}
+
 TEST(Study, OverlaysApplyAndAStrategyKeepsOnlyItsOwnOptions) {
   const StudySpec s = parse_study("seeds = [7, 3]\nbaseline = \"c\"\n" + kBase + R"(
 [variants.a]
