@@ -45,6 +45,7 @@ struct StudyRunFigures {
   std::optional<std::int64_t> best_trained_steps;
   std::optional<double> best_efficiency;  // trained steps / steps of the best member
   double wall_seconds = 0;
+  int copies = 0;                         // exploit events: a member's weights and/or h copied into another
   std::map<std::string, double> metrics;  // the best member's numeric metrics
   // The best score in the population by step: at each step of `grid`, the highest latest
   // score of any member evaluated by then (none before the first eval).
@@ -70,7 +71,7 @@ struct StudyVariantFigures {
   std::string name;
   std::string overlay;
   int runs = 0;
-  Spread best, population, efficiency, wall_seconds, best_score;
+  Spread best, population, efficiency, wall_seconds, best_score, copies;
   std::optional<PairedComparison> vs_baseline;  // none for the baseline itself
   std::map<std::string, Spread> metrics;
   std::vector<std::int64_t> grid;                   // the curve's steps

@@ -338,6 +338,7 @@ StudyRunFigures run_figures(Store& store, const ExperimentConfig& config, const 
   for (const auto& m : run.population)
     if (auto x = metric_of(m, metric)) pop.push_back(*x);
   r.population = quantile(pop, 0.5);
+  for (const auto& e : run.events) r.copies += e.kind == EventKind::exploit;
   if (const MemberState* b = best_member(run.population)) {
     r.best_member = b->id;
     r.best_score = b->score;
@@ -457,7 +458,7 @@ StudyFigures gather_study(const StudySpec& spec, std::vector<StudyRunFigures> ru
     StudyVariantFigures v;
     v.name = sv.name;
     v.overlay = sv.overlay;
-    std::vector<double> best, pop, eff, wall, score;
+    std::vector<double> best, pop, eff, wall, score, copies;
     std::map<std::string, std::vector<double>> metrics;
     std::vector<const StudyRunFigures*> mine;
     for (const auto& r : f.runs) {
@@ -469,6 +470,7 @@ StudyFigures gather_study(const StudySpec& spec, std::vector<StudyRunFigures> ru
       if (r.best_efficiency) eff.push_back(*r.best_efficiency);
       if (r.best_score) score.push_back(*r.best_score);
       wall.push_back(r.wall_seconds);
+      copies.push_back(r.copies);
       for (const auto& [k, x] : r.metrics) metrics[k].push_back(x);
     }
     v.best = spread_of(best);
@@ -476,6 +478,7 @@ StudyFigures gather_study(const StudySpec& spec, std::vector<StudyRunFigures> ru
     v.efficiency = spread_of(eff);
     v.wall_seconds = spread_of(wall);
     v.best_score = spread_of(score);
+    v.copies = spread_of(copies);
     for (const auto& [k, xs] : metrics) v.metrics[k] = spread_of(xs);
     if (sv.name != spec.baseline) {
       std::vector<double> diffs;
@@ -566,6 +569,7 @@ nlohmann::json study_json(const StudyFigures& f) {
                          {"best_score", spread_json(v.best_score)},
                          {"efficiency", spread_json(v.efficiency)},
                          {"wall_seconds", spread_json(v.wall_seconds)},
+                         {"copies", spread_json(v.copies)},
                          {"metrics", nlohmann::json::object()},
                          {"vs_baseline", nullptr},
                          {"curve", nlohmann::json::array()}};
@@ -618,6 +622,7 @@ nlohmann::json study_json(const StudyFigures& f) {
         {"best_trained_steps", r.best_trained_steps ? nlohmann::json(*r.best_trained_steps) : nlohmann::json(nullptr)},
         {"best_efficiency", opt_json(r.best_efficiency)},
         {"wall_seconds", r.wall_seconds},
+        {"copies", r.copies},
         {"metrics", r.metrics}};
     j["runs"].push_back(jr);
   }
@@ -737,8 +742,8 @@ std::string study_markdown(const StudyFigures& f) {
     << "Paired test: " << kStudyTestText << ".\n\n";
   s << "## Final figures\n\n"
     << "| variant | runs | best | population | median diff vs baseline | wins/losses/ties | p (Wilcoxon) | p (sign) "
-       "| efficiency | wall s |\n"
-    << "|---|---|---|---|---|---|---|---|---|---|\n";
+       "| efficiency | copies | wall s |\n"
+    << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& v : f.variants) {
     s << "| " << markdown_cell(v.name) << (v.name == f.baseline ? " (baseline)" : "") << " | " << v.runs << " | "
       << spread_text(v.best) << " | " << spread_text(v.population) << " | ";
@@ -749,10 +754,11 @@ std::string study_markdown(const StudyFigures& f) {
     } else {
       s << "- | - | - | - | ";
     }
-    s << spread_text(v.efficiency, 3) << " | " << spread_text(v.wall_seconds, 3) << " |\n";
+    s << spread_text(v.efficiency, 3) << " | " << spread_text(v.copies) << " | " << spread_text(v.wall_seconds, 3)
+      << " |\n";
   }
   s << "\n*efficiency*: trained steps / steps of the best member (its model's training followed back through "
-       "every copy of weights); *wall s*: seconds each run took.\n";
+       "every copy of weights); *copies*: exploit events in a run; *wall s*: seconds each run took.\n";
 
   const auto names = metric_names(f);
   if (!names.empty()) {
@@ -801,12 +807,12 @@ std::string study_markdown(const StudyFigures& f) {
       << "\n";
 
   s << "\n## Runs\n\n| variant | seed | best member | best | population | score | step | trained steps | efficiency "
-       "| wall s | run |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+       "| copies | wall s | run |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : f.runs) {
     s << "| " << markdown_cell(r.variant) << " | " << r.seed << " | " << r.best_member << " | " << num(r.best) << " | "
       << num(r.population) << " | " << num(r.best_score) << " | " << r.best_step << " | "
       << (r.best_trained_steps ? std::to_string(*r.best_trained_steps) : "-") << " | " << num(r.best_efficiency, 3)
-      << " | " << num(r.wall_seconds, 3) << " | `" << markdown_cell(r.dir) << "` |\n";
+      << " | " << r.copies << " | " << num(r.wall_seconds, 3) << " | `" << markdown_cell(r.dir) << "` |\n";
   }
   return s.str();
 }
@@ -833,7 +839,8 @@ std::string study_html(const StudyFigures& f) {
     << "</p><p class=\"note\">Paired test: " << html_escape(kStudyTestText)
     << ".</p>\n<div class=\"chart\"><table><thead><tr>"
     << "<th>variant</th><th>runs</th><th>best</th><th>population</th><th>median diff vs baseline</th>"
-    << "<th>wins/losses/ties</th><th>p (Wilcoxon)</th><th>p (sign)</th><th>efficiency</th><th>wall s</th>"
+    << "<th>wins/losses/ties</th><th>p (Wilcoxon)</th><th>p (sign)</th><th>efficiency</th><th>copies</th><th>wall "
+       "s</th>"
     << "</tr></thead><tbody>\n";
   for (std::size_t k = 0; k < f.variants.size(); ++k) {
     const auto& v = f.variants[k];
@@ -850,10 +857,11 @@ std::string study_html(const StudyFigures& f) {
     } else {
       s << td("-") << td("-") << td("-") << td("-");
     }
-    s << td(spread_text(v.efficiency, 3)) << td(spread_text(v.wall_seconds, 3)) << "</tr>\n";
+    s << td(spread_text(v.efficiency, 3)) << td(spread_text(v.copies)) << td(spread_text(v.wall_seconds, 3))
+      << "</tr>\n";
   }
-  s << "</tbody></table></div><p class=\"note\">efficiency: trained steps / steps of the best member; wall s: seconds "
-       "each run took.</p></section>\n";
+  s << "</tbody></table></div><p class=\"note\">efficiency: trained steps / steps of the best member; copies: exploit "
+       "events in a run; wall s: seconds each run took.</p></section>\n";
 
   s << "<section id=\"curves\"><h2>Median best score by step</h2><p class=\"note\">The population's best score at "
        "each step (each member's latest eval), median over seeds.</p><div class=\"legend\">";
@@ -893,12 +901,12 @@ std::string study_html(const StudyFigures& f) {
   s << "<section id=\"runs\"><h2>Runs</h2><div class=\"chart\"><table><thead><tr><th>variant</th><th>seed</th><th>best "
        "member</th>"
        "<th>best</th><th>population</th><th>score</th><th>step</th><th>trained steps</th><th>efficiency</th>"
-       "<th>wall s</th><th>run</th></tr></thead><tbody>\n";
+       "<th>copies</th><th>wall s</th><th>run</th></tr></thead><tbody>\n";
   for (const auto& r : f.runs)
     s << "<tr>" << td(r.variant) << td(std::to_string(r.seed)) << td(std::to_string(r.best_member)) << td(num(r.best))
       << td(num(r.population)) << td(num(r.best_score)) << td(std::to_string(r.best_step))
       << td(r.best_trained_steps ? std::to_string(*r.best_trained_steps) : "-") << td(num(r.best_efficiency, 3))
-      << td(num(r.wall_seconds, 3)) << td(r.dir) << "</tr>\n";
+      << td(std::to_string(r.copies)) << td(num(r.wall_seconds, 3)) << td(r.dir) << "</tr>\n";
   s << "</tbody></table></div></section>\n";
 
   s << "<section id=\"study-file\"><h2>Study file</h2><p class=\"note\">" << html_escape(f.origin) << "</p><pre>"

@@ -61,6 +61,10 @@ TEST(StudyCommand, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
     EXPECT_EQ(run["best_step"], 40) << run.dump();
     EXPECT_TRUE(run["best"].is_number()) << run.dump();
     EXPECT_GT(run["wall_seconds"].get<double>(), 0);
+    ASSERT_TRUE(run["copies"].is_number_integer()) << run.dump();
+    if (run["variant"] == "no-exploit") {
+      EXPECT_EQ(run["copies"], 0) << run.dump();  // nobody copies anybody
+    }
     EXPECT_TRUE(fs::exists(out + "/" + run["dir"].get<std::string>() + "/study-finished.json"));
   }
   // Each run is an ordinary run: `pbt best` reads it.

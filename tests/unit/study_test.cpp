@@ -419,6 +419,10 @@ TEST(StudyFigures, ARunsFiguresComeFromItsStore) {
   ASSERT_TRUE(f.best_trained_steps);
   EXPECT_DOUBLE_EQ(*f.best_efficiency, static_cast<double>(*f.best_trained_steps) / 12);
   EXPECT_DOUBLE_EQ(f.wall_seconds, 1.5);
+  int copies = 0;  // the store's exploit events
+  for (const auto& e : store->events(c.name)) copies += e.kind == EventKind::exploit;
+  EXPECT_GT(copies, 0);  // truncation over 3 members, ready every 4 of 12 steps
+  EXPECT_EQ(f.copies, copies);
   ASSERT_EQ(f.grid.size(), static_cast<std::size_t>(report::kStudyCurvePoints + 1));
   EXPECT_EQ(f.grid.front(), 0);
   EXPECT_EQ(f.grid.back(), 12);
@@ -446,6 +450,7 @@ TEST(StudyFigures, GatheredPerVariantWithPairedDifferences) {
       r.population = *r.best - 1;
       r.best_efficiency = 1.0 + 0.1 * static_cast<double>(seed);
       r.wall_seconds = 10.0 * static_cast<double>(seed + 1);
+      r.copies = std::string(v) == "base" ? static_cast<int>(seed) : 0;
       r.metrics["acc"] = 0.5 + static_cast<double>(seed);
       r.grid = {0, 5, 10};
       r.curve = {std::nullopt, *r.best / 2, *r.best};
@@ -464,6 +469,9 @@ TEST(StudyFigures, GatheredPerVariantWithPairedDifferences) {
   EXPECT_DOUBLE_EQ(*other.population.median, 1.0);
   EXPECT_DOUBLE_EQ(*other.efficiency.median, 1.1);
   EXPECT_DOUBLE_EQ(*other.wall_seconds.median, 20);
+  EXPECT_DOUBLE_EQ(*base.copies.median, 1);
+  EXPECT_DOUBLE_EQ(*base.copies.q3, 1.5);
+  EXPECT_DOUBLE_EQ(*other.copies.median, 0);
   EXPECT_DOUBLE_EQ(*other.metrics.at("acc").median, 1.5);
   EXPECT_FALSE(base.vs_baseline);
   ASSERT_TRUE(other.vs_baseline);
