@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -44,6 +45,7 @@ struct Args {
   int jobs = 1;
   int workers = 0;
   bool json = false;
+  bool check = false;
 };
 
 std::optional<nlohmann::json> read_json(const fs::path& path) {
@@ -241,9 +243,72 @@ void write_marker(const StudyRun& r, const fs::path& rd, double seconds) {
   fs::remove(rd / kUnfinished);
 }
 
+// `--check`: the study file and every run's config are checked (load_study), then the plan is
+// printed with what the directory already holds; nothing is started or written.
+int check_study(const StudySpec& spec, const fs::path& dir) {
+  std::cout << "study '" << spec.name << "' (" << spec.origin << "): " << spec.variants.size() << " variant(s) x "
+            << spec.seeds.size() << " seed(s) = " << spec.runs.size() << " runs\n"
+            << "base: " << (spec.base.empty() ? std::string("inline [base]") : spec.base) << "\n"
+            << "metric: " << spec.metric << " (" << (spec.lower_is_better ? "lower" : "higher")
+            << " is better); baseline: " << spec.baseline << "\n";
+  if (!spec.replay.empty()) {
+    std::string names;
+    for (const auto& n : spec.replay) names += (names.empty() ? "" : ", ") + n;
+    std::cout << "lineage: replay " << names << (spec.fixed.empty() ? "" : "; best fixed h: " + spec.fixed) << "\n";
+  }
+  std::map<std::string, std::array<int, 3>> state;  // variant -> finished, half-done, not started
+  bool any_dir = false;
+  for (const StudyRun& r : spec.runs) {
+    const fs::path rd = dir / r.dir;
+    auto& s = state[r.variant];
+    if (!fs::exists(rd / "config.toml")) {
+      ++s[2];
+      continue;
+    }
+    any_dir = true;
+    if (read_text(rd / "config.toml") != r.config.text)
+      throw Error("run directory " + rd.string() + " holds a run of another config (the study file or its base " +
+                  "changed since it was made): remove it, or give the study another --dir");
+    const auto m = read_json(rd / kFinished);
+    const bool done = (m && m->value("config_sha256", "") == checkpoint_id(r.config.text)) || run_complete(r, rd);
+    ++s[done ? 0 : 1];
+  }
+  std::cout << "directory: " << dir.string() << (any_dir ? "" : " (no run started yet)") << "\n\n";
+  std::cout << "variant | population | steps | ready every | exploit | explore | copy | runs done/half/todo | keys\n";
+  for (const StudyVariant& v : spec.variants) {
+    const StudyRun* first = nullptr;
+    for (const StudyRun& r : spec.runs)
+      if (r.variant == v.name) {
+        first = &r;
+        break;
+      }
+    if (first == nullptr) continue;
+    const ExperimentConfig& c = first->config;
+    // The overlay as dotted keys on one line: "[exploit]\nstrategy = 'none'" -> exploit.strategy = 'none'.
+    std::string keys, table;
+    std::istringstream lines(v.overlay);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      if (line.front() == '[') {
+        table = line.substr(1, line.find(']') - 1) + ".";
+        continue;
+      }
+      keys += (keys.empty() ? "" : "; ") + table + line;
+    }
+    const auto& s = state[v.name];
+    std::cout << v.name << " | " << c.population << " | " << c.budget_steps << " | " << c.ready.interval
+              << (c.ready.min_step > 0 ? " from " + std::to_string(c.ready.min_step) : "") << " | " << c.exploit
+              << " | " << c.explore << " | " << to_string(c.copy) << " | " << s[0] << "/" << s[1] << "/" << s[2]
+              << " | " << (keys.empty() ? "(the base)" : keys) << "\n";
+  }
+  std::cout << "\nall " << spec.runs.size() << " configs are valid; nothing was started\n";
+  return 0;
+}
+
 int study(const Args& a, const std::string& self_exe) {
   const StudySpec spec = load_study(a.study);
   const fs::path dir = a.dir.empty() ? default_study_dir(a.study) : a.dir;
+  if (a.check) return check_study(spec, dir);
   std::ostream& out = a.json ? std::cerr : std::cout;
 
   // A run directory made from another config (the study file or its base changed since) is
@@ -420,6 +485,8 @@ Command add_study(CLI::App& app, const std::string& self_exe) {
                   "worker processes per run (default: each run's workers.count; at most its population)")
       ->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", a->json, "print the figures as JSON (progress goes to stderr)");
+  cmd->add_flag("--check", a->check,
+                "check the study file and every run's config, print the plan and what DIR holds; start nothing");
   return {cmd, [a, self_exe] { return study(*a, self_exe); }};
 }
 

@@ -26,6 +26,16 @@ bool has(const std::string& text, const std::string& part) { return text.find(pa
 TEST(StudyCommand, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
   const std::string dir = temp_dir("study-toy");
   const std::string out = dir + "/out";
+  // --check: the plan, every run still to do, and nothing written.
+  Result check = run_pbt({"study", source("examples/studies/toy.toml"), "--dir", out, "--check"}, dir);
+  ASSERT_EQ(check.code, 0) << check.out << check.err;
+  EXPECT_TRUE(has(check.out, "2 variant(s) x 3 seed(s) = 6 runs")) << check.out;
+  EXPECT_TRUE(has(check.out,
+                  "no-exploit | 2 | 40 | 4 | none | gaussian | weights | 0/0/3 | budget.steps = 40; "
+                  "exploit.strategy = 'none'"))
+      << check.out;
+  EXPECT_TRUE(has(check.out, "all 6 configs are valid; nothing was started")) << check.out;
+  EXPECT_FALSE(fs::exists(out)) << "--check writes nothing";
   Result r = run_pbt({"study", source("examples/studies/toy.toml"), "--dir", out, "--jobs", "2", "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
@@ -92,6 +102,9 @@ TEST(StudyCommand, ToyStudyWritesItsFiguresAndARerunKeepsEveryRun) {
   EXPECT_FALSE(has(again.err, "starting")) << again.err;
   EXPECT_EQ(nlohmann::json::parse(again.out), j);
   EXPECT_EQ(read_file(out + "/runs/pbt/seed-0/study-finished.json"), marker);
+  check = run_pbt({"study", source("examples/studies/toy.toml"), "--dir", out, "--check"}, dir);
+  ASSERT_EQ(check.code, 0) << check.err;
+  EXPECT_TRUE(has(check.out, "| 3/0/0 | ")) << check.out;
 }
 
 TEST(StudyCommand, AStudyKilledAfterARunFinishedResumesWithoutRunningItAgain) {
@@ -198,6 +211,9 @@ TEST(StudyCommand, ABadStudyFileExits2NamingTheVariantAndTheKey) {
   EXPECT_TRUE(has(r.err, dir + "/bad.toml [variants.typo]")) << r.err;
   EXPECT_TRUE(has(r.err, "exploit.stratgy")) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/bad.study/runs")) << "nothing may run";
+  r = run_pbt({"study", dir + "/bad.toml", "--check"}, dir);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(has(r.err, "exploit.stratgy")) << r.err;
   r = run_pbt({"study", dir + "/missing.toml"}, dir);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_TRUE(has(r.err, "missing.toml")) << r.err;

@@ -104,7 +104,7 @@ TEST(Study, EveryCartpoleVariantIsAValidConfig) {
   text = text.substr(0, first_table) + "\n" + base + text.substr(first_table);
   const StudySpec s = parse_study(text, source("examples/studies/cartpole.toml"));
   ASSERT_EQ(s.variants.size(), 13u);
-  EXPECT_EQ(s.runs.size(), 130u);
+  EXPECT_EQ(s.runs.size(), 65u);  // 5 seeds
   auto cfg = [&](const std::string& v) {
     for (const auto& r : s.runs)
       if (r.variant == v) return r.config;
@@ -247,6 +247,40 @@ TEST(Study, TheBenchComparisonStudiesLoadWithEveryVariant) {
     EXPECT_EQ(r.config.budget_steps, 2000);
     EXPECT_EQ(r.config.ready.interval, r.variant == "pbt-ready-500" ? 500 : 100) << r.variant;
   }
+}
+
+TEST(Study, TheGanRingDesignStudyIsValidOverATournamentBase) {
+  // examples/studies/design_gan_ring.toml over a toy base with the ring's exploit (tournament)
+  // and explore (perturb, no resampling): every overlay a valid config, each changes one thing.
+  const std::string path = source("examples/studies/design_gan_ring.toml");
+  std::string text = read(path);
+  const std::string base_line = "base = \"../gan_ring.toml\"";
+  ASSERT_NE(text.find(base_line), std::string::npos);
+  text.replace(text.find(base_line), base_line.size(), "");
+  std::string base = kBase;
+  const std::string exploit = "exploit.strategy = \"truncation\"\nexploit.fraction = 0.25";
+  base.replace(base.find(exploit), exploit.size(),
+               "exploit.strategy = \"tournament\"\nexplore.resample_probability = 0.0\nready.min_step = 4");
+  const std::size_t first_table = text.find("\n[variants.");
+  text = text.substr(0, first_table) + "\n" + base + text.substr(first_table);
+  const StudySpec s = parse_study(text, path);
+  ASSERT_EQ(s.variants.size(), 13u);
+  EXPECT_EQ(s.runs.size(), 130u);
+  EXPECT_EQ(s.metric, "metrics.strict_is");
+  EXPECT_EQ(s.replay, std::vector<std::string>{"pbt"});
+  EXPECT_EQ(s.fixed, "random-search");
+  std::map<std::string, ExperimentConfig> cfg;
+  for (const auto& r : s.runs) cfg[r.variant] = r.config;
+  EXPECT_EQ(cfg["pbt"].exploit, "tournament");
+  EXPECT_EQ(cfg["pop-32"].population, 32);
+  EXPECT_EQ(cfg["exploit-ttest"].exploit, "ttest");
+  EXPECT_EQ(cfg["exploit-truncation"].exploit_options, (nlohmann::json{{"fraction", 0.2}}));
+  EXPECT_EQ(cfg["explore-resample"].explore, "resample");
+  EXPECT_EQ(cfg["explore-both"].explore_options["resample_probability"], 0.25);
+  EXPECT_EQ(cfg["copy-h-only"].copy, CopyMode::hyperparameters);
+  EXPECT_EQ(cfg["ready-short"].ready.interval, 50);
+  EXPECT_EQ(cfg["ready-long"].ready.interval, 250);
+  EXPECT_EQ(cfg["random-search"].exploit, "none");
 }
 
 TEST(Study, OverlaysApplyAndAStrategyKeepsOnlyItsOwnOptions) {
