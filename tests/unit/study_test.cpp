@@ -104,7 +104,7 @@ TEST(Study, EveryCartpoleVariantIsAValidConfig) {
   text = text.substr(0, first_table) + "\n" + base + text.substr(first_table);
   const StudySpec s = parse_study(text, source("examples/studies/cartpole.toml"));
   ASSERT_EQ(s.variants.size(), 13u);
-  EXPECT_EQ(s.runs.size(), 65u);  // 5 seeds
+  EXPECT_EQ(s.runs.size(), 130u);
   auto cfg = [&](const std::string& v) {
     for (const auto& r : s.runs)
       if (r.variant == v) return r.config;
