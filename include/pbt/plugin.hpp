@@ -23,8 +23,9 @@
 // Bumped whenever what a plugin sees of pbt changes incompatibly (the entry point's layout,
 // or the registration functions and the types they take). 2: Trainable gained accepted()
 // (a virtual function: the vtable a plugin's trainable is built with changed). 3: Exploit
-// gained choose_in() and history_intervals() (FIRE reads the published history).
-#define PBT_PLUGIN_ABI_VERSION 3
+// gained choose_in() and history_intervals() (FIRE reads the published history). 4: Exploit
+// gained explores() and check(), TrainedInterval its donor (FIRE's evaluators).
+#define PBT_PLUGIN_ABI_VERSION 4
 
 extern "C" {
 // What a plugin's entry point (pbt_plugin_entry) returns. abi_version comes first and stays

@@ -44,6 +44,10 @@ struct TrainedInterval {
   double from_score = 0;
   double to_score = 0;
   Hyperparams h;
+  // When the interval began from a copy of another member's model (an exploit event at
+  // from_step that copied weights): that member, and its step when copied; else -1, -1.
+  int donor = -1;
+  std::int64_t donor_step = -1;
 };
 
 // What an exploit strategy may look at beyond the scores (FIRE reads the published history).
@@ -74,6 +78,13 @@ class Exploit {
   // Smallest population this strategy can work with.
   virtual int min_population() const { return 2; }
   virtual std::string name() const = 0;
+  // Whether `member` (of a population of `population`) explores after its exploit step (after
+  // a copy; every time with [explore] always = true). False: it trains under the h it holds,
+  // or its donor's h as copied (FIRE's evaluators, which measure a lineage under fixed h).
+  virtual bool explores(int /*member*/, int /*population*/) const { return true; }
+  // Refuses (ConfigError under `where`, the exploit's table) a population this strategy cannot
+  // work with; run when the config is read, before the min_population() check.
+  virtual void check(int /*population*/, const std::string& /*where*/) const {}
 };
 
 // What an explore strategy may look at beyond h: which member, when, and the population

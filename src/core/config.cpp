@@ -69,6 +69,7 @@ void read_exploit(Options& top, ExperimentConfig& c) {
   // was checked when the run was created), as a trainable kind is.
   if (!c.exploit_plugin.empty() && plugins_deferred()) return;
   auto e = make_exploit(c.exploit, c.exploit_options, t.where());
+  e->check(c.population, t.where());
   if (c.population < e->min_population())
     throw ConfigError(top.path("population"), "exploit '" + c.exploit + "' needs at least " +
                                                   std::to_string(e->min_population()) + " members, got " +

@@ -270,7 +270,8 @@ const std::vector<TableSettings<ExperimentConfig>>& config_tables() {
            integer_in<C>("window", &C::window, kDef, 2, 100000, "scores kept per member for the t-test"),
        },
        "the strategy's options (truncation: `fraction`, `copy_ties`; ttest: `alpha`; fire: `subpopulations` = 2, "
-       "`fraction` = 0.2, `min_intervals` = 2, `curve_intervals` = 8: see docs/fire.md)"},
+       "`fraction` = 0.2, `min_intervals` = 2, `curve_intervals` = 8, `evaluators` = 0, `evaluate_intervals` = 4: see "
+       "docs/fire.md)"},
       {"explore",
        {
            plugin("explore", &C::explore_plugin),

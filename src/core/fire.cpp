@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
+#include <tuple>
 
 #include "pbt/error.hpp"
 
@@ -51,24 +54,36 @@ class Fire : public Exploit {
     if (size <= 0)
       for (const auto& c : population) size = std::max(size, c.id + 1);
     const int n = static_cast<int>(s_.subpopulations);
-    const int k = subpopulation(self.id, size, n);
+    const int members = size - static_cast<int>(s_.evaluators);  // ids from here on are evaluators
+    const bool have_h = ctx.population_h && ctx.population_h->size() == population.size();
+    std::vector<Evaluation> evals;
+    if (s_.evaluators > 0 && ctx.history && have_h)
+      evals = evaluations(*ctx.history, members,
+                          static_cast<std::size_t>(std::max(s_.curve_intervals, s_.evaluate_intervals)));
+    if (self.id >= members) return evaluate(self, population, rng, ctx, members, evals);
+
+    const int k = subpopulation(self.id, members, n);
     std::vector<std::size_t> mine, parent;  // indices into population
     for (std::size_t i = 0; i < population.size(); ++i) {
-      const int sub = subpopulation(population[i].id, size, n);
+      if (population[i].id >= members) continue;  // an evaluator is never ranked nor copied
+      const int sub = subpopulation(population[i].id, members, n);
       if (sub == k) mine.push_back(i);
       if (sub == k + 1) parent.push_back(i);
     }
     const std::size_t m = mine.size();
     if (m < 2) return std::nullopt;
 
-    // The parents' fitness: each member's curve under its h in force, if long enough.
+    // The parents' fitness: the curve an evaluator measured of the member's current lineage,
+    // else the member's own curve under its h in force, if long enough.
     std::vector<Curve> curves(population.size());
-    const bool have_h = ctx.population_h && ctx.population_h->size() == population.size();
     if (k > 0 && ctx.history && have_h)
-      for (std::size_t i : mine)
-        curves[i] =
-            curve_of(population[i].id, population[i].step, population[i].score, (*ctx.population_h)[i], *ctx.history,
-                     static_cast<std::size_t>(s_.min_intervals), static_cast<std::size_t>(s_.curve_intervals));
+      for (std::size_t i : mine) {
+        curves[i] = evaluated(population[i], (*ctx.population_h)[i], *ctx.history, evals);
+        if (curves[i].empty())
+          curves[i] =
+              curve_of(population[i].id, population[i].step, population[i].score, (*ctx.population_h)[i], *ctx.history,
+                       static_cast<std::size_t>(s_.min_intervals), static_cast<std::size_t>(s_.curve_intervals));
+      }
     // i beats j: the faster curve over their common range; the higher score where there is none.
     auto beats = [&](std::size_t i, std::size_t j) {
       if (k > 0 && !curves[i].empty() && !curves[j].empty())
@@ -111,12 +126,99 @@ class Fire : public Exploit {
   }
 
   std::size_t history_intervals(int population) const override {
-    return static_cast<std::size_t>(std::max(population, 0)) * static_cast<std::size_t>(s_.curve_intervals + 1);
+    std::int64_t per_member = s_.curve_intervals;
+    if (s_.evaluators > 0) {
+      // Long enough to see when each parent member's lineage was last evaluated: the evaluators
+      // go round the parents, evaluate_intervals each.
+      const int members = std::max(population - static_cast<int>(s_.evaluators), 1);
+      int parents = 0;
+      for (int id = 0; id < members; ++id)
+        parents += subpopulation(id, members, static_cast<int>(s_.subpopulations)) > 0;
+      const std::int64_t round = (parents + s_.evaluators - 1) / s_.evaluators * s_.evaluate_intervals;
+      per_member = std::max({per_member, s_.evaluate_intervals, round});
+    }
+    return static_cast<std::size_t>(std::max(population, 0)) * static_cast<std::size_t>(per_member + 1);
   }
-  int min_population() const override { return 2 * static_cast<int>(s_.subpopulations); }
+  int min_population() const override {
+    return 2 * static_cast<int>(s_.subpopulations) + static_cast<int>(s_.evaluators);
+  }
   std::string name() const override { return "fire"; }
+  bool explores(int member, int population) const override {
+    return s_.evaluators == 0 || member < population - s_.evaluators;
+  }
+  void check(int population, const std::string& where) const override {
+    if (s_.evaluators > 0 && population - s_.evaluators < 2 * s_.subpopulations)
+      throw ConfigError(where + ".evaluators",
+                        std::to_string(s_.evaluators) + " evaluators leave " +
+                            std::to_string(population - s_.evaluators) + " of the population's " +
+                            std::to_string(population) + " members for " + std::to_string(s_.subpopulations) +
+                            " sub-populations, which need at least " + std::to_string(2 * s_.subpopulations) +
+                            " (population >= " + std::to_string(2 * s_.subpopulations + s_.evaluators) + ")");
+  }
 
  private:
+  // The curve of member c's current lineage (under h) that an evaluator measured, at least
+  // min_intervals long: the latest copy's; empty where there is none.
+  Curve evaluated(const Candidate& c, const Hyperparams& h, const std::vector<TrainedInterval>& history,
+                  const std::vector<Evaluation>& evals) const {
+    if (evals.empty()) return {};
+    const LineageStart start = lineage_start(c.id, c.step, c.score, h, history);
+    const Evaluation* latest = nullptr;
+    for (const auto& e : evals)
+      if (e.intervals() >= static_cast<std::size_t>(s_.min_intervals) && measures(e, c.id, start, h) &&
+          (!latest ||
+           std::tie(e.donor_step, e.step, e.evaluator) > std::tie(latest->donor_step, latest->step, latest->evaluator)))
+        latest = &e;
+    if (!latest) return {};
+    Curve curve = latest->curve;
+    curve.resize(std::min(curve.size(), static_cast<std::size_t>(s_.curve_intervals + 1)));
+    return curve;
+  }
+
+  // An evaluator's decision: go on with its evaluation while it is shorter than
+  // evaluate_intervals and its donor still holds that lineage; else copy the parent
+  // sub-population member (that may be copied) whose current lineage was evaluated longest
+  // ago, or never (ties drawn uniformly).
+  std::optional<int> evaluate(const Candidate& self, const std::vector<Candidate>& population, Rng& rng,
+                              const ExploitContext& ctx, int members, const std::vector<Evaluation>& evals) const {
+    const int n = static_cast<int>(s_.subpopulations);
+    const bool have_h = ctx.population_h && ctx.population_h->size() == population.size();
+    const std::vector<TrainedInterval> none;
+    const std::vector<TrainedInterval>& history = ctx.history ? *ctx.history : none;
+    auto start_of = [&](std::size_t i) {
+      return lineage_start(population[i].id, population[i].step, population[i].score, (*ctx.population_h)[i], history);
+    };
+    const Evaluation* current = nullptr;
+    for (const auto& e : evals)
+      if (e.evaluator == self.id && (!current || e.step > current->step)) current = &e;
+    if (current && current->curve.back().step == self.step &&
+        current->intervals() < static_cast<std::size_t>(s_.evaluate_intervals))
+      for (std::size_t i = 0; i < population.size(); ++i)
+        if (population[i].id == current->donor &&
+            measures(*current, current->donor, start_of(i), (*ctx.population_h)[i]))
+          return std::nullopt;
+
+    std::vector<int> stalest;
+    std::int64_t stalest_at = std::numeric_limits<std::int64_t>::max();
+    for (std::size_t i = 0; i < population.size(); ++i) {
+      const Candidate& c = population[i];
+      if (c.id >= members || subpopulation(c.id, members, n) == 0 || !c.copyable) continue;
+      std::int64_t at = -1;  // the donor step of its lineage's latest evaluation; -1: none
+      if (have_h) {
+        const LineageStart start = start_of(i);
+        for (const auto& e : evals)
+          if (measures(e, c.id, start, (*ctx.population_h)[i])) at = std::max(at, e.donor_step);
+      }
+      if (at < stalest_at) {
+        stalest_at = at;
+        stalest.clear();
+      }
+      if (at == stalest_at) stalest.push_back(c.id);
+    }
+    if (stalest.empty()) return std::nullopt;
+    return stalest[uniform_index(rng, stalest.size())];
+  }
+
   Settings s_;
 };
 
@@ -143,6 +245,67 @@ std::optional<int> faster(const Curve& a, const Curve& b) {
   if (*da < *db) return -1;
   if (*db < *da) return 1;
   return 0;
+}
+
+namespace {
+
+// The member's intervals in the history, by from_step.
+std::vector<const TrainedInterval*> intervals_of(int member, const std::vector<TrainedInterval>& history) {
+  std::vector<const TrainedInterval*> own;
+  for (const auto& iv : history)
+    if (iv.member == member) own.push_back(&iv);
+  std::sort(own.begin(), own.end(),
+            [](const TrainedInterval* a, const TrainedInterval* b) { return a->from_step < b->from_step; });
+  return own;
+}
+
+}  // namespace
+
+LineageStart lineage_start(int member, std::int64_t step, double score, const Hyperparams& h,
+                           const std::vector<TrainedInterval>& history) {
+  const std::vector<const TrainedInterval*> own = intervals_of(member, history);
+  if (own.empty()) return {0, false};
+  if (own.back()->to_step != step || own.back()->to_score != score || own.back()->h != h) return {step, true};
+  std::size_t first = own.size() - 1;
+  for (; first > 0; --first) {
+    const TrainedInterval& prev = *own[first - 1];
+    const TrainedInterval& cur = *own[first];
+    if (cur.donor >= 0 || prev.to_step != cur.from_step || prev.to_score != cur.from_score || prev.h != cur.h) break;
+  }
+  return {own[first]->from_step, first > 0 || own[first]->donor >= 0};
+}
+
+std::vector<Evaluation> evaluations(const std::vector<TrainedInterval>& history, int first_evaluator,
+                                    std::size_t max_intervals) {
+  std::map<int, std::vector<const TrainedInterval*>> by_member;
+  for (const auto& iv : history)
+    if (iv.member >= first_evaluator) by_member[iv.member].push_back(&iv);
+  std::vector<Evaluation> out;
+  for (auto& [member, own] : by_member) {
+    std::sort(own.begin(), own.end(),
+              [](const TrainedInterval* a, const TrainedInterval* b) { return a->from_step < b->from_step; });
+    for (std::size_t i = 0; i < own.size(); ++i) {
+      const TrainedInterval& copy = *own[i];
+      if (copy.donor < 0) continue;
+      Evaluation e{member, copy.donor, copy.donor_step, copy.from_step, copy.h, {}};
+      e.curve = {{copy.from_step, copy.from_score}, {copy.to_step, copy.to_score}};
+      // It goes on from where it was, under the same h, until its next copy.
+      for (std::size_t j = i + 1; j < own.size() && e.intervals() < max_intervals; ++j) {
+        const TrainedInterval& prev = *own[j - 1];
+        const TrainedInterval& cur = *own[j];
+        if (cur.donor >= 0 || prev.to_step != cur.from_step || prev.to_score != cur.from_score || prev.h != cur.h)
+          break;
+        e.curve.push_back({cur.to_step, cur.to_score});
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+bool measures(const Evaluation& e, int member, const LineageStart& start, const Hyperparams& h) {
+  if (e.donor != member || e.h != h) return false;
+  return e.donor_step > start.step || (e.donor_step == start.step && !start.changed);
 }
 
 Curve curve_of(int member, std::int64_t step, double score, const Hyperparams& h,
@@ -186,6 +349,12 @@ Settings read_settings(Options& o) {
   if (s.curve_intervals < s.min_intervals)
     throw ConfigError(o.path("curve_intervals"), "must be at least min_intervals (" + std::to_string(s.min_intervals) +
                                                      "), got " + std::to_string(s.curve_intervals));
+  s.evaluators = o.integer_in("evaluators", s.evaluators, 0, 100000);
+  s.evaluate_intervals = o.integer_in("evaluate_intervals", s.evaluate_intervals, 1, 1000);
+  if (s.evaluators > 0 && s.subpopulations < 2)
+    throw ConfigError(o.path("evaluators"),
+                      "evaluators measure the parent sub-populations: " + std::to_string(s.evaluators) +
+                          " evaluators need subpopulations >= 2, got " + std::to_string(s.subpopulations));
   return s;
 }
 

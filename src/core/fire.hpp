@@ -47,14 +47,53 @@ Curve curve_of(int member, std::int64_t step, double score, const Hyperparams& h
                const std::vector<TrainedInterval>& history, std::size_t min_intervals, std::size_t max_intervals);
 
 // The sub-population of member `id` in a population of `population` split into `n`
-// contiguous blocks of ids: 0 is the greedy one, n-1 the last parent.
+// contiguous blocks of ids: 0 is the greedy one, n-1 the last parent. With evaluators,
+// `population` is the members that are not evaluators.
 int subpopulation(int id, int population, int n);
+
+// Where a member's current lineage (its model since it last copied weights or changed h)
+// begins, as far as the published history shows.
+struct LineageStart {
+  std::int64_t step = 0;  // the from_step of the first interval of its unbroken run
+  // The run began with a copy or a change of h. False: the history read begins there, so the
+  // lineage may be older (and a copy of the member at `step` is of this lineage).
+  bool changed = false;
+};
+// Member `member`'s, which holds (step, score, h) now. A member whose latest interval is not
+// what it holds (a synchronous generation has just given it a copy or a new h) begins a new
+// lineage at its step.
+LineageStart lineage_start(int member, std::int64_t step, double score, const Hyperparams& h,
+                           const std::vector<TrainedInterval>& history);
+
+// What an evaluator measured: it copied member `donor`'s model (and h) at the donor's step
+// `donor_step`, then trained it under that fixed h. Its curve: the donor's score at the copy,
+// then the end of each interval it trained since (at most max_intervals of them).
+struct Evaluation {
+  int evaluator = 0;
+  int donor = -1;
+  std::int64_t donor_step = 0;
+  std::int64_t step = 0;  // the evaluator's own step at the copy
+  Hyperparams h;
+  Curve curve;
+  std::size_t intervals() const { return curve.empty() ? 0 : curve.size() - 1; }
+};
+// Every evaluation the history shows by members `first_evaluator` and above, by member then step.
+std::vector<Evaluation> evaluations(const std::vector<TrainedInterval>& history, int first_evaluator,
+                                    std::size_t max_intervals);
+// Whether `e` measured the current lineage of `member` (which begins at `start`, under `h`):
+// a copy taken after the lineage began (at its start only when that is the history's edge).
+bool measures(const Evaluation& e, int member, const LineageStart& start, const Hyperparams& h);
 
 struct Settings {
   std::int64_t subpopulations = 2;
   double fraction = 0.2;             // truncation within a sub-population
   std::int64_t min_intervals = 2;    // a curve shorter than this is no evidence: rank by score
   std::int64_t curve_intervals = 8;  // the most recent intervals of a curve that are read
+  // The last `evaluators` member ids are evaluators (docs/fire.md): never ranked nor copied,
+  // each copies a parent sub-population member and trains it under fixed h for
+  // `evaluate_intervals` intervals; parents are ranked on these curves where they exist.
+  std::int64_t evaluators = 0;
+  std::int64_t evaluate_intervals = 4;
 };
 
 Settings read_settings(Options& o);

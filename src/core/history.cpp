@@ -38,16 +38,22 @@ std::vector<TrainedInterval> trained_intervals(const ExperimentConfig& config, c
     for (auto it = points.begin(); it != points.end() && std::next(it) != points.end(); ++it) {
       const auto next = std::next(it);
       double from_score = it->second;
+      int donor = -1;
+      std::int64_t donor_step = -1;
       for (; after < evs.size() && evs[after]->step <= it->first; ++after) {
         const Event& e = *evs[after];
-        if (e.step == it->first && copies_weights(e)) from_score = e.donor_score;
+        if (e.step == it->first && copies_weights(e)) {
+          from_score = e.donor_score;
+          donor = e.kind == EventKind::exploit ? e.donor : -1;
+          donor_step = e.kind == EventKind::exploit ? e.donor_step : -1;
+        }
       }
       const Hyperparams* h = after < evs.size() ? &evs[after]->old_h : after > 0 ? &evs[after - 1]->new_h : now[m];
       const double to_score = next->second;
       if (!h || h->empty() || from_score == kDivergedScore || to_score == kDivergedScore ||
           !std::isfinite(from_score) || !std::isfinite(to_score))
         continue;
-      out.push_back({m, it->first, next->first, from_score, to_score, *h});
+      out.push_back({m, it->first, next->first, from_score, to_score, *h, donor, donor_step});
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const TrainedInterval& a, const TrainedInterval& b) {

@@ -116,6 +116,7 @@ class IntervalRunner {
     ev.old_score = *m.score;
     ev.worker = opt_.id;
     Hyperparams base = m.h;
+    const bool explores = exploit_.explores(m.id, cfg_.population);  // false: FIRE's evaluators
     if (donor) {
       const MemberState* d = find(pop, *donor);
       c.donor = *d;
@@ -126,14 +127,18 @@ class IntervalRunner {
       ev.donor_step = d->step;
       ev.donor_score = d->score.value_or(0);
       if (copies_hyperparameters(cfg_.copy)) base = d->h;
-    } else if (cfg_.explore_always) {
+    } else if (cfg_.explore_always && explores) {
       ev.kind = EventKind::explore;
     } else {
       return c;  // kept its own θ, so it keeps its own h (explore only after a copy)
     }
-    read_history(explore_.history_intervals());
-    ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
-    c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
+    if (explores) {
+      read_history(explore_.history_intervals());
+      ExploreContext ctx{m.id, m.step, &candidates, &candidate_h, &history};
+      c.h = explore_.explore(base, cfg_.space, explore_rng, ctx);
+    } else {
+      c.h = base;
+    }
     ev.new_h = c.h;
     c.event = ev;
     return c;

@@ -108,7 +108,7 @@ TEST(Plugin, BadPluginsAreRefusedBeforeAnyMemberIsTouched) {
       {dir + "/libmissing.so", "no such file"},
       {dir + "/libtext.so", "cannot be loaded as a shared library"},
       {kPlugins + "/libbad_no_entry.so", "has no entry point pbt_plugin_entry"},
-      {kPlugins + "/libbad_abi.so", "built for plugin ABI version 1003, this pbt loads version 3"},
+      {kPlugins + "/libbad_abi.so", "built for plugin ABI version 1004, this pbt loads version 4"},
       {kPlugins + "/libbad_throws.so", "failed while registering: the model file weights.bin is missing"},
       {kPlugins + "/libbad_existing_kind.so",
        "failed while registering: it registers the trainable kind 'toy', which already exists"},

@@ -234,6 +234,7 @@ TEST(Pb2History, IntervalsFromTheEventLogAndScores) {
   e.donor = 0;
   e.copied = CopyMode::all;
   e.donor_score = 4;
+  e.donor_step = 4;
   e.old_h = start1;
   e.new_h = {{"h0", 0.25}, {"h1", 0.75}};
   Event f;
@@ -262,6 +263,11 @@ TEST(Pb2History, IntervalsFromTheEventLogAndScores) {
   EXPECT_EQ(t[1].from_score, 4);  // the donor's model it started from, not its own 14
   EXPECT_EQ(t[1].to_score, 18);
   EXPECT_EQ(t[1].h, e.new_h);
+  EXPECT_EQ(t[1].donor, 0);  // and which model that was (FIRE's evaluators read it)
+  EXPECT_EQ(t[1].donor_step, 4);
+  EXPECT_EQ(t[0].donor, -1);
+  EXPECT_EQ(t[3].donor, -1);  // member 1 went on from its own model at 8
+  EXPECT_EQ(t[3].donor_step, -1);
   EXPECT_EQ(t[2].member, 0);
   EXPECT_EQ(t[2].from_step, 8);
   EXPECT_EQ(t[2].h, f.new_h);

@@ -141,6 +141,20 @@ TEST(Study, TheNoisyQuadraticStudiesLoadWithEveryVariant) {
   EXPECT_EQ(fire, 20);
 }
 
+// FIRE's evaluators against FIRE without them and PBT, on both noisy quadratic tasks.
+TEST(Study, TheFireEvaluatorStudiesLoadWithEveryVariant) {
+  for (const std::string task : {"nqm", "short_horizon"}) {
+    const StudySpec s = load_study(source("examples/studies/fire_evaluators_" + task + ".toml"));
+    ASSERT_EQ(s.variants.size(), 3u) << task;
+    for (const auto& r : s.runs) {
+      EXPECT_EQ(r.config.population, 16) << task << " " << r.variant;
+      EXPECT_EQ(r.config.exploit, r.variant == "pbt-16" ? "truncation" : "fire") << task << " " << r.variant;
+      const bool evaluators = r.config.exploit_options.contains("evaluators");
+      EXPECT_EQ(evaluators, r.variant == "fire-16-e4") << task << " " << r.variant;
+    }
+  }
+}
+
 // The beyond-greedy RL studies over the toy (the RL trainables need LibTorch): every overlay
 // a valid config, each method at 4 and 16 members.
 TEST(Study, TheBeyondGreedyRlStudiesAreValidConfigs) {
