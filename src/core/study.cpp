@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -31,6 +32,33 @@ std::string toml_text(const toml::table& t) {
   std::ostringstream s;
   s << toml::toml_formatter(t);
   return s.str() + "\n";
+}
+
+// For the outputs only (a run's config text keeps the formatter's digits, which its hash
+// depends on): a float printed with 17 digits ("0.20000000000000001") in its shortest form
+// that reads back as the same double ("0.2").
+std::string shortest_floats(const std::string& text) {
+  static const std::regex long_float(R"(-?\d+\.\d{12,}(?:[eE][+-]?\d+)?)");
+  std::string out;
+  std::size_t at = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), long_float); it != std::sregex_iterator(); ++it) {
+    const std::string digits = it->str();
+    const double x = std::strtod(digits.c_str(), nullptr);
+    std::string shortest = digits;
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::ostringstream s;
+      s.precision(precision);
+      s << x;
+      if (std::strtod(s.str().c_str(), nullptr) == x) {
+        shortest = s.str();
+        break;
+      }
+    }
+    if (shortest.find_first_of(".eE") == std::string::npos) shortest += ".0";  // still a TOML float
+    out += text.substr(at, it->position() - at) + shortest;
+    at = it->position() + it->length();
+  }
+  return out + text.substr(at);
 }
 
 std::vector<std::string> split_dots(const std::string& key) {
@@ -238,7 +266,7 @@ StudySpec parse_study(const std::string& text, const std::string& origin) {
   // Every variant's config, through the config's own checks under the variant's name.
   for (const auto& [pos, name] : order) {
     const toml::table& overlay = *vt->get_as<toml::table>(name);
-    spec.variants.push_back({name, toml_text(overlay)});
+    spec.variants.push_back({name, shortest_floats(toml_text(overlay))});
   }
   for (const std::uint64_t seed : spec.seeds) {
     for (const auto& variant : spec.variants) {

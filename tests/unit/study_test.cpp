@@ -289,6 +289,9 @@ TEST(Study, TheGanRingDesignStudyIsValidOverATournamentBase) {
   EXPECT_EQ(cfg["pop-32"].population, 32);
   EXPECT_EQ(cfg["exploit-ttest"].exploit, "ttest");
   EXPECT_EQ(cfg["exploit-truncation"].exploit_options, (nlohmann::json{{"fraction", 0.2}}));
+  // The outputs show the variant's keys as written (0.2, not the formatter's 0.20000000000000001).
+  ASSERT_EQ(s.variants[5].name, "exploit-truncation");
+  EXPECT_HAS(s.variants[5].overlay, "fraction = 0.2\n");
   EXPECT_EQ(cfg["explore-resample"].explore, "resample");
   EXPECT_EQ(cfg["explore-both"].explore_options["resample_probability"], 0.25);
   EXPECT_EQ(cfg["copy-h-only"].copy, CopyMode::hyperparameters);
