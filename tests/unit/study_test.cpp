@@ -263,6 +263,36 @@ TEST(Study, TheBenchComparisonStudiesLoadWithEveryVariant) {
   }
 }
 
+TEST(Study, TheBeyondGreedyDigitsStudyRunsTheProtocolsConfigUnderEveryMethod) {
+  // Its base is examples/studies/digits.toml's: the same runs as there for PBT and random search.
+  const StudySpec s = load_study(source("examples/studies/beyond_greedy_digits.toml"));
+  const StudySpec digits = load_study(source("examples/studies/digits.toml"));
+  ASSERT_EQ(s.variants.size(), 9u);
+  EXPECT_EQ(s.runs.size(), 45u);
+  EXPECT_EQ(s.baseline, "random-16");
+  EXPECT_EQ(s.metric, "metrics.test_acc");
+  std::map<std::string, ExperimentConfig> cfg;
+  for (const auto& r : s.runs)
+    if (r.seed == 0) cfg[r.variant] = r.config;
+  for (const auto& r : digits.runs)
+    if (r.seed == 0 && r.variant == "pbt") {
+      EXPECT_EQ(cfg["pbt-16"].trainable_options, r.config.trainable_options);
+      EXPECT_EQ(cfg["pbt-16"].budget_steps, r.config.budget_steps);
+      EXPECT_EQ(cfg["pbt-16"].ready.interval, r.config.ready.interval);
+      EXPECT_EQ(cfg["pbt-16"].exploit_options, r.config.exploit_options);
+      EXPECT_EQ(cfg["pbt-16"].explore_options, r.config.explore_options);
+    }
+  EXPECT_EQ(cfg["pb2-16"].explore, "pb2");
+  EXPECT_TRUE(cfg["pb2-16"].explore_options.empty()) << "perturb's resample_probability is not PB2's";
+  EXPECT_EQ(cfg["fire-16-evaluators"].exploit_options["evaluators"], 4);
+  for (const std::string v : {"random-4", "pbt-4", "pb2-4", "fire-4"}) {
+    EXPECT_EQ(cfg[v].population, 4) << v;
+    EXPECT_EQ(cfg[v].workers, 4) << v;
+  }
+  EXPECT_EQ(cfg["random-4"].exploit, "none");
+  EXPECT_EQ(cfg["random-16"].explore, "none");
+}
+
 TEST(Study, TheGanRingDesignStudyIsValidOverATournamentBase) {
   // examples/studies/design_gan_ring.toml over a toy base with the ring's exploit (tournament)
   // and explore (perturb, no resampling): every overlay a valid config, each changes one thing.
